@@ -1,0 +1,28 @@
+# protech_backup: PGXS build, pg_regress and TAP tests.
+#
+#   make && make install          (as root)
+#   make installcheck             (as a user that may run initdb, e.g. postgres)
+
+MODULE_big = protech_backup
+OBJS = \
+	src/backup.o \
+	src/child.o \
+	src/manifest.o \
+	src/protech_backup.o
+
+EXTENSION = protech_backup
+DATA = sql/protech_backup--1.0.sql
+PGFILEDESC = "protech_backup - scheduled, verified pg_dump backups run by the server"
+
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+# pg_regress runs in a temporary instance that preloads the extension
+REGRESS = backup
+REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/regress.conf
+
+TAP_TESTS = 1
+PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
+
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

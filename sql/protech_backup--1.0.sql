@@ -1,0 +1,32 @@
+/* protech_backup--1.0.sql: objects of the protech_backup extension */
+
+\echo Use "CREATE EXTENSION protech_backup" to load this file. \quit
+
+-- One backup, as described by its manifest.
+CREATE TYPE protech_backup_info AS (
+	file_name text,
+	database name,
+	format text,
+	compression text,
+	size_bytes bigint,
+	sha256 text,
+	started_at timestamptz,
+	finished_at timestamptz,
+	trigger text
+);
+
+CREATE FUNCTION protech_backup_now()
+RETURNS SETOF protech_backup_info
+AS 'MODULE_PATHNAME', 'protech_backup_now'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE ROWS 1;
+COMMENT ON FUNCTION protech_backup_now() IS 'take a backup now and return it';
+
+CREATE FUNCTION protech_backup_list()
+RETURNS SETOF protech_backup_info
+AS 'MODULE_PATHNAME', 'protech_backup_list'
+LANGUAGE C VOLATILE STRICT PARALLEL SAFE ROWS 30;
+COMMENT ON FUNCTION protech_backup_list() IS 'every complete backup, newest first';
+
+-- Only a superuser runs these until it grants EXECUTE.
+REVOKE ALL ON FUNCTION protech_backup_now() FROM PUBLIC;
+REVOKE ALL ON FUNCTION protech_backup_list() FROM PUBLIC;

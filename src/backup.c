@@ -1,0 +1,493 @@
+/*-------------------------------------------------------------------------
+ *
+ * backup.c
+ *		Take one backup: run pg_dump of protech_backup.database as a child
+ *		process, stream its output into "<name>.partial" while hashing it,
+ *		then fsync, rename durably and write the manifest.  Also the SQL
+ *		function protech_backup_now().
+ *
+ * protech_backup_take() is the one code path every trigger uses (manual
+ * calls, pg_cron, the scheduler).  It holds the cluster-wide backup slot
+ * for its whole duration, and whatever error or exit interrupts it removes
+ * the files it was writing, so a backup is either complete and listed or
+ * absent.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog/pg_authid.h"
+#include "commands/dbcommands.h"
+#include "common/cryptohash.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgtime.h"
+#include "postmaster/postmaster.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "protech_backup.h"
+
+PG_FUNCTION_INFO_V1(protech_backup_now);
+
+/* how many of pg_dump's last lines an error message quotes */
+#define PG_DUMP_TAIL_LINES 10
+
+/*
+ * Files a backup in progress may leave behind, for the error cleanup.
+ * Each path is cleared once the file it names is complete.
+ */
+typedef struct BackupFiles
+{
+	char		partial_path[MAXPGPATH];	/* dump being written */
+	char		dump_path[MAXPGPATH];	/* dump renamed, manifest not yet */
+	int			fd;
+} BackupFiles;
+
+/*
+ * What the output sink needs: where to write, the running hash and count.
+ */
+typedef struct DumpSink
+{
+	int			fd;
+	const char *path;
+	pg_cryptohash_ctx *sha256;
+	uint64		bytes;
+} DumpSink;
+
+/*
+ * Error and exit cleanup of a backup: remove what it was writing and give
+ * the cluster-wide slot back.
+ */
+static void
+abandon_backup(int code, Datum arg)
+{
+	BackupFiles *files = (BackupFiles *) DatumGetPointer(arg);
+
+	if (files->fd >= 0)
+		close(files->fd);
+	files->fd = -1;
+	if (files->partial_path[0] != '\0' && unlink(files->partial_path) != 0 &&
+		errno != ENOENT)
+		elog(WARNING, "could not remove file \"%s\": %m", files->partial_path);
+	if (files->dump_path[0] != '\0' && unlink(files->dump_path) != 0 &&
+		errno != ENOENT)
+		elog(WARNING, "could not remove file \"%s\": %m", files->dump_path);
+	protech_backup_release_slot();
+}
+
+/*
+ * Output sink for pg_dump: hash and write each chunk as it arrives.
+ */
+static void
+write_dump_chunk(const char *data, size_t len, void *arg)
+{
+	DumpSink   *sink = (DumpSink *) arg;
+
+	if (pg_cryptohash_update(sink->sha256, (const uint8 *) data, len) < 0)
+		elog(ERROR, "could not update SHA-256 hash: %s",
+			 pg_cryptohash_error(sink->sha256));
+
+	sink->bytes += len;
+	while (len > 0)
+	{
+		ssize_t		written;
+
+		errno = 0;
+		written = write(sink->fd, data, len);
+		if (written < 0 && errno == EINTR)
+			continue;
+		if (written <= 0)
+		{
+			/* a short write without errno means the disk is full */
+			if (errno == 0)
+				errno = ENOSPC;
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write to file \"%s\": %m", sink->path)));
+		}
+		data += written;
+		len -= written;
+	}
+	protech_backup_report_progress(sink->bytes);
+}
+
+/*
+ * Output sink that collects a small output into a StringInfo.
+ */
+static void
+collect_output(const char *data, size_t len, void *arg)
+{
+	appendBinaryStringInfo((StringInfo) arg, data, len);
+}
+
+/*
+ * The last few lines of what a program printed, for errdetail.
+ */
+static char *
+last_lines(StringInfo output, int nlines)
+{
+	char	   *start;
+
+	while (output->len > 0 && output->data[output->len - 1] == '\n')
+		output->data[--output->len] = '\0';
+	start = output->data + output->len;
+	while (start > output->data && nlines > 0)
+	{
+		start--;
+		if (*start == '\n' && --nlines == 0)
+		{
+			start++;
+			break;
+		}
+	}
+	return start;
+}
+
+/*
+ * The pg_dump to run: the setting, or the pg_dump next to the running
+ * postgres.  Checks that it can be executed and that it is at least as new
+ * as the server, and returns its version line.
+ */
+static char *
+check_pg_dump(const char *pg_dump, const char *const *envp)
+{
+	const char *argv[] = {pg_dump, "--version", NULL};
+	StringInfoData output;
+	int			status;
+	char	   *version;
+	int			major;
+
+	if (access(pg_dump, X_OK) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not execute pg_dump \"%s\": %m", pg_dump),
+				 errhint("Set protech_backup.pg_dump_path to the pg_dump of PostgreSQL %s or later.",
+						 PG_MAJORVERSION)));
+
+	initStringInfo(&output);
+	status = protech_backup_run_child(argv, envp, collect_output, &output,
+									  &output);
+	version = pstrdup(last_lines(&output, 1));
+	if (status != 0 ||
+		sscanf(version, "pg_dump (PostgreSQL) %d", &major) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("\"%s\" is not a usable pg_dump", pg_dump),
+				 errdetail("\"%s --version\" printed \"%s\" (%s).",
+						   pg_dump, version, wait_result_to_str(status)),
+				 errhint("Set protech_backup.pg_dump_path to the pg_dump of PostgreSQL %s or later.",
+						 PG_MAJORVERSION)));
+	if (major < PG_VERSION_NUM / 10000)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pg_dump \"%s\" is older than the server", pg_dump),
+				 errdetail("It reports \"%s\"; the server is PostgreSQL %s.",
+						   version, PG_VERSION),
+				 errhint("Set protech_backup.pg_dump_path to the pg_dump of PostgreSQL %s or later.",
+						 PG_MAJORVERSION)));
+	return version;
+}
+
+/*
+ * The first of the server's Unix socket directories, or "localhost" when it
+ * listens on none, so that pg_dump reaches this very server.
+ */
+static char *
+server_socket_host(void)
+{
+	char	   *rawstring = pstrdup(Unix_socket_directories);
+	List	   *dirs;
+
+	if (!SplitDirectoriesString(rawstring, ',', &dirs) || dirs == NIL)
+		return "localhost";
+	return (char *) linitial(dirs);
+}
+
+/*
+ * Make sure the backup directory exists (creating its last component with
+ * mode 0700) and is a directory.
+ */
+static void
+ensure_directory(const char *directory)
+{
+	struct stat st;
+
+	if (stat(directory, &st) == 0)
+	{
+		if (!S_ISDIR(st.st_mode))
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("backup directory \"%s\" is not a directory",
+							directory),
+					 errhint("Set protech_backup.directory to a directory, or move the file away.")));
+		return;
+	}
+	if (errno != ENOENT || mkdir(directory, S_IRWXU) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create backup directory \"%s\": %m",
+						directory),
+				 errhint("Create it, owned by the server's user with mode 0700, or set protech_backup.directory.")));
+	fsync_fname(directory, true);
+	ereport(LOG,
+			(errmsg("protech_backup: created backup directory \"%s\"",
+					directory)));
+}
+
+/*
+ * Remove the ".partial" files a crashed backup left behind.  Only called
+ * while holding the backup slot, so none of them belongs to a live backup.
+ */
+static void
+remove_stale_partials(const char *directory)
+{
+	DIR		   *dir = AllocateDir(directory);
+	struct dirent *de;
+
+	while ((de = ReadDir(dir, directory)) != NULL)
+	{
+		char		path[MAXPGPATH];
+		size_t		len = strlen(de->d_name);
+
+		if (strncmp(de->d_name, PROTECH_BACKUP_PREFIX,
+					strlen(PROTECH_BACKUP_PREFIX)) != 0 ||
+			len < strlen(PROTECH_BACKUP_PARTIAL_SUFFIX) ||
+			strcmp(de->d_name + len - strlen(PROTECH_BACKUP_PARTIAL_SUFFIX),
+				   PROTECH_BACKUP_PARTIAL_SUFFIX) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", directory, de->d_name);
+		if (unlink(path) == 0)
+			ereport(LOG,
+					(errmsg("protech_backup: removed stale partial file \"%s\"",
+							path)));
+		else if (errno != ENOENT)
+			ereport(WARNING,
+					(errcode_for_file_access(),
+					 errmsg("could not remove stale partial file \"%s\": %m",
+							path)));
+	}
+	FreeDir(dir);
+}
+
+/*
+ * Whether a file of that name exists in the directory.
+ */
+static bool
+file_exists_in(const char *directory, const char *name, const char *suffix)
+{
+	char		path[MAXPGPATH];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s%s", directory, name, suffix);
+	return lstat(path, &st) == 0;
+}
+
+/*
+ * Choose the backup's file name from its start time in
+ * protech_backup.timezone: protech_backup_YYYYMMDD_HHMMSS.sql, with "_2",
+ * "_3", ... appended when a file of that name (dump, manifest or partial)
+ * already exists, so two backups in one second never collide.
+ */
+static void
+choose_file_name(const char *directory, TimestampTz started_at,
+				 char *file_name)
+{
+	pg_time_t	t = timestamptz_to_time_t(started_at);
+	struct pg_tm *tm = pg_localtime(&t, pg_tzset(protech_backup_timezone));
+	char		stem[64];
+
+	snprintf(stem, sizeof(stem), PROTECH_BACKUP_PREFIX "%04d%02d%02d_%02d%02d%02d",
+			 tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday,
+			 tm->tm_hour, tm->tm_min, tm->tm_sec);
+	for (int n = 1;; n++)
+	{
+		if (n == 1)
+			snprintf(file_name, MAXPGPATH, "%s.sql", stem);
+		else
+			snprintf(file_name, MAXPGPATH, "%s_%d.sql", stem, n);
+		if (!file_exists_in(directory, file_name, "") &&
+			!file_exists_in(directory, file_name, PROTECH_BACKUP_MANIFEST_SUFFIX) &&
+			!file_exists_in(directory, file_name, PROTECH_BACKUP_PARTIAL_SUFFIX))
+			return;
+	}
+}
+
+/*
+ * Raise the error for a pg_dump that did not exit cleanly, quoting its last
+ * lines and, where its words point at a known cause, what to change.
+ */
+static void
+report_pg_dump_failure(const char *database, const char *role, int status,
+					   StringInfo output)
+{
+	char	   *printed = last_lines(output, PG_DUMP_TAIL_LINES);
+	const char *hint = NULL;
+
+	if (strstr(printed, "authentication failed") ||
+		strstr(printed, "pg_hba.conf") ||
+		strstr(printed, "password"))
+		hint = psprintf("Let role \"%s\" connect to database \"%s\" over the server's Unix socket (a \"local\" line in pg_hba.conf with peer or trust), or set protech_backup.role.",
+						role, database);
+	else if (strstr(printed, "role") && strstr(printed, "does not exist"))
+		hint = "Set protech_backup.role to an existing role that can read the whole database.";
+
+	ereport(ERROR,
+			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			 errmsg("pg_dump of database \"%s\" failed: %s",
+					database, wait_result_to_str(status)),
+			 printed[0] ? errdetail("pg_dump printed:\n%s", printed) : 0,
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/*
+ * Take one backup of protech_backup.database now, recorded with the given
+ * trigger ("manual", "schedule", ...).  Returns the new backup's manifest
+ * entry.  Raises an error, having removed every file it started, when
+ * anything fails.
+ */
+ProtechBackupInfo *
+protech_backup_take(const char *trigger)
+{
+	ProtechBackupInfo *info = palloc0(sizeof(ProtechBackupInfo));
+	BackupFiles files = {{0}, {0}, -1};
+	char	   *database = pstrdup(protech_backup_database);
+	char	   *directory;
+	char	   *pg_dump;
+	const char *role;
+	const char **envp;
+	DumpSink	sink;
+	StringInfoData pg_dump_output;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+
+	protech_backup_require_preload();
+
+	if (!OidIsValid(get_database_oid(database, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_DATABASE),
+				 errmsg("database \"%s\" does not exist", database),
+				 errdetail("protech_backup.database names the database to back up."),
+				 errhint("Set protech_backup.database to an existing database and reload the configuration.")));
+	role = protech_backup_role[0] ? pstrdup(protech_backup_role) :
+		GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false);
+	if (protech_backup_pg_dump_path[0])
+		pg_dump = pstrdup(protech_backup_pg_dump_path);
+	else
+	{
+		pg_dump = pstrdup(my_exec_path);
+		get_parent_directory(pg_dump);
+		pg_dump = psprintf("%s/pg_dump", pg_dump);
+	}
+	{
+		const char *extra[] = {
+			psprintf("PGHOST=%s", server_socket_host()),
+			psprintf("PGPORT=%d", PostPortNumber),
+			psprintf("PGUSER=%s", role),
+			psprintf("PGDATABASE=%s", database),
+			"PGAPPNAME=protech_backup",
+			NULL
+		};
+
+		envp = protech_backup_child_environment(extra);
+	}
+	directory = protech_backup_resolved_directory();
+
+	protech_backup_claim_slot();
+	PG_ENSURE_ERROR_CLEANUP(abandon_backup, PointerGetDatum(&files));
+	{
+		const char *argv[] = {pg_dump, "--format=plain", "--no-password", NULL};
+		int			status;
+
+		strlcpy(info->pg_dump_version, check_pg_dump(pg_dump, envp),
+				sizeof(info->pg_dump_version));
+		ensure_directory(directory);
+		remove_stale_partials(directory);
+
+		info->started_at = GetCurrentTimestamp();
+		choose_file_name(directory, info->started_at, info->file_name);
+		protech_backup_slot_set_file(info->file_name);
+		snprintf(files.partial_path, MAXPGPATH, "%s/%s%s", directory,
+				 info->file_name, PROTECH_BACKUP_PARTIAL_SUFFIX);
+
+		files.fd = open(files.partial_path,
+						O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
+		if (files.fd < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not create file \"%s\": %m",
+							files.partial_path)));
+
+		sink.fd = files.fd;
+		sink.path = files.partial_path;
+		sink.bytes = 0;
+		sink.sha256 = pg_cryptohash_create(PG_SHA256);
+		if (sink.sha256 == NULL || pg_cryptohash_init(sink.sha256) < 0)
+			elog(ERROR, "could not initialize SHA-256 hash");
+
+		initStringInfo(&pg_dump_output);
+		status = protech_backup_run_child(argv, envp, write_dump_chunk, &sink,
+										  &pg_dump_output);
+		if (status != 0)
+			report_pg_dump_failure(database, role, status, &pg_dump_output);
+
+		if (pg_fsync(files.fd) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not fsync file \"%s\": %m",
+							files.partial_path)));
+		if (close(files.fd) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not close file \"%s\": %m",
+							files.partial_path)));
+		files.fd = -1;
+
+		snprintf(files.dump_path, MAXPGPATH, "%s/%s", directory,
+				 info->file_name);
+		durable_rename(files.partial_path, files.dump_path, ERROR);
+		files.partial_path[0] = '\0';
+
+		if (pg_cryptohash_final(sink.sha256, digest, sizeof(digest)) < 0)
+			elog(ERROR, "could not finish SHA-256 hash: %s",
+				 pg_cryptohash_error(sink.sha256));
+		pg_cryptohash_free(sink.sha256);
+		hex_encode((const char *) digest, sizeof(digest), info->sha256);
+		info->sha256[PG_SHA256_DIGEST_STRING_LENGTH - 1] = '\0';
+
+		info->finished_at = GetCurrentTimestamp();
+		info->size_bytes = sink.bytes;
+		strlcpy(info->database, database, sizeof(info->database));
+		strlcpy(info->format, "plain", sizeof(info->format));
+		strlcpy(info->compression, "none", sizeof(info->compression));
+		strlcpy(info->trigger, trigger, sizeof(info->trigger));
+		strlcpy(info->server_version, PG_VERSION, sizeof(info->server_version));
+
+		protech_backup_write_manifest(directory, info);
+		files.dump_path[0] = '\0';
+	}
+	PG_END_ENSURE_ERROR_CLEANUP(abandon_backup, PointerGetDatum(&files));
+	abandon_backup(0, PointerGetDatum(&files));
+
+	return info;
+}
+
+/*
+ * SQL: protech_backup_now() RETURNS SETOF protech_backup_info
+ *
+ * Take a backup now, synchronously, and return it as one row.
+ */
+Datum
+protech_backup_now(PG_FUNCTION_ARGS)
+{
+	ProtechBackupInfo *info = protech_backup_take("manual");
+
+	protech_backup_return_infos(fcinfo, list_make1(info));
+	return (Datum) 0;
+}

@@ -1,0 +1,331 @@
+/*-------------------------------------------------------------------------
+ *
+ * child.c
+ *		Run an external program (pg_dump, and later psql and hooks) by
+ *		fork/exec with an argument vector, never through a shell, and pump
+ *		its output inside a latch loop.
+ *
+ * The calling process stays responsive the whole time: query cancel,
+ * statement_timeout, pg_terminate_backend, SIGTERM of a worker and
+ * postmaster death all reach it through its latch, and whatever error or
+ * exit ends the wait kills the child with SIGKILL and reaps it before the
+ * error propagates.  The child also gets PR_SET_PDEATHSIG so that it dies if
+ * the calling process is killed outright.
+ *
+ * The child's standard output goes to a sink callback (so the caller can
+ * hash, compress and write it in one pass with a fixed-size buffer), or, when
+ * there is no sink, into the same capture as standard error.  Of standard
+ * error only the tail is kept, to quote in error messages.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "utils/wait_event.h"
+
+#include "protech_backup.h"
+
+/* bytes read from the child's standard output per read() */
+#define CHILD_READ_CHUNK (256 * 1024)
+/* size asked for the pipe carrying the child's standard output */
+#define CHILD_PIPE_SIZE (1024 * 1024)
+/* how much of the child's standard error is kept */
+#define CHILD_STDERR_KEEP 4096
+
+extern char **environ;
+
+/*
+ * What the error cleanup needs to know about a running child.
+ */
+typedef struct ChildProcess
+{
+	pid_t		pid;			/* 0 once reaped */
+	int			stdout_fd;		/* read end, or -1 */
+	int			stderr_fd;		/* read end, or -1 */
+	int			pidfd;			/* readable when the child exits, or -1 */
+	WaitEventSet *wait_set;
+} ChildProcess;
+
+/*
+ * In the child: wire up standard input/output/error, drop every other
+ * descriptor, restore default signal handling and exec.  Never returns.
+ */
+static void
+exec_child(const char *const *argv, const char *const *envp,
+		   int stdout_fd, int stderr_fd, pid_t parent)
+{
+	sigset_t	none;
+	int			devnull = open("/dev/null", O_RDONLY);
+
+	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 ||
+		dup2(stdout_fd, STDOUT_FILENO) < 0 ||
+		dup2(stderr_fd, STDERR_FILENO) < 0)
+		_exit(127);
+	closefrom(3);
+
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	/* die with the process that started us, even if it is SIGKILLed */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+
+	execve(argv[0], (char *const *) argv, (char *const *) envp);
+	dprintf(STDERR_FILENO, "could not execute \"%s\": %s\n",
+			argv[0], strerror(errno));
+	_exit(127);
+}
+
+/*
+ * Error and exit cleanup: kill and reap the child, close what is open.
+ * Registered with PG_ENSURE_ERROR_CLEANUP, so it also runs on FATAL and on
+ * postmaster death (WL_EXIT_ON_PM_DEATH exits through proc_exit).
+ */
+static void
+cleanup_child(int code, Datum arg)
+{
+	ChildProcess *child = (ChildProcess *) DatumGetPointer(arg);
+
+	if (child->pid > 0)
+	{
+		kill(child->pid, SIGKILL);
+		while (waitpid(child->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		child->pid = 0;
+	}
+	if (child->wait_set != NULL)
+		FreeWaitEventSet(child->wait_set);
+	child->wait_set = NULL;
+	if (child->stdout_fd >= 0)
+		close(child->stdout_fd);
+	child->stdout_fd = -1;
+	if (child->stderr_fd >= 0)
+		close(child->stderr_fd);
+	child->stderr_fd = -1;
+	if (child->pidfd >= 0)
+		close(child->pidfd);
+	child->pidfd = -1;
+}
+
+/*
+ * The set of events the loop waits for: the latch, postmaster death, and
+ * whichever of the child's descriptors are still open.  Rebuilt when a pipe
+ * reaches end of file, since PostgreSQL 15 cannot remove an event.
+ */
+static WaitEventSet *
+make_wait_set(ChildProcess *child)
+{
+	WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, 5);
+
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	if (child->stdout_fd >= 0)
+		AddWaitEventToSet(set, WL_SOCKET_READABLE, child->stdout_fd, NULL, NULL);
+	if (child->stderr_fd >= 0)
+		AddWaitEventToSet(set, WL_SOCKET_READABLE, child->stderr_fd, NULL, NULL);
+	if (child->pidfd >= 0)
+		AddWaitEventToSet(set, WL_SOCKET_READABLE, child->pidfd, NULL, NULL);
+	return set;
+}
+
+/*
+ * Keep only the last CHILD_STDERR_KEEP bytes of what the child printed.
+ */
+static void
+append_tail(StringInfo tail, const char *data, size_t len)
+{
+	appendBinaryStringInfo(tail, data, len);
+	if (tail->len > 2 * CHILD_STDERR_KEEP)
+	{
+		int			drop = tail->len - CHILD_STDERR_KEEP;
+
+		memmove(tail->data, tail->data + drop, tail->len - drop + 1);
+		tail->len -= drop;
+	}
+}
+
+/*
+ * Read what is available on *fd without blocking, handing it to the sink
+ * (or the stderr tail when sink is NULL).  Closes *fd at end of file and
+ * returns true when it did, so the caller rebuilds its wait set.
+ */
+static bool
+drain_pipe(int *fd, char *buf, ProtechBackupSink sink, void *sink_arg,
+		   StringInfo tail)
+{
+	for (;;)
+	{
+		ssize_t		n;
+
+		CHECK_FOR_INTERRUPTS();
+		n = read(*fd, buf, CHILD_READ_CHUNK);
+		if (n > 0)
+		{
+			if (sink)
+				sink(buf, n, sink_arg);
+			else
+				append_tail(tail, buf, n);
+			continue;
+		}
+		if (n == 0)
+		{
+			close(*fd);
+			*fd = -1;
+			return true;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return false;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read output of child process: %m")));
+	}
+}
+
+/*
+ * Run argv[0] with the given argument vector and environment, feeding its
+ * standard output to stdout_sink (or, when that is NULL, into stderr_tail
+ * with its standard error).  Returns the wait status as waitpid() gives it;
+ * the caller interprets it with wait_result_to_str().
+ */
+int
+protech_backup_run_child(const char *const *argv, const char *const *envp,
+						 ProtechBackupSink stdout_sink, void *sink_arg,
+						 StringInfo stderr_tail)
+{
+	ChildProcess child = {0, -1, -1, -1, NULL};
+	int			out_pipe[2] = {-1, -1};
+	int			err_pipe[2];
+	int			status = 0;
+	char	   *buf = palloc(CHILD_READ_CHUNK);
+
+	if (pipe2(err_pipe, O_CLOEXEC) != 0 ||
+		(stdout_sink != NULL && pipe2(out_pipe, O_CLOEXEC) != 0))
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create pipe for \"%s\": %m", argv[0])));
+
+	fflush(NULL);
+	child.pid = fork();
+	if (child.pid == 0)
+		exec_child(argv, envp,
+				   stdout_sink ? out_pipe[1] : err_pipe[1], err_pipe[1],
+				   getppid());
+	if (child.pid < 0)
+	{
+		int			save_errno = errno;
+
+		close(err_pipe[0]);
+		close(err_pipe[1]);
+		if (out_pipe[0] >= 0)
+		{
+			close(out_pipe[0]);
+			close(out_pipe[1]);
+		}
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not fork to run \"%s\": %m", argv[0])));
+	}
+
+	/* parent */
+	close(err_pipe[1]);
+	child.stderr_fd = err_pipe[0];
+	if (out_pipe[0] >= 0)
+	{
+		close(out_pipe[1]);
+		child.stdout_fd = out_pipe[0];
+		(void) fcntl(child.stdout_fd, F_SETPIPE_SZ, CHILD_PIPE_SIZE);
+		(void) fcntl(child.stdout_fd, F_SETFL, O_NONBLOCK);
+	}
+	(void) fcntl(child.stderr_fd, F_SETFL, O_NONBLOCK);
+	child.pidfd = syscall(SYS_pidfd_open, child.pid, 0);
+
+	PG_ENSURE_ERROR_CLEANUP(cleanup_child, PointerGetDatum(&child));
+	{
+		for (;;)
+		{
+			WaitEvent	event;
+			bool		closed = false;
+
+			if (child.stdout_fd >= 0)
+				closed |= drain_pipe(&child.stdout_fd, buf, stdout_sink,
+									 sink_arg, stderr_tail);
+			if (child.stderr_fd >= 0)
+				closed |= drain_pipe(&child.stderr_fd, buf, NULL, NULL,
+									 stderr_tail);
+			if (closed && child.wait_set != NULL)
+			{
+				FreeWaitEventSet(child.wait_set);
+				child.wait_set = NULL;
+			}
+			if (child.stdout_fd < 0 && child.stderr_fd < 0)
+			{
+				pid_t		r = waitpid(child.pid, &status, WNOHANG);
+
+				if (r == child.pid)
+				{
+					child.pid = 0;
+					break;
+				}
+				if (r < 0 && errno != EINTR)
+					ereport(ERROR,
+							(errmsg("could not wait for \"%s\": %m", argv[0])));
+			}
+
+			if (child.wait_set == NULL)
+				child.wait_set = make_wait_set(&child);
+			/* without a pidfd, poll for the exit ten times a second */
+			(void) WaitEventSetWait(child.wait_set,
+									child.pidfd >= 0 ? -1 : 100,
+									&event, 1, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_END_ENSURE_ERROR_CLEANUP(cleanup_child, PointerGetDatum(&child));
+	cleanup_child(0, PointerGetDatum(&child));
+	pfree(buf);
+
+	return status;
+}
+
+/*
+ * The environment for a child: the server's own, less every PG* variable
+ * (so nothing the postmaster was started with redirects the connection),
+ * plus the NULL-terminated list of "NAME=value" strings in extra.
+ */
+const char **
+protech_backup_child_environment(const char *const *extra)
+{
+	int			n = 0;
+	int			k = 0;
+	const char **envp;
+
+	for (char **e = environ; *e; e++)
+		n++;
+	for (const char *const *e = extra; *e; e++)
+		n++;
+	envp = palloc((n + 1) * sizeof(char *));
+	for (char **e = environ; *e; e++)
+		if (strncmp(*e, "PG", 2) != 0)
+			envp[k++] = *e;
+	for (const char *const *e = extra; *e; e++)
+		envp[k++] = *e;
+	envp[k] = NULL;
+	return envp;
+}

@@ -1,0 +1,429 @@
+/*-------------------------------------------------------------------------
+ *
+ * manifest.c
+ *		The manifest beside each backup, and the list of backups built from
+ *		the manifests: protech_backup_list().
+ *
+ * A manifest is a small JSON object in "<dump name>.json", written to a
+ * ".partial" name, fsynced and renamed after the dump itself is complete.
+ * A backup exists exactly when its manifest parses, names its own dump, and
+ * that dump is a regular file of the recorded size: a dump without a valid
+ * manifest is not a backup and is never listed.  Manifests are parsed with
+ * the non-throwing JSON parser of src/common, so a damaged manifest is
+ * skipped instead of aborting the listing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/jsonapi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "storage/fd.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "protech_backup.h"
+
+PG_FUNCTION_INFO_V1(protech_backup_list);
+
+/* version of the manifest layout */
+#define MANIFEST_VERSION 1
+/* a manifest larger than this is not one of ours */
+#define MANIFEST_MAX_BYTES 65536
+
+/* the file name suffixes of the dump formats this version writes */
+static const char *const backup_suffixes[] = {".sql", NULL};
+
+/*
+ * Fields of a manifest, as strings, while it is being parsed.
+ */
+typedef enum ManifestField
+{
+	MF_VERSION,
+	MF_FILE_NAME,
+	MF_DATABASE,
+	MF_FORMAT,
+	MF_COMPRESSION,
+	MF_SIZE_BYTES,
+	MF_SHA256,
+	MF_STARTED_AT,
+	MF_FINISHED_AT,
+	MF_TRIGGER,
+	MF_SERVER_VERSION,
+	MF_PG_DUMP_VERSION,
+	MF_COUNT
+} ManifestField;
+
+static const char *const manifest_field_names[MF_COUNT] = {
+	"protech_backup_manifest",
+	"file_name",
+	"database",
+	"format",
+	"compression",
+	"size_bytes",
+	"sha256",
+	"started_at",
+	"finished_at",
+	"trigger",
+	"server_version",
+	"pg_dump_version",
+};
+
+typedef struct ManifestParse
+{
+	JsonLexContext *lex;
+	int			current;		/* field whose value comes next, or -1 */
+	char	   *values[MF_COUNT];
+} ManifestParse;
+
+/*
+ * Format a timestamp as UTC ISO 8601 with microseconds, the form manifests
+ * store: 2026-11-26T16:00:00.000000Z.
+ */
+static char *
+format_utc_timestamp(TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		elog(ERROR, "timestamp out of range");
+	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+					tm.tm_year, tm.tm_mon, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+}
+
+/*
+ * Parse the form format_utc_timestamp() writes; false if it is not that.
+ */
+static bool
+parse_utc_timestamp(const char *s, TimestampTz *result)
+{
+	struct pg_tm tm = {0};
+	int			usec;
+	char		tail;
+
+	if (strlen(s) != 27 ||
+		sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%6d%c",
+			   &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &usec, &tail) != 8 ||
+		tail != 'Z' || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+		tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+		tm.tm_min > 59 || tm.tm_sec > 59 || usec < 0)
+		return false;
+	return tm2timestamp(&tm, usec, NULL, result) == 0;
+}
+
+/*
+ * Whether name is a backup file name this extension writes:
+ * protech_backup_YYYYMMDD_HHMMSS[_N] followed by a known format suffix.
+ */
+bool
+protech_backup_is_backup_name(const char *name)
+{
+	const char *p = name;
+	size_t		prefix_len = strlen(PROTECH_BACKUP_PREFIX);
+
+	if (strncmp(p, PROTECH_BACKUP_PREFIX, prefix_len) != 0)
+		return false;
+	p += prefix_len;
+	for (int i = 0; i < 15; i++, p++)
+	{
+		if (i == 8 ? *p != '_' : !isdigit((unsigned char) *p))
+			return false;
+	}
+	if (*p == '_' && isdigit((unsigned char) p[1]))
+	{
+		p++;
+		while (isdigit((unsigned char) *p))
+			p++;
+	}
+	for (const char *const *suffix = backup_suffixes; *suffix; suffix++)
+		if (strcmp(p, *suffix) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Write the manifest of a complete backup: "<file_name>.json", via a
+ * ".partial" name, fsynced and durably renamed.
+ */
+void
+protech_backup_write_manifest(const char *directory,
+							  const ProtechBackupInfo *info)
+{
+	StringInfoData json;
+	char		partial[MAXPGPATH];
+	char		path[MAXPGPATH];
+	int			fd;
+
+	initStringInfo(&json);
+	appendStringInfo(&json, "{\n  \"protech_backup_manifest\": %d,\n",
+					 MANIFEST_VERSION);
+	appendStringInfoString(&json, "  \"file_name\": ");
+	escape_json(&json, info->file_name);
+	appendStringInfoString(&json, ",\n  \"database\": ");
+	escape_json(&json, info->database);
+	appendStringInfoString(&json, ",\n  \"format\": ");
+	escape_json(&json, info->format);
+	appendStringInfoString(&json, ",\n  \"compression\": ");
+	escape_json(&json, info->compression);
+	appendStringInfo(&json, ",\n  \"size_bytes\": " INT64_FORMAT,
+					 info->size_bytes);
+	appendStringInfoString(&json, ",\n  \"sha256\": ");
+	escape_json(&json, info->sha256);
+	appendStringInfoString(&json, ",\n  \"started_at\": ");
+	escape_json(&json, format_utc_timestamp(info->started_at));
+	appendStringInfoString(&json, ",\n  \"finished_at\": ");
+	escape_json(&json, format_utc_timestamp(info->finished_at));
+	appendStringInfoString(&json, ",\n  \"trigger\": ");
+	escape_json(&json, info->trigger);
+	appendStringInfoString(&json, ",\n  \"server_version\": ");
+	escape_json(&json, info->server_version);
+	appendStringInfoString(&json, ",\n  \"pg_dump_version\": ");
+	escape_json(&json, info->pg_dump_version);
+	appendStringInfoString(&json, "\n}\n");
+
+	snprintf(path, sizeof(path), "%s/%s%s", directory, info->file_name,
+			 PROTECH_BACKUP_MANIFEST_SUFFIX);
+	snprintf(partial, sizeof(partial), "%s%s", path,
+			 PROTECH_BACKUP_PARTIAL_SUFFIX);
+
+	fd = OpenTransientFilePerm(partial, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
+							   S_IRUSR | S_IWUSR);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", partial)));
+	errno = 0;
+	if (write(fd, json.data, json.len) != json.len)
+	{
+		int			save_errno = errno ? errno : ENOSPC;
+
+		CloseTransientFile(fd);
+		unlink(partial);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write to file \"%s\": %m", partial)));
+	}
+	if (CloseTransientFile(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", partial)));
+	/* durable_rename fsyncs the file, renames it, and fsyncs the directory */
+	if (durable_rename(partial, path, ERROR) != 0)
+		unlink(partial);
+}
+
+static void
+manifest_field_start(void *state, char *fname, bool isnull)
+{
+	ManifestParse *parse = (ManifestParse *) state;
+
+	parse->current = -1;
+	if (parse->lex->lex_level != 1)
+		return;
+	for (int i = 0; i < MF_COUNT; i++)
+		if (strcmp(fname, manifest_field_names[i]) == 0)
+			parse->current = i;
+}
+
+static void
+manifest_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	ManifestParse *parse = (ManifestParse *) state;
+
+	if (parse->current >= 0 && parse->lex->lex_level == 1 &&
+		(tokentype == JSON_TOKEN_STRING || tokentype == JSON_TOKEN_NUMBER))
+		parse->values[parse->current] = token;
+	parse->current = -1;
+}
+
+/*
+ * Copy a manifest string into a fixed-size field; false if it does not fit.
+ */
+static bool
+copy_field(char *dest, size_t size, const char *value)
+{
+	return value != NULL && value[0] != '\0' && strlcpy(dest, value, size) < size;
+}
+
+/*
+ * Read and check the manifest manifest_name in directory.  Fills *info and
+ * returns true when it describes a complete backup: every field present and
+ * well-formed, the file name its own, and the dump present with the
+ * recorded size.  Returns false for anything else, never raising an error
+ * for a damaged manifest.
+ */
+bool
+protech_backup_read_manifest(const char *directory, const char *manifest_name,
+							 ProtechBackupInfo *info)
+{
+	char		path[MAXPGPATH];
+	char		dump_path[MAXPGPATH];
+	char		buf[MANIFEST_MAX_BYTES + 1];
+	int			fd;
+	int			len;
+	ManifestParse parse = {0};
+	JsonSemAction sem = {0};
+	struct stat st;
+	char	   *end;
+	size_t		name_len = strlen(manifest_name) -
+		strlen(PROTECH_BACKUP_MANIFEST_SUFFIX);
+
+	snprintf(path, sizeof(path), "%s/%s", directory, manifest_name);
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		return false;
+	len = read(fd, buf, sizeof(buf));
+	CloseTransientFile(fd);
+	if (len <= 0 || len > MANIFEST_MAX_BYTES)
+		return false;
+	buf[len] = '\0';
+
+	parse.lex = makeJsonLexContextCstringLen(buf, len, PG_UTF8, true);
+	parse.current = -1;
+	sem.semstate = &parse;
+	sem.object_field_start = manifest_field_start;
+	sem.scalar = manifest_scalar;
+	if (pg_parse_json(parse.lex, &sem) != JSON_SUCCESS)
+		return false;
+	for (int i = 0; i < MF_COUNT; i++)
+		if (parse.values[i] == NULL)
+			return false;
+
+	memset(info, 0, sizeof(*info));
+	if (atoi(parse.values[MF_VERSION]) != MANIFEST_VERSION ||
+		!copy_field(info->file_name, sizeof(info->file_name), parse.values[MF_FILE_NAME]) ||
+		!copy_field(info->database, sizeof(info->database), parse.values[MF_DATABASE]) ||
+		!copy_field(info->format, sizeof(info->format), parse.values[MF_FORMAT]) ||
+		!copy_field(info->compression, sizeof(info->compression), parse.values[MF_COMPRESSION]) ||
+		!copy_field(info->sha256, sizeof(info->sha256), parse.values[MF_SHA256]) ||
+		!copy_field(info->trigger, sizeof(info->trigger), parse.values[MF_TRIGGER]) ||
+		!copy_field(info->server_version, sizeof(info->server_version), parse.values[MF_SERVER_VERSION]) ||
+		!copy_field(info->pg_dump_version, sizeof(info->pg_dump_version), parse.values[MF_PG_DUMP_VERSION]) ||
+		!parse_utc_timestamp(parse.values[MF_STARTED_AT], &info->started_at) ||
+		!parse_utc_timestamp(parse.values[MF_FINISHED_AT], &info->finished_at))
+		return false;
+
+	/* the manifest must describe the dump it is named after */
+	if (strlen(info->file_name) != name_len ||
+		strncmp(info->file_name, manifest_name, name_len) != 0 ||
+		!protech_backup_is_backup_name(info->file_name) ||
+		strspn(info->sha256, "0123456789abcdef") != PG_SHA256_DIGEST_LENGTH * 2)
+		return false;
+	errno = 0;
+	info->size_bytes = strtoi64(parse.values[MF_SIZE_BYTES], &end, 10);
+	if (errno != 0 || *end != '\0' || info->size_bytes < 0)
+		return false;
+
+	snprintf(dump_path, sizeof(dump_path), "%s/%s", directory, info->file_name);
+	return lstat(dump_path, &st) == 0 && S_ISREG(st.st_mode) &&
+		st.st_size == info->size_bytes;
+}
+
+static int
+compare_newest_first(const ListCell *a, const ListCell *b)
+{
+	const ProtechBackupInfo *x = lfirst(a);
+	const ProtechBackupInfo *y = lfirst(b);
+
+	if (x->started_at != y->started_at)
+		return x->started_at > y->started_at ? -1 : 1;
+	return -strcmp(x->file_name, y->file_name);
+}
+
+/*
+ * Every complete backup in directory, newest first.  A directory that does
+ * not exist yet holds no backups.
+ */
+List *
+protech_backup_list_backups(const char *directory)
+{
+	List	   *result = NIL;
+	DIR		   *dir;
+	struct dirent *de;
+
+	dir = AllocateDir(directory);
+	if (dir == NULL && errno == ENOENT)
+		return NIL;
+	while ((de = ReadDir(dir, directory)) != NULL)
+	{
+		size_t		len = strlen(de->d_name);
+		size_t		suffix_len = strlen(PROTECH_BACKUP_MANIFEST_SUFFIX);
+		ProtechBackupInfo info;
+
+		if (len <= suffix_len ||
+			strcmp(de->d_name + len - suffix_len,
+				   PROTECH_BACKUP_MANIFEST_SUFFIX) != 0 ||
+			strncmp(de->d_name, PROTECH_BACKUP_PREFIX,
+					strlen(PROTECH_BACKUP_PREFIX)) != 0)
+			continue;
+		if (protech_backup_read_manifest(directory, de->d_name, &info))
+		{
+			ProtechBackupInfo *copy = palloc(sizeof(ProtechBackupInfo));
+
+			memcpy(copy, &info, sizeof(info));
+			result = lappend(result, copy);
+		}
+	}
+	FreeDir(dir);
+	list_sort(result, compare_newest_first);
+	return result;
+}
+
+/*
+ * Return a list of ProtechBackupInfo as the rows of a set-returning
+ * function whose result type is protech_backup_info.
+ */
+void
+protech_backup_return_infos(FunctionCallInfo fcinfo, List *infos)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	foreach(lc, infos)
+	{
+		ProtechBackupInfo *info = lfirst(lc);
+		Datum		values[9];
+		bool		nulls[9] = {0};
+		NameData   *database = palloc(sizeof(NameData));
+
+		namestrcpy(database, info->database);
+		values[0] = CStringGetTextDatum(info->file_name);
+		values[1] = NameGetDatum(database);
+		values[2] = CStringGetTextDatum(info->format);
+		values[3] = CStringGetTextDatum(info->compression);
+		values[4] = Int64GetDatum(info->size_bytes);
+		values[5] = CStringGetTextDatum(info->sha256);
+		values[6] = TimestampTzGetDatum(info->started_at);
+		values[7] = TimestampTzGetDatum(info->finished_at);
+		values[8] = CStringGetTextDatum(info->trigger);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/*
+ * SQL: protech_backup_list() RETURNS SETOF protech_backup_info
+ *
+ * Every complete backup in the backup directory, newest first, read from
+ * the files themselves.
+ */
+Datum
+protech_backup_list(PG_FUNCTION_ARGS)
+{
+	protech_backup_require_preload();
+	protech_backup_return_infos(fcinfo,
+								protech_backup_list_backups(protech_backup_resolved_directory()));
+	return (Datum) 0;
+}

@@ -1,0 +1,329 @@
+/*-------------------------------------------------------------------------
+ *
+ * protech_backup.c
+ *		Module set-up of protech_backup: the settings (GUCs) with their check
+ *		hooks, and the small piece of shared memory that makes sure at most
+ *		one backup runs in the whole cluster at a time.
+ *
+ * The shared memory is only there when the library is preloaded through
+ * shared_preload_libraries; every SQL function calls
+ * protech_backup_require_preload() first so that a library loaded by
+ * CREATE EXTENSION alone says clearly what is missing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgtime.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "protech_backup.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* settings */
+char	   *protech_backup_database = NULL;
+char	   *protech_backup_directory = NULL;
+char	   *protech_backup_pg_dump_path = NULL;
+char	   *protech_backup_role = NULL;
+char	   *protech_backup_timezone = NULL;
+
+/*
+ * The cluster-wide slot: who runs a backup now, since when, into which file,
+ * and how many bytes it has written so far.
+ */
+typedef struct ProtechBackupShared
+{
+	slock_t		mutex;
+	pid_t		running_pid;	/* 0 when no backup runs */
+	TimestampTz running_since;
+	char		running_file[MAXPGPATH];
+	uint64		running_bytes;
+} ProtechBackupShared;
+
+static ProtechBackupShared *protech_backup_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/*
+ * Check hook for settings that must name a database object: not empty (where
+ * required) and short enough to be a name.
+ */
+static bool
+check_object_name(char **newval, bool allow_empty, const char *what)
+{
+	if (**newval == '\0')
+	{
+		if (allow_empty)
+			return true;
+		GUC_check_errdetail("The %s name must not be empty.", what);
+		return false;
+	}
+	if (strlen(*newval) >= NAMEDATALEN)
+	{
+		GUC_check_errdetail("The %s name must be shorter than %d bytes.",
+							what, NAMEDATALEN);
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_database(char **newval, void **extra, GucSource source)
+{
+	return check_object_name(newval, false, "database");
+}
+
+static bool
+check_role(char **newval, void **extra, GucSource source)
+{
+	return check_object_name(newval, true, "role");
+}
+
+/*
+ * Check hook for settings that hold a path: empty (the built-in default) or
+ * absolute, since the server's working directory is no place to guess from.
+ */
+static bool
+check_absolute_path(char **newval, void **extra, GucSource source)
+{
+	if (**newval != '\0' && !is_absolute_path(*newval))
+	{
+		GUC_check_errdetail("The path \"%s\" is not absolute.", *newval);
+		GUC_check_errhint("Give the full path, starting with \"/\".");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Check hook for protech_backup.timezone: any zone PostgreSQL itself knows.
+ */
+static bool
+check_timezone(char **newval, void **extra, GucSource source)
+{
+	pg_tz	   *tz = pg_tzset(*newval);
+
+	if (tz == NULL || !pg_tz_acceptable(tz))
+	{
+		GUC_check_errdetail("Time zone \"%s\" is not recognized.", *newval);
+		GUC_check_errhint("Use a name from pg_timezone_names, such as \"UTC\" or \"Asia/Manila\".");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Reserve the shared slot (PostgreSQL 15's shmem_request_hook).
+ */
+static void
+protech_backup_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ProtechBackupShared)));
+}
+
+/*
+ * Attach to (and on first use, initialize) the shared slot.
+ */
+static void
+protech_backup_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	protech_backup_shared = ShmemInitStruct("protech_backup",
+											sizeof(ProtechBackupShared),
+											&found);
+	if (!found)
+	{
+		memset(protech_backup_shared, 0, sizeof(ProtechBackupShared));
+		SpinLockInit(&protech_backup_shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Module load: define the settings everywhere, and the shared memory only
+ * when preloaded.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("protech_backup.database",
+							   "Database that is backed up.",
+							   NULL,
+							   &protech_backup_database,
+							   "postgres",
+							   PGC_SIGHUP, 0,
+							   check_database, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.directory",
+							   "Directory the backups are written to.",
+							   "Empty means a folder protech_backup beside the data directory "
+							   "when its parent is writable, else inside the data directory.",
+							   &protech_backup_directory,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   check_absolute_path, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.pg_dump_path",
+							   "Path of the pg_dump program.",
+							   "Empty means the pg_dump installed next to the running postgres.",
+							   &protech_backup_pg_dump_path,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   check_absolute_path, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.role",
+							   "Role pg_dump connects as.",
+							   "Empty means the bootstrap superuser.",
+							   &protech_backup_role,
+							   "",
+							   PGC_SIGHUP, 0,
+							   check_role, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.timezone",
+							   "Time zone of backup file names and of the schedule.",
+							   NULL,
+							   &protech_backup_timezone,
+							   "UTC",
+							   PGC_SIGHUP, 0,
+							   check_timezone, NULL, NULL);
+
+	MarkGUCPrefixReserved("protech_backup");
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = protech_backup_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = protech_backup_shmem_startup;
+}
+
+/*
+ * Raise a clear error when the library was not preloaded: without the shared
+ * slot nothing can guarantee that only one backup runs at a time.
+ */
+void
+protech_backup_require_preload(void)
+{
+	if (protech_backup_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("protech_backup must be loaded via shared_preload_libraries"),
+				 errhint("Add protech_backup to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/*
+ * Take the cluster-wide backup slot for this process, or fail at once with
+ * object_in_use naming the backup that holds it.
+ */
+void
+protech_backup_claim_slot(void)
+{
+	pid_t		holder;
+	TimestampTz since;
+	char		file[MAXPGPATH];
+
+	protech_backup_require_preload();
+
+	SpinLockAcquire(&protech_backup_shared->mutex);
+	holder = protech_backup_shared->running_pid;
+	since = protech_backup_shared->running_since;
+	strlcpy(file, protech_backup_shared->running_file, sizeof(file));
+	if (holder == 0)
+	{
+		protech_backup_shared->running_pid = MyProcPid;
+		protech_backup_shared->running_since = GetCurrentTimestamp();
+		protech_backup_shared->running_file[0] = '\0';
+		protech_backup_shared->running_bytes = 0;
+	}
+	SpinLockRelease(&protech_backup_shared->mutex);
+
+	if (holder != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("another backup is already running"),
+				 errdetail("Process %d started backup \"%s\" at %s.",
+						   (int) holder, file, timestamptz_to_str(since)),
+				 errhint("Wait for it to finish, or cancel it with pg_cancel_backend(%d).",
+						 (int) holder)));
+}
+
+/*
+ * Record the file the running backup writes, for the 55006 message and for
+ * status reports.
+ */
+void
+protech_backup_slot_set_file(const char *file_name)
+{
+	SpinLockAcquire(&protech_backup_shared->mutex);
+	Assert(protech_backup_shared->running_pid == MyProcPid);
+	strlcpy(protech_backup_shared->running_file, file_name, MAXPGPATH);
+	SpinLockRelease(&protech_backup_shared->mutex);
+}
+
+/*
+ * Publish how many bytes the running backup has written.
+ */
+void
+protech_backup_report_progress(uint64 bytes_written)
+{
+	SpinLockAcquire(&protech_backup_shared->mutex);
+	protech_backup_shared->running_bytes = bytes_written;
+	SpinLockRelease(&protech_backup_shared->mutex);
+}
+
+/*
+ * Give the slot back, if this process holds it.  Safe to call on any error
+ * path, even one raised before the slot was claimed.
+ */
+void
+protech_backup_release_slot(void)
+{
+	if (protech_backup_shared == NULL)
+		return;
+	SpinLockAcquire(&protech_backup_shared->mutex);
+	if (protech_backup_shared->running_pid == MyProcPid)
+	{
+		protech_backup_shared->running_pid = 0;
+		protech_backup_shared->running_file[0] = '\0';
+		protech_backup_shared->running_bytes = 0;
+	}
+	SpinLockRelease(&protech_backup_shared->mutex);
+}
+
+/*
+ * The backup directory in force: the setting when given, otherwise a folder
+ * "protech_backup" beside the data directory when the data directory's
+ * parent is writable (so base backups of the data directory do not copy the
+ * dumps), else inside the data directory.  Returns a palloc'd string.
+ */
+char *
+protech_backup_resolved_directory(void)
+{
+	char		parent[MAXPGPATH];
+
+	if (protech_backup_directory[0] != '\0')
+		return pstrdup(protech_backup_directory);
+
+	strlcpy(parent, DataDir, sizeof(parent));
+	get_parent_directory(parent);
+	if (parent[0] != '\0' && access(parent, W_OK) == 0)
+		return psprintf("%s/protech_backup", parent);
+	return psprintf("%s/protech_backup", DataDir);
+}

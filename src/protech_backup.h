@@ -1,0 +1,81 @@
+/*-------------------------------------------------------------------------
+ *
+ * protech_backup.h
+ *		Declarations shared by the files of the protech_backup extension:
+ *		its settings, the description of one backup, the cluster-wide
+ *		"backup in progress" slot, and the entry points each file offers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROTECH_BACKUP_H
+#define PROTECH_BACKUP_H
+
+#include "common/sha2.h"
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+
+/* Every file this extension creates starts with this prefix. */
+#define PROTECH_BACKUP_PREFIX "protech_backup_"
+/* A file being written; never listed, removed when no backup runs. */
+#define PROTECH_BACKUP_PARTIAL_SUFFIX ".partial"
+/* The manifest of a backup is its dump's name plus this suffix. */
+#define PROTECH_BACKUP_MANIFEST_SUFFIX ".json"
+
+/* settings (protech_backup.c) */
+extern char *protech_backup_database;
+extern char *protech_backup_directory;
+extern char *protech_backup_pg_dump_path;
+extern char *protech_backup_role;
+extern char *protech_backup_timezone;
+
+/*
+ * One complete backup, as recorded in its manifest.
+ */
+typedef struct ProtechBackupInfo
+{
+	char		file_name[MAXPGPATH];	/* base name inside the directory */
+	char		database[NAMEDATALEN];
+	char		format[16];
+	char		compression[16];
+	int64		size_bytes;
+	char		sha256[PG_SHA256_DIGEST_STRING_LENGTH];
+	TimestampTz started_at;
+	TimestampTz finished_at;
+	char		trigger[16];
+	char		server_version[128];
+	char		pg_dump_version[128];
+} ProtechBackupInfo;
+
+/* protech_backup.c: module set-up and the cluster-wide backup slot */
+extern void protech_backup_require_preload(void);
+extern void protech_backup_claim_slot(void);
+extern void protech_backup_slot_set_file(const char *file_name);
+extern void protech_backup_report_progress(uint64 bytes_written);
+extern void protech_backup_release_slot(void);
+extern char *protech_backup_resolved_directory(void);
+
+/* child.c: run a program by fork/exec inside the latch loop */
+typedef void (*ProtechBackupSink) (const char *data, size_t len, void *arg);
+extern int	protech_backup_run_child(const char *const *argv,
+									 const char *const *envp,
+									 ProtechBackupSink stdout_sink,
+									 void *sink_arg,
+									 StringInfo stderr_tail);
+extern const char **protech_backup_child_environment(const char *const *extra);
+
+/* manifest.c: manifests and the directory listing */
+extern void protech_backup_write_manifest(const char *directory,
+										  const ProtechBackupInfo *info);
+extern bool protech_backup_read_manifest(const char *directory,
+										 const char *manifest_name,
+										 ProtechBackupInfo *info);
+extern bool protech_backup_is_backup_name(const char *name);
+extern List *protech_backup_list_backups(const char *directory);
+extern void protech_backup_return_infos(FunctionCallInfo fcinfo, List *infos);
+
+/* backup.c: taking a backup */
+extern ProtechBackupInfo *protech_backup_take(const char *trigger);
+
+#endif							/* PROTECH_BACKUP_H */
