@@ -1,0 +1,64 @@
+--
+-- The manual backup path: protech_backup_now() and protech_backup_list(),
+-- their privileges, and the validation of the settings.
+--
+CREATE EXTENSION protech_backup;
+
+-- the functions live in the schema chosen at CREATE EXTENSION
+SELECT p.proname, n.nspname
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE p.proname LIKE 'protech\_backup\_%'
+ORDER BY 1;
+
+-- nothing to list before the first backup
+SELECT count(*) FROM protech_backup_list();
+
+CREATE TABLE pets (id int PRIMARY KEY, name text);
+INSERT INTO pets VALUES (1, 'Bantay'), (2, 'Muning');
+
+-- a backup: one row, described by its manifest
+SELECT file_name ~ '^protech_backup_\d{8}_\d{6}\.sql$' AS name_ok,
+       database, format, compression,
+       size_bytes > 0 AS has_bytes,
+       sha256 ~ '^[0-9a-f]{64}$' AS sha256_ok,
+       finished_at >= started_at AS ordered,
+       trigger
+FROM protech_backup_now();
+
+-- two more backups, surely within one second of each other: distinct names
+SELECT count(DISTINCT file_name) AS distinct_names
+FROM (SELECT file_name FROM protech_backup_now()
+      UNION ALL
+      SELECT file_name FROM protech_backup_now()) AS b;
+
+-- the list has all three, newest first, and agrees with what now() returned
+SELECT count(*) AS backups,
+       bool_and(file_name ~ '^protech_backup_\d{8}_\d{6}(_\d+)?\.sql$') AS names_ok
+FROM protech_backup_list();
+SELECT bool_and(started_at >= next_started) AS newest_first
+FROM (SELECT started_at, lead(started_at) OVER () AS next_started
+      FROM protech_backup_list()) AS l
+WHERE next_started IS NOT NULL;
+
+-- EXECUTE is revoked from PUBLIC
+CREATE ROLE regress_pb_user;
+SET ROLE regress_pb_user;
+SELECT * FROM protech_backup_now();
+SELECT * FROM protech_backup_list();
+RESET ROLE;
+DROP ROLE regress_pb_user;
+
+-- the settings can only come from the configuration file
+SET protech_backup.directory = '/tmp';
+
+-- bad values are rejected by the check hooks, and nothing is written
+ALTER SYSTEM SET protech_backup.directory = 'relative/path';
+ALTER SYSTEM SET protech_backup.pg_dump_path = 'pg_dump';
+ALTER SYSTEM SET protech_backup.database = '';
+ALTER SYSTEM SET protech_backup.role = 'a_role_name_that_is_far_too_long_to_be_a_postgresql_identifier_at_all';
+ALTER SYSTEM SET protech_backup.timezone = 'Mars/Olympus_Mons';
+-- good values are accepted
+ALTER SYSTEM SET protech_backup.timezone = 'Asia/Manila';
+ALTER SYSTEM RESET ALL;
+
+DROP EXTENSION protech_backup;
