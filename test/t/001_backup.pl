@@ -1,0 +1,94 @@
+# The manual backup path end to end: a backup of a database with many kinds
+# of objects is durable, described by its manifest, listed, and restores
+# with psql into an equal database (the README's restore runbook).
+use strict;
+use warnings;
+
+use lib 'test/lib';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use ProtechBackupTest;
+use Test::More;
+
+my $node = new_backup_node('backup', fixture => 1);
+my $dir = $node->{protech_backup_dir};
+
+# the directory does not exist before the first backup
+ok(!-e $dir, 'no backup directory before the first backup');
+is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_list()'),
+	'0', 'nothing listed before the first backup');
+
+my ($file, $size, $sha, $database, $trigger) = split /\|/,
+  $node->safe_psql('app',
+	'SELECT file_name, size_bytes, sha256, database, trigger FROM protech_backup_now()');
+like($file, qr/^protech_backup_\d{8}_\d{6}\.sql$/, 'file name as the original system named it');
+is($database, 'app', 'backs up protech_backup.database');
+is($trigger, 'manual', 'trigger is manual');
+
+# what is on disk: the dump and its manifest, private to the server's user
+is_deeply([ backup_files($node) ], [ $file, "$file.json" ],
+	'the dump and its manifest, nothing else');
+is((stat($dir))[2] & 07777, 0700, 'directory mode 0700');
+is((stat("$dir/$file"))[2] & 07777, 0600, 'dump mode 0600');
+is((stat("$dir/$file.json"))[2] & 07777, 0600, 'manifest mode 0600');
+is(-s "$dir/$file", $size, 'size_bytes is the size of the file');
+is(sha256_of("$dir/$file"), $sha, 'sha256 is the hash of the file as stored');
+
+my $manifest = slurp_file("$dir/$file.json");
+like($manifest, qr/"sha256": "$sha"/, 'manifest records the hash');
+like($manifest, qr/"pg_dump_version": "pg_dump \(PostgreSQL\) 15/,
+	'manifest records the pg_dump version');
+like($manifest, qr/"server_version": "15/, 'manifest records the server version');
+
+is($node->safe_psql('app', 'SELECT file_name, sha256 FROM protech_backup_list()'),
+	"$file|$sha", 'the list shows the backup');
+
+# The README's restore runbook: a new database, psql with ON_ERROR_STOP.
+$node->safe_psql('postgres', 'CREATE DATABASE app_restored');
+$node->command_ok(
+	[
+		'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+		'-d', $node->connstr('app_restored'),
+		'-f', "$dir/$file"
+	],
+	'psql restores the backup without error');
+
+# same schema
+my ($schema_src, $schema_dst);
+($schema_src) = run_command(
+	[ 'pg_dump', '--schema-only', '-d', $node->connstr('app') ]);
+($schema_dst) = run_command(
+	[ 'pg_dump', '--schema-only', '-d', $node->connstr('app_restored') ]);
+# pg_dump 15.14 and later fence each dump with \restrict/\unrestrict lines
+# carrying a random key: the only lines that differ from run to run
+s/^\\(?:un)?restrict .*$//mg for ($schema_src, $schema_dst);
+is($schema_dst, $schema_src, 'restored schema equals the source schema');
+
+# same rows in every table and materialized view, same sequence positions
+# (log_cnt, how far a sequence has WAL-logged ahead, is not its state)
+sub contents
+{
+	my ($db) = @_;
+	my %contents;
+	for (split /\n/, $node->safe_psql($db, q{
+		SELECT c.relkind::text || ' ' || c.oid::regclass
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'm', 'S') AND n.nspname IN ('public', 'sales')}))
+	{
+		my ($kind, $rel) = split / /, $_, 2;
+		$contents{$rel} = $node->safe_psql($db,
+			$kind eq 'S'
+			? "SELECT last_value, is_called FROM $rel"
+			: "SELECT count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM $rel t"
+		);
+	}
+	return \%contents;
+}
+my $src_contents = contents('app');
+like($src_contents->{'sales.orders_2026'}, qr/^645\|/, 'content check covers the partitions');
+like($src_contents->{'empty_table'}, qr/^0\|/, 'content check covers the empty table');
+is($src_contents->{'sales.invoice_no'}, '1028|t', 'content check covers sequences');
+is_deeply(contents('app_restored'), $src_contents,
+	'restored rows and sequences equal the source');
+
+done_testing();
