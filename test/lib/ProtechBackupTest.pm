@@ -14,9 +14,10 @@ use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(new_backup_node backup_files sha256_of fake_pg_dump
-  reload_and_wait);
+  reload_and_wait wait_until process_alive);
 
 # A started node preloading protech_backup, with the extension created in
 # database 'app' (protech_backup.database) and extra postgresql.conf lines.
@@ -92,6 +93,31 @@ sub reload_and_wait
 	$node->poll_query_until('postgres', 'SELECT ' . join(' AND ', @checks))
 	  or die "settings did not take effect";
 	return;
+}
+
+# Poll $check (a sub) every 100 ms until it returns true; dies after the
+# test suite's default timeout, naming $what.
+sub wait_until
+{
+	my ($check, $what) = @_;
+	my $tries = 10 * $PostgreSQL::Test::Utils::timeout_default;
+	while ($tries-- > 0)
+	{
+		return 1 if $check->();
+		usleep(100_000);
+	}
+	die "timed out waiting for $what";
+}
+
+# Whether a process with that pid exists (and is not a zombie).
+sub process_alive
+{
+	my ($pid) = @_;
+	return 0 unless kill(0, $pid);
+	open(my $fh, '<', "/proc/$pid/stat") or return 0;
+	my $stat = <$fh>;
+	close($fh);
+	return $stat !~ /^\d+ \(.*\) Z /;
 }
 
 1;

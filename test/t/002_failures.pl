@@ -1,0 +1,129 @@
+# When pg_dump cannot run, fails, is killed, or the caller cancels or is
+# terminated: a clear error with its SQLSTATE, pg_dump gone, no partial file
+# left, older backups untouched, and the next backup succeeds.  Also the
+# one-backup-at-a-time rule (55006) and a library that was not preloaded.
+use strict;
+use warnings;
+
+use lib 'test/lib';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use ProtechBackupTest;
+use Test::More;
+
+my $node = new_backup_node('failures');
+my $dir = $node->{protech_backup_dir};
+my $good = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my @before = backup_files($node);
+my $good_sha = sha256_of("$dir/$good");
+my $now = "\\set VERBOSITY verbose\nSELECT * FROM protech_backup_now()";
+
+# Expect protech_backup_now() to fail with $sqlstate and a message matching
+# $pattern, leaving the directory exactly as it was.
+sub backup_fails
+{
+	my ($sqlstate, $pattern, $name) = @_;
+	my ($ret, $out, $err) = $node->psql('app', $now);
+	isnt($ret, 0, "$name: fails");
+	like($err, qr/ERROR:  $sqlstate: /, "$name: SQLSTATE $sqlstate");
+	like($err, $pattern, "$name: says what failed");
+	is_deeply([ backup_files($node) ], \@before,
+		"$name: no file written, none touched");
+	return $err;
+}
+
+reload_and_wait($node, 'protech_backup.role' => 'no_such_role');
+backup_fails('38000',
+	qr/pg_dump of database "app" failed: child process exited with exit code 1\nDETAIL:  pg_dump printed:\n.*role "no_such_role" does not exist.*\nHINT:  Set protech_backup.role to an existing role/s,
+	'role missing');
+reload_and_wait($node, 'protech_backup.role' => '');
+
+reload_and_wait($node, 'protech_backup.database' => 'no_such_db');
+backup_fails('3D000',
+	qr/database "no_such_db" does not exist\nDETAIL:  .*\nHINT:  Set protech_backup.database to an existing database/,
+	'database missing');
+reload_and_wait($node, 'protech_backup.database' => 'app');
+
+reload_and_wait($node, 'protech_backup.pg_dump_path' => '/nonexistent/pg_dump');
+backup_fails('58P01',
+	qr/could not execute pg_dump "\/nonexistent\/pg_dump": No such file or directory\n.*HINT:  Set protech_backup.pg_dump_path/s,
+	'pg_dump missing');
+
+my $failing = fake_pg_dump($node, 'failing_pg_dump',
+	'echo "-- some output"; echo "pg_dump: error: simulated failure" >&2; exit 3');
+reload_and_wait($node, 'protech_backup.pg_dump_path' => $failing);
+backup_fails('38000',
+	qr/pg_dump of database "app" failed: child process exited with exit code 3\nDETAIL:  pg_dump printed:\npg_dump: error: simulated failure/,
+	'pg_dump exits non-zero');
+
+my $killed = fake_pg_dump($node, 'killed_pg_dump',
+	'echo "-- some output"; kill -9 $$');
+reload_and_wait($node, 'protech_backup.pg_dump_path' => $killed);
+backup_fails('38000',
+	qr/pg_dump of database "app" failed: child process was terminated by signal 9/,
+	'pg_dump killed by SIGKILL');
+
+# A pg_dump that writes a little, then hangs.
+my $slow = fake_pg_dump($node, 'slow_pg_dump',
+	'echo "-- some output"; exec sleep 600');
+reload_and_wait($node, 'protech_backup.pg_dump_path' => $slow);
+unlink("$slow.pid");
+$now = "SET statement_timeout = '1s';\n$now";
+backup_fails('57014', qr/canceling statement due to statement timeout/,
+	'statement_timeout');
+my $slow_pid = slurp_file("$slow.pid");
+chomp $slow_pid;
+ok(!process_alive($slow_pid), 'statement_timeout: pg_dump was killed');
+
+# Terminating the backend: same end state.  While it runs, a second
+# backup is refused at once with 55006, naming the running one.
+unlink("$slow.pid");
+my $bg = $node->background_psql('app', on_error_stop => 0);
+$bg->query_until(qr/started/,
+	"\\echo started\nSELECT * FROM protech_backup_now();\n");
+wait_until(sub { -s "$slow.pid" }, 'the slow pg_dump to start');
+$slow_pid = slurp_file("$slow.pid");
+chomp $slow_pid;
+my $holder = $node->safe_psql('app',
+	"SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT * FROM protech_backup_now()%' AND pid <> pg_backend_pid()"
+);
+my ($ret, $out, $err) = $node->psql('app',
+	"\\set VERBOSITY verbose\nSELECT * FROM protech_backup_now()");
+like($err,
+	qr/ERROR:  55006: another backup is already running\nDETAIL:  Process $holder started backup "protech_backup_\d{8}_\d{6}\.sql" at \d{4}-.*\nHINT:  Wait for it to finish, or cancel it with pg_cancel_backend\($holder\)\./,
+	'a second backup is refused with 55006 naming the running one');
+ok((grep { /\.sql\.partial$/ } backup_files($node)),
+	'the running backup writes a .partial file');
+is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_list()'),
+	'1', 'the running backup is not listed');
+
+$node->safe_psql('app', "SELECT pg_terminate_backend($holder)");
+wait_until(sub { !process_alive($slow_pid) },
+	'pg_dump to die with the terminated backend');
+eval { $bg->quit };
+wait_until(sub { !grep { /\.partial$/ } backup_files($node) },
+	'the partial file to be removed');
+is_deeply([ backup_files($node) ], \@before,
+	'terminated backend: no file left, none touched');
+is(sha256_of("$dir/$good"), $good_sha, 'the older backup is intact');
+
+# everything released: the next backup succeeds
+reload_and_wait($node, 'protech_backup.pg_dump_path' => '');
+is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()'),
+	'1', 'the next backup succeeds');
+is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_list()'),
+	'2', 'and is listed');
+$node->stop;
+
+# Without shared_preload_libraries: CREATE EXTENSION works, the functions
+# say what to add to postgresql.conf.
+my $plain = new_backup_node('not_preloaded', preload => '');
+($ret, $out, $err) = $plain->psql('app',
+	"\\set VERBOSITY verbose\nSELECT * FROM protech_backup_now()");
+like($err,
+	qr/ERROR:  55000: protech_backup must be loaded via shared_preload_libraries\n.*HINT:  Add protech_backup to shared_preload_libraries in postgresql.conf and restart the server\./s,
+	'not preloaded: a clear error saying what to add');
+ok(!-e $plain->{protech_backup_dir}, 'not preloaded: nothing written');
+$plain->stop;
+
+done_testing();
