@@ -8,7 +8,8 @@ OBJS = \
 	src/backup.o \
 	src/child.o \
 	src/manifest.o \
-	src/protech_backup.o
+	src/protech_backup.o \
+	src/schedule.o
 
 EXTENSION = protech_backup
 DATA = sql/protech_backup--1.0.sql
