@@ -460,7 +460,8 @@ local_to_utc(pg_time_t wall, const pg_tz *tz)
  * The first instant strictly after "after" at which the schedule fires,
  * with its times read as local times in zone tz (see the file header for
  * the day rule and daylight saving time).  Returns DT_NOEND when it does not
- * fire within SEARCH_YEARS years.
+ * fire within SEARCH_YEARS years or before the end of the timestamp range,
+ * and raises an error for an infinite "after".
  *
  * Candidates are walked in local time from the minute after the local time
  * of "after", skipping whole months, days and hours that cannot match.
