@@ -27,6 +27,16 @@ AS 'MODULE_PATHNAME', 'protech_backup_list'
 LANGUAGE C VOLATILE STRICT PARALLEL SAFE ROWS 30;
 COMMENT ON FUNCTION protech_backup_list() IS 'every complete backup, newest first';
 
+-- When a cron schedule fires next, in a time zone.  STABLE, not IMMUTABLE:
+-- the answer depends on the time zone data, which an update can change.
+-- It only calculates, reading and starting nothing, so PUBLIC keeps EXECUTE.
+CREATE FUNCTION protech_backup_next_run(schedule text, timezone text, after timestamptz)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'protech_backup_next_run_sql'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION protech_backup_next_run(text, text, timestamptz) IS
+	'first instant after "after" at which the cron schedule fires in the time zone';
+
 -- Only a superuser runs these until it grants EXECUTE.
 REVOKE ALL ON FUNCTION protech_backup_now() FROM PUBLIC;
 REVOKE ALL ON FUNCTION protech_backup_list() FROM PUBLIC;

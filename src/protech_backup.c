@@ -2,12 +2,13 @@
  *
  * protech_backup.c
  *		Module set-up of protech_backup: the settings (GUCs) with their check
- *		hooks, and the small piece of shared memory that makes sure at most
- *		one backup runs in the whole cluster at a time.
+ *		hooks (those of the schedule and its time zone are in schedule.c),
+ *		and the small piece of shared memory that makes sure at most one
+ *		backup runs in the whole cluster at a time.
  *
  * The shared memory is only there when the library is preloaded through
- * shared_preload_libraries; every SQL function calls
- * protech_backup_require_preload() first so that a library loaded by
+ * shared_preload_libraries; every SQL function that works with backups
+ * calls protech_backup_require_preload() first so that a library loaded by
  * CREATE EXTENSION alone says clearly what is missing.
  *
  *-------------------------------------------------------------------------
@@ -18,7 +19,6 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "pgtime.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -37,6 +37,7 @@ char	   *protech_backup_database = NULL;
 char	   *protech_backup_directory = NULL;
 char	   *protech_backup_pg_dump_path = NULL;
 char	   *protech_backup_role = NULL;
+char	   *protech_backup_schedule = NULL;
 char	   *protech_backup_timezone = NULL;
 
 /*
@@ -103,23 +104,6 @@ check_absolute_path(char **newval, void **extra, GucSource source)
 	{
 		GUC_check_errdetail("The path \"%s\" is not absolute.", *newval);
 		GUC_check_errhint("Give the full path, starting with \"/\".");
-		return false;
-	}
-	return true;
-}
-
-/*
- * Check hook for protech_backup.timezone: any zone PostgreSQL itself knows.
- */
-static bool
-check_timezone(char **newval, void **extra, GucSource source)
-{
-	pg_tz	   *tz = pg_tzset(*newval);
-
-	if (tz == NULL || !pg_tz_acceptable(tz))
-	{
-		GUC_check_errdetail("Time zone \"%s\" is not recognized.", *newval);
-		GUC_check_errhint("Use a name from pg_timezone_names, such as \"UTC\" or \"Asia/Manila\".");
 		return false;
 	}
 	return true;
@@ -195,13 +179,21 @@ _PG_init(void)
 							   "",
 							   PGC_SIGHUP, 0,
 							   check_role, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.schedule",
+							   "When backups are taken, in cron syntax, in protech_backup.timezone.",
+							   "Five fields \"minute hour day-of-month month day-of-week\" "
+							   "or a macro such as @daily; empty disables scheduled backups.",
+							   &protech_backup_schedule,
+							   "0 16 * * *",
+							   PGC_SIGHUP, 0,
+							   protech_backup_check_schedule, NULL, NULL);
 	DefineCustomStringVariable("protech_backup.timezone",
 							   "Time zone of backup file names and of the schedule.",
 							   NULL,
 							   &protech_backup_timezone,
 							   "UTC",
 							   PGC_SIGHUP, 0,
-							   check_timezone, NULL, NULL);
+							   protech_backup_check_timezone, NULL, NULL);
 
 	MarkGUCPrefixReserved("protech_backup");
 

@@ -15,6 +15,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+#include "schedule.h"
 
 /* Every file this extension creates starts with this prefix. */
 #define PROTECH_BACKUP_PREFIX "protech_backup_"
@@ -28,6 +29,7 @@ extern char *protech_backup_database;
 extern char *protech_backup_directory;
 extern char *protech_backup_pg_dump_path;
 extern char *protech_backup_role;
+extern char *protech_backup_schedule;
 extern char *protech_backup_timezone;
 
 /*
