@@ -7,9 +7,11 @@ MODULE_big = protech_backup
 OBJS = \
 	src/backup.o \
 	src/child.o \
+	src/history.o \
 	src/manifest.o \
 	src/protech_backup.o \
-	src/schedule.o
+	src/schedule.o \
+	src/worker.o
 
 EXTENSION = protech_backup
 DATA = sql/protech_backup--1.0.sql

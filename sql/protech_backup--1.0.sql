@@ -37,6 +37,25 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION protech_backup_next_run(text, text, timestamptz) IS
 	'first instant after "after" at which the cron schedule fires in the time zone';
 
+-- One row per backup run, whatever started it, written by the process that
+-- runs the backup in transactions of its own (so failed runs are recorded
+-- too).  Not marked as configuration data: dumps do not carry it.
+CREATE TABLE protech_backup_history (
+	run_id bigserial PRIMARY KEY,
+	trigger text NOT NULL CHECK (trigger IN ('manual', 'schedule', 'catch-up')),
+	database name NOT NULL,
+	started_at timestamptz NOT NULL,
+	finished_at timestamptz,
+	status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
+	file_name text,
+	size_bytes bigint,
+	message text
+);
+CREATE INDEX protech_backup_history_started_at_idx
+	ON protech_backup_history (started_at);
+COMMENT ON TABLE protech_backup_history IS 'one row per backup run';
+REVOKE ALL ON protech_backup_history FROM PUBLIC;
+
 -- Only a superuser runs these until it grants EXECUTE.
 REVOKE ALL ON FUNCTION protech_backup_now() FROM PUBLIC;
 REVOKE ALL ON FUNCTION protech_backup_list() FROM PUBLIC;

@@ -108,7 +108,7 @@ SELECT protech_backup_next_run('0 0 * * *', 'Mars/Olympus', '2026-01-15 10:20:30
 SELECT protech_backup_next_run('0 0 * * *', 'UTC', 'infinity');
 
 -- the setting: checked with the same sentences, empty disables scheduling
-SHOW protech_backup.schedule;
+SELECT boot_val FROM pg_settings WHERE name = 'protech_backup.schedule';
 ALTER SYSTEM SET protech_backup.schedule = '61 * * * *';
 ALTER SYSTEM SET protech_backup.schedule = '0 0 31 2 *';
 ALTER SYSTEM SET protech_backup.schedule = '@daily';

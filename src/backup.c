@@ -63,11 +63,12 @@ typedef struct DumpSink
 } DumpSink;
 
 /*
- * Error and exit cleanup of a backup: remove what it was writing and give
- * the cluster-wide slot back.
+ * End of a backup, whichever way it ends: remove what is unfinished (on
+ * success nothing is) and give the cluster-wide slot back.  Also the error
+ * and exit cleanup.
  */
 static void
-abandon_backup(int code, Datum arg)
+release_backup(int code, Datum arg)
 {
 	BackupFiles *files = (BackupFiles *) DatumGetPointer(arg);
 
@@ -245,12 +246,16 @@ ensure_directory(const char *directory)
 /*
  * Remove the ".partial" files a crashed backup left behind.  Only called
  * while holding the backup slot, so none of them belongs to a live backup.
+ * A directory that does not exist yet has none.
  */
-static void
-remove_stale_partials(const char *directory)
+void
+protech_backup_remove_stale_partials(const char *directory)
 {
 	DIR		   *dir = AllocateDir(directory);
 	struct dirent *de;
+
+	if (dir == NULL && errno == ENOENT)
+		return;
 
 	while ((de = ReadDir(dir, directory)) != NULL)
 	{
@@ -348,13 +353,27 @@ report_pg_dump_failure(const char *database, const char *role, int status,
 }
 
 /*
+ * Raise undefined_database unless database exists.
+ */
+void
+protech_backup_check_database(const char *database)
+{
+	if (!OidIsValid(get_database_oid(database, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_DATABASE),
+				 errmsg("database \"%s\" does not exist", database),
+				 errdetail("protech_backup.database names the database to back up."),
+				 errhint("Set protech_backup.database to an existing database and reload the configuration.")));
+}
+
+/*
  * Take one backup of protech_backup.database now, recorded with the given
- * trigger ("manual", "schedule", ...).  Returns the new backup's manifest
- * entry.  Raises an error, having removed every file it started, when
- * anything fails.
+ * trigger ("manual", "schedule", ...) for history row run_id (0 if none).
+ * Returns the new backup's manifest entry.  Raises an error, having removed
+ * every file it started, when anything fails.
  */
 ProtechBackupInfo *
-protech_backup_take(const char *trigger)
+protech_backup_take(const char *trigger, int64 run_id)
 {
 	ProtechBackupInfo *info = palloc0(sizeof(ProtechBackupInfo));
 	BackupFiles files = {{0}, {0}, -1};
@@ -368,13 +387,7 @@ protech_backup_take(const char *trigger)
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 
 	protech_backup_require_preload();
-
-	if (!OidIsValid(get_database_oid(database, true)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_DATABASE),
-				 errmsg("database \"%s\" does not exist", database),
-				 errdetail("protech_backup.database names the database to back up."),
-				 errhint("Set protech_backup.database to an existing database and reload the configuration.")));
+	protech_backup_check_database(database);
 	role = protech_backup_role[0] ? pstrdup(protech_backup_role) :
 		GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false);
 	if (protech_backup_pg_dump_path[0])
@@ -399,8 +412,8 @@ protech_backup_take(const char *trigger)
 	}
 	directory = protech_backup_resolved_directory();
 
-	protech_backup_claim_slot();
-	PG_ENSURE_ERROR_CLEANUP(abandon_backup, PointerGetDatum(&files));
+	protech_backup_claim_slot(run_id);
+	PG_ENSURE_ERROR_CLEANUP(release_backup, PointerGetDatum(&files));
 	{
 		const char *argv[] = {pg_dump, "--format=plain", "--no-password", NULL};
 		int			status;
@@ -408,7 +421,7 @@ protech_backup_take(const char *trigger)
 		strlcpy(info->pg_dump_version, check_pg_dump(pg_dump, envp),
 				sizeof(info->pg_dump_version));
 		ensure_directory(directory);
-		remove_stale_partials(directory);
+		protech_backup_remove_stale_partials(directory);
 
 		info->started_at = GetCurrentTimestamp();
 		choose_file_name(directory, info->started_at, info->file_name);
@@ -472,8 +485,8 @@ protech_backup_take(const char *trigger)
 		protech_backup_write_manifest(directory, info);
 		files.dump_path[0] = '\0';
 	}
-	PG_END_ENSURE_ERROR_CLEANUP(abandon_backup, PointerGetDatum(&files));
-	abandon_backup(0, PointerGetDatum(&files));
+	PG_END_ENSURE_ERROR_CLEANUP(release_backup, PointerGetDatum(&files));
+	release_backup(0, PointerGetDatum(&files));
 
 	return info;
 }
@@ -481,12 +494,13 @@ protech_backup_take(const char *trigger)
 /*
  * SQL: protech_backup_now() RETURNS SETOF protech_backup_info
  *
- * Take a backup now, synchronously, and return it as one row.
+ * Take a backup now, synchronously (in a worker of its own, see worker.c),
+ * and return it as one row.
  */
 Datum
 protech_backup_now(PG_FUNCTION_ARGS)
 {
-	ProtechBackupInfo *info = protech_backup_take("manual");
+	ProtechBackupInfo *info = protech_backup_run_manual();
 
 	protech_backup_return_infos(fcinfo, list_make1(info));
 	return (Datum) 0;

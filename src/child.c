@@ -6,8 +6,9 @@
  *		its output inside a latch loop.
  *
  * The calling process stays responsive the whole time: query cancel,
- * statement_timeout, pg_terminate_backend, SIGTERM of a worker and
- * postmaster death all reach it through its latch, and whatever error or
+ * statement_timeout, pg_terminate_backend, SIGTERM of a worker (see
+ * protech_backup_check_for_interrupts) and postmaster death all reach it
+ * through its latch, and whatever error or
  * exit ends the wait kills the child with SIGKILL and reaps it before the
  * error propagates.  The child also gets PR_SET_PDEATHSIG so that it dies if
  * the calling process is killed outright.
@@ -170,7 +171,7 @@ drain_pipe(int *fd, char *buf, ProtechBackupSink sink, void *sink_arg,
 	{
 		ssize_t		n;
 
-		CHECK_FOR_INTERRUPTS();
+		protech_backup_check_for_interrupts();
 		n = read(*fd, buf, CHILD_READ_CHUNK);
 		if (n > 0)
 		{
@@ -294,7 +295,7 @@ protech_backup_run_child(const char *const *argv, const char *const *envp,
 									child.pidfd >= 0 ? -1 : 100,
 									&event, 1, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
+			protech_backup_check_for_interrupts();
 		}
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(cleanup_child, PointerGetDatum(&child));

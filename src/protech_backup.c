@@ -37,8 +37,10 @@ char	   *protech_backup_database = NULL;
 char	   *protech_backup_directory = NULL;
 char	   *protech_backup_pg_dump_path = NULL;
 char	   *protech_backup_role = NULL;
-char	   *protech_backup_schedule = NULL;
 char	   *protech_backup_timezone = NULL;
+char	   *protech_backup_schedule = NULL;
+bool		protech_backup_catch_up = true;
+int			protech_backup_history_days = 90;
 
 /*
  * The cluster-wide slot: who runs a backup now, since when, into which file,
@@ -51,6 +53,7 @@ typedef struct ProtechBackupShared
 	TimestampTz running_since;
 	char		running_file[MAXPGPATH];
 	uint64		running_bytes;
+	int64		running_run_id; /* its history row, 0 if none */
 } ProtechBackupShared;
 
 static ProtechBackupShared *protech_backup_shared = NULL;
@@ -195,10 +198,28 @@ _PG_init(void)
 							   PGC_SIGHUP, 0,
 							   protech_backup_check_timezone, NULL, NULL);
 
+	DefineCustomBoolVariable("protech_backup.catch_up",
+							 "Run one catch-up backup at start-up when a scheduled run was missed.",
+							 NULL,
+							 &protech_backup_catch_up,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.history_days",
+							"Days of run history to keep in protech_backup_history.",
+							"0 keeps the history forever.",
+							&protech_backup_history_days,
+							90, 0, 36500,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("protech_backup");
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+
+	if (!IsBinaryUpgrade)
+		protech_backup_register_launcher();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = protech_backup_shmem_request;
@@ -221,17 +242,50 @@ protech_backup_require_preload(void)
 }
 
 /*
- * Take the cluster-wide backup slot for this process, or fail at once with
- * object_in_use naming the backup that holds it.
+ * Exit callback of a process that has claimed the slot at least once: give
+ * it back whatever way the process ends.
  */
-void
-protech_backup_claim_slot(void)
+static void
+release_slot_at_exit(int code, Datum arg)
 {
+	protech_backup_release_slot();
+}
+
+/*
+ * Raise object_in_use for a backup that holds the slot.
+ */
+static void
+report_slot_busy(pid_t holder, TimestampTz since, const char *file)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("another backup is already running"),
+			 errdetail("Process %d started backup \"%s\" at %s.",
+					   (int) holder, file, timestamptz_to_str(since)),
+			 errhint("Wait for it to finish, or cancel it with pg_cancel_backend(%d).",
+					 (int) holder)));
+}
+
+/*
+ * Take the cluster-wide backup slot for this process, for the history row
+ * run_id (0 if none), unless another process holds it.  Returns whether it
+ * did; when it did not and busy_error is true, raises object_in_use naming
+ * the backup that holds it.
+ */
+static bool
+claim_slot(int64 run_id, bool busy_error)
+{
+	static bool exit_callback_registered = false;
 	pid_t		holder;
 	TimestampTz since;
 	char		file[MAXPGPATH];
 
 	protech_backup_require_preload();
+	if (!exit_callback_registered)
+	{
+		before_shmem_exit(release_slot_at_exit, (Datum) 0);
+		exit_callback_registered = true;
+	}
 
 	SpinLockAcquire(&protech_backup_shared->mutex);
 	holder = protech_backup_shared->running_pid;
@@ -243,17 +297,60 @@ protech_backup_claim_slot(void)
 		protech_backup_shared->running_since = GetCurrentTimestamp();
 		protech_backup_shared->running_file[0] = '\0';
 		protech_backup_shared->running_bytes = 0;
+		protech_backup_shared->running_run_id = run_id;
 	}
 	SpinLockRelease(&protech_backup_shared->mutex);
 
+	if (holder != 0 && busy_error)
+		report_slot_busy(holder, since, file);
+	return holder == 0;
+}
+
+void
+protech_backup_claim_slot(int64 run_id)
+{
+	(void) claim_slot(run_id, true);
+}
+
+bool
+protech_backup_try_claim_slot(int64 run_id)
+{
+	return claim_slot(run_id, false);
+}
+
+/*
+ * Raise object_in_use at once when a backup is running, without claiming
+ * the slot: the fast refusal of protech_backup_now().
+ */
+void
+protech_backup_check_slot_free(void)
+{
+	pid_t		holder;
+	TimestampTz since;
+	char		file[MAXPGPATH];
+
+	protech_backup_require_preload();
+	SpinLockAcquire(&protech_backup_shared->mutex);
+	holder = protech_backup_shared->running_pid;
+	since = protech_backup_shared->running_since;
+	strlcpy(file, protech_backup_shared->running_file, sizeof(file));
+	SpinLockRelease(&protech_backup_shared->mutex);
 	if (holder != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("another backup is already running"),
-				 errdetail("Process %d started backup \"%s\" at %s.",
-						   (int) holder, file, timestamptz_to_str(since)),
-				 errhint("Wait for it to finish, or cancel it with pg_cancel_backend(%d).",
-						 (int) holder)));
+		report_slot_busy(holder, since, file);
+}
+
+/*
+ * The history row of the running backup, 0 when none runs.
+ */
+int64
+protech_backup_slot_run_id(void)
+{
+	int64		run_id;
+
+	SpinLockAcquire(&protech_backup_shared->mutex);
+	run_id = protech_backup_shared->running_pid ? protech_backup_shared->running_run_id : 0;
+	SpinLockRelease(&protech_backup_shared->mutex);
+	return run_id;
 }
 
 /*
@@ -295,6 +392,7 @@ protech_backup_release_slot(void)
 		protech_backup_shared->running_pid = 0;
 		protech_backup_shared->running_file[0] = '\0';
 		protech_backup_shared->running_bytes = 0;
+		protech_backup_shared->running_run_id = 0;
 	}
 	SpinLockRelease(&protech_backup_shared->mutex);
 }

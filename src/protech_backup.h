@@ -31,6 +31,8 @@ extern char *protech_backup_pg_dump_path;
 extern char *protech_backup_role;
 extern char *protech_backup_schedule;
 extern char *protech_backup_timezone;
+extern bool protech_backup_catch_up;
+extern int	protech_backup_history_days;
 
 /*
  * One complete backup, as recorded in its manifest.
@@ -52,7 +54,10 @@ typedef struct ProtechBackupInfo
 
 /* protech_backup.c: module set-up and the cluster-wide backup slot */
 extern void protech_backup_require_preload(void);
-extern void protech_backup_claim_slot(void);
+extern void protech_backup_claim_slot(int64 run_id);
+extern bool protech_backup_try_claim_slot(int64 run_id);
+extern void protech_backup_check_slot_free(void);
+extern int64 protech_backup_slot_run_id(void);
 extern void protech_backup_slot_set_file(const char *file_name);
 extern void protech_backup_report_progress(uint64 bytes_written);
 extern void protech_backup_release_slot(void);
@@ -78,6 +83,25 @@ extern List *protech_backup_list_backups(const char *directory);
 extern void protech_backup_return_infos(FunctionCallInfo fcinfo, List *infos);
 
 /* backup.c: taking a backup */
-extern ProtechBackupInfo *protech_backup_take(const char *trigger);
+extern void protech_backup_check_database(const char *database);
+extern void protech_backup_remove_stale_partials(const char *directory);
+extern ProtechBackupInfo *protech_backup_take(const char *trigger, int64 run_id);
+
+/* history.c: the run history table */
+extern bool protech_backup_extension_installed(void);
+extern int64 protech_backup_history_start(const char *trigger,
+										  const char *database,
+										  TimestampTz started_at);
+extern void protech_backup_history_finish(int64 run_id, const char *status,
+										  const ProtechBackupInfo *info,
+										  const char *message);
+extern int64 protech_backup_history_mark_interrupted(int64 keep_run_id);
+extern int64 protech_backup_history_purge(int days);
+extern bool protech_backup_history_last_scheduled_success(TimestampTz *started_at);
+
+/* worker.c: the launcher, the scheduler and manual backup workers */
+extern void protech_backup_register_launcher(void);
+extern void protech_backup_check_for_interrupts(void);
+extern ProtechBackupInfo *protech_backup_run_manual(void);
 
 #endif							/* PROTECH_BACKUP_H */

@@ -33,6 +33,7 @@ sub new_backup_node
 		  . ($opts{preload} // 'protech_backup') . "'\n"
 		  . "protech_backup.database = 'app'\n"
 		  . "protech_backup.directory = '$dir'\n"
+		  . "protech_backup.schedule = ''\n"
 		  . ($opts{conf} // ''));
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE DATABASE app');

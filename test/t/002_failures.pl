@@ -67,7 +67,6 @@ backup_fails('38000',
 my $slow = fake_pg_dump($node, 'slow_pg_dump',
 	'echo "-- some output"; exec sleep 600');
 reload_and_wait($node, 'protech_backup.pg_dump_path' => $slow);
-unlink("$slow.pid");
 $now = "SET statement_timeout = '1s';\n$now";
 backup_fails('57014', qr/canceling statement due to statement timeout/,
 	'statement_timeout');
@@ -75,37 +74,73 @@ my $slow_pid = slurp_file("$slow.pid");
 chomp $slow_pid;
 ok(!process_alive($slow_pid), 'statement_timeout: pg_dump was killed');
 
-# Terminating the backend: same end state.  While it runs, a second
-# backup is refused at once with 55006, naming the running one.
-unlink("$slow.pid");
-my $bg = $node->background_psql('app', on_error_stop => 0);
-$bg->query_until(qr/started/,
-	"\\echo started\nSELECT * FROM protech_backup_now();\n");
-wait_until(sub { -s "$slow.pid" }, 'the slow pg_dump to start');
-$slow_pid = slurp_file("$slow.pid");
-chomp $slow_pid;
-my $holder = $node->safe_psql('app',
-	"SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT * FROM protech_backup_now()%' AND pid <> pg_backend_pid()"
-);
+# A manual backup runs in a worker of its own ('protech_backup backup').
+# Start one with the slow pg_dump; wait until pg_dump runs; return the
+# background session, the worker's pid and pg_dump's pid.
+sub start_slow_backup
+{
+	unlink("$slow.pid");
+	my $bg = $node->background_psql('app', on_error_stop => 0);
+	$bg->query_until(qr/started/,
+		"\\echo started\nSELECT * FROM protech_backup_now();\n");
+	wait_until(sub { -s "$slow.pid" }, 'the slow pg_dump to start');
+	my $pg_dump_pid = slurp_file("$slow.pid");
+	chomp $pg_dump_pid;
+	my $worker = $node->safe_psql('app',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'protech_backup backup'");
+	return ($bg, $worker, $pg_dump_pid);
+}
+
+# While it runs, a second backup is refused at once with 55006, naming
+# the running one; the partial file is not listed.
+my ($bg, $worker, $pg_dump_pid) = start_slow_backup();
 my ($ret, $out, $err) = $node->psql('app',
 	"\\set VERBOSITY verbose\nSELECT * FROM protech_backup_now()");
 like($err,
-	qr/ERROR:  55006: another backup is already running\nDETAIL:  Process $holder started backup "protech_backup_\d{8}_\d{6}\.sql" at \d{4}-.*\nHINT:  Wait for it to finish, or cancel it with pg_cancel_backend\($holder\)\./,
+	qr/ERROR:  55006: another backup is already running\nDETAIL:  Process $worker started backup "protech_backup_\d{8}_\d{6}\.sql" at \d{4}-.*\nHINT:  Wait for it to finish, or cancel it with pg_cancel_backend\($worker\)\./,
 	'a second backup is refused with 55006 naming the running one');
 ok((grep { /\.sql\.partial$/ } backup_files($node)),
 	'the running backup writes a .partial file');
 is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_list()'),
 	'1', 'the running backup is not listed');
 
-$node->safe_psql('app', "SELECT pg_terminate_backend($holder)");
-wait_until(sub { !process_alive($slow_pid) },
+# Canceling the worker as the hint says: the caller gets the cancel.
+$node->safe_psql('app', "SELECT pg_cancel_backend($worker)");
+like($bg->query('SELECT 1'), qr/^1$/m, 'the calling session survives');
+like($bg->{stderr}, qr/canceling statement due to user request/,
+	'canceling the worker cancels the backup');
+ok(!process_alive($pg_dump_pid), 'canceled worker: pg_dump was killed');
+is_deeply([ backup_files($node) ], \@before,
+	'canceled worker: no file left, none touched');
+$bg->quit;
+
+# Terminating the calling backend: same end state.
+($bg, $worker, $pg_dump_pid) = start_slow_backup();
+my $caller = $node->safe_psql('app',
+	"SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT * FROM protech_backup_now()%' AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+);
+$node->safe_psql('app', "SELECT pg_terminate_backend($caller)");
+wait_until(sub { !process_alive($pg_dump_pid) },
 	'pg_dump to die with the terminated backend');
 eval { $bg->quit };
-wait_until(sub { !grep { /\.partial$/ } backup_files($node) },
-	'the partial file to be removed');
+wait_until(sub { !process_alive($worker) }, 'the backup worker to exit');
 is_deeply([ backup_files($node) ], \@before,
 	'terminated backend: no file left, none touched');
 is(sha256_of("$dir/$good"), $good_sha, 'the older backup is intact');
+
+# every run is in the history, failed ones with their reason
+is( $node->safe_psql(
+		'app',
+		"SELECT string_agg(status || ':' || trigger, ',' ORDER BY run_id) FROM protech_backup_history"
+	),
+	'succeeded:manual,' . join(',', ('failed:manual') x 7),
+	'every run is recorded, the failed ones too');
+like(
+	$node->safe_psql(
+		'app',
+		"SELECT message FROM protech_backup_history ORDER BY run_id DESC LIMIT 1"),
+	qr/^backup interrupted: the session that requested it was canceled or terminated$/,
+	'the history says why the last run failed');
 
 # everything released: the next backup succeeds
 reload_and_wait($node, 'protech_backup.pg_dump_path' => '');

@@ -1,0 +1,206 @@
+/*-------------------------------------------------------------------------
+ *
+ * history.c
+ *		The run history: one row of protech_backup_history per backup run,
+ *		whatever started it, written by the process that runs the backup in
+ *		transactions of its own, so that a failed run is recorded too.
+ *
+ * Every function here runs inside a transaction the caller started, in a
+ * database connection to protech_backup.database.  Values always travel as
+ * SPI parameters; only the table's schema-qualified, quoted name is put into
+ * the query text.  When the extension is not installed in the connected
+ * database there is no table: the functions then do nothing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "protech_backup.h"
+
+/*
+ * The quoted, schema-qualified name of the history table, or NULL when the
+ * extension is not installed in this database.  Must be called with SPI
+ * connected.
+ */
+static char *
+history_table(void)
+{
+	if (SPI_execute("SELECT pg_catalog.quote_ident(n.nspname) "
+					"FROM pg_catalog.pg_extension e "
+					"JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
+					"WHERE e.extname = 'protech_backup'",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up the protech_backup extension");
+	if (SPI_processed == 0)
+		return NULL;
+	return psprintf("%s.protech_backup_history",
+					SPI_getvalue(SPI_tuptable->vals[0],
+								 SPI_tuptable->tupdesc, 1));
+}
+
+/*
+ * Whether the extension is installed in the connected database.
+ */
+bool
+protech_backup_extension_installed(void)
+{
+	bool		installed;
+
+	SPI_connect();
+	installed = history_table() != NULL;
+	SPI_finish();
+	return installed;
+}
+
+/*
+ * Run one statement on the history table ("%s" in query stands for its
+ * name) with the given parameters.  When the statement returns a non-null
+ * value in its first column, stores it in *first (a by-value type: bigint
+ * or timestamptz) and returns true.  Does nothing when there is no table.
+ */
+static bool
+history_execute(const char *query, int nargs, Oid *types, Datum *values,
+				const char *nulls, Datum *first)
+{
+	char	   *table;
+	bool		found = false;
+	int			rc;
+
+	SPI_connect();
+	table = history_table();
+	if (table != NULL)
+	{
+		rc = SPI_execute_with_args(psprintf(query, table), nargs, types,
+								   values, nulls, false, 0);
+		if (rc < 0)
+			elog(ERROR, "could not update protech_backup_history: %s",
+				 SPI_result_code_string(rc));
+		if (first != NULL && SPI_tuptable != NULL && SPI_processed > 0)
+		{
+			bool		isnull;
+
+			*first = SPI_getbinval(SPI_tuptable->vals[0],
+								   SPI_tuptable->tupdesc, 1, &isnull);
+			found = !isnull;
+		}
+	}
+	SPI_finish();
+	return found;
+}
+
+/*
+ * Record a run that starts now; returns its run_id (0 without a table).
+ */
+int64
+protech_backup_history_start(const char *trigger, const char *database,
+							 TimestampTz started_at)
+{
+	Oid			types[3] = {TEXTOID, NAMEOID, TIMESTAMPTZOID};
+	Datum		values[3];
+	NameData	dbname;
+	Datum		run_id;
+
+	namestrcpy(&dbname, database);
+	values[0] = CStringGetTextDatum(trigger);
+	values[1] = NameGetDatum(&dbname);
+	values[2] = TimestampTzGetDatum(started_at);
+	if (!history_execute("INSERT INTO %s (trigger, database, started_at, status) "
+						 "VALUES ($1, $2, $3, 'running') RETURNING run_id",
+						 3, types, values, NULL, &run_id))
+		return 0;
+	return DatumGetInt64(run_id);
+}
+
+/*
+ * Record how run run_id ended: its status ('succeeded', 'failed',
+ * 'skipped'), the backup it made (info, or NULL) and a message (or NULL).
+ */
+void
+protech_backup_history_finish(int64 run_id, const char *status,
+							  const ProtechBackupInfo *info,
+							  const char *message)
+{
+	Oid			types[6] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID};
+	Datum		values[6];
+	char		nulls[6] = "      ";
+
+	if (run_id == 0)
+		return;
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(status);
+	values[2] = TimestampTzGetDatum(info ? info->finished_at : GetCurrentTimestamp());
+	if (info)
+	{
+		values[3] = CStringGetTextDatum(info->file_name);
+		values[4] = Int64GetDatum(info->size_bytes);
+	}
+	else
+		nulls[3] = nulls[4] = 'n';
+	if (message)
+		values[5] = CStringGetTextDatum(message);
+	else
+		nulls[5] = 'n';
+	history_execute("UPDATE %s SET status = $2, finished_at = $3, "
+					"file_name = $4, size_bytes = $5, message = $6 "
+					"WHERE run_id = $1",
+					6, types, values, nulls, NULL);
+}
+
+/*
+ * Mark the runs a crash left 'running' as failed, except run keep_run_id
+ * (the one a live process may be running now).  Returns how many.
+ */
+int64
+protech_backup_history_mark_interrupted(int64 keep_run_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(keep_run_id)};
+	Datum		count = Int64GetDatum(0);
+
+	history_execute("WITH failed AS (UPDATE %s SET status = 'failed', "
+						   "finished_at = pg_catalog.now(), "
+						   "message = 'server restarted while the backup was running' "
+						   "WHERE status = 'running' AND run_id <> $1 RETURNING 1) "
+						   "SELECT count(*) FROM failed",
+						   1, types, values, NULL, &count);
+	return DatumGetInt64(count);
+}
+
+/*
+ * Delete history rows older than days days.  Returns how many.
+ */
+int64
+protech_backup_history_purge(int days)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(days)};
+	Datum		count = Int64GetDatum(0);
+
+	history_execute("WITH purged AS (DELETE FROM %s WHERE started_at < "
+						   "pg_catalog.now() - pg_catalog.make_interval(days => $1) "
+						   "RETURNING 1) SELECT count(*) FROM purged",
+						   1, types, values, NULL, &count);
+	return DatumGetInt64(count);
+}
+
+/*
+ * Start time of the newest successful scheduled or catch-up run into
+ * *started_at; false when there is none (or no table).
+ */
+bool
+protech_backup_history_last_scheduled_success(TimestampTz *started_at)
+{
+	Datum		value;
+
+	if (!history_execute("SELECT max(started_at) FROM %s "
+						 "WHERE status = 'succeeded' AND trigger IN ('schedule', 'catch-up')",
+						 0, NULL, NULL, NULL, &value))
+		return false;
+	*started_at = DatumGetTimestampTz(value);
+	return true;
+}
