@@ -484,6 +484,7 @@ protech_backup_scheduler_main(Datum main_arg)
 	ProtechBackupSchedule schedule;
 	TimestampTz checked_until;
 	TimestampTz last_success;
+	TimestampTz announced = 0;
 
 	strlcpy(database, MyBgworkerEntry->bgw_extra, NAMEDATALEN);
 	setup_signals();
@@ -547,6 +548,14 @@ protech_backup_scheduler_main(Datum main_arg)
 				end_work();
 				run_scheduled_backup("schedule", run_context);
 				continue;
+			}
+			if (due != announced)
+			{
+				ereport(LOG,
+						(errmsg("protech_backup: next backup of database \"%s\" at %s (schedule \"%s\", time zone %s)",
+								database, timestamptz_to_str(due),
+								protech_backup_schedule, protech_backup_timezone)));
+				announced = due;
 			}
 			/* a clock that went backwards must not make a slot run twice */
 			checked_until = Max(checked_until, now);
