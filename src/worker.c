@@ -37,8 +37,12 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
-#include "commands/dbcommands.h"
+#include "catalog/pg_database.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
@@ -277,16 +281,27 @@ run_recorded_backup(const char *trigger, ProtechBackupInfo *info,
 }
 
 /*
- * Whether a database of that name exists; usable in the launcher, which
- * can read only the shared catalogs.
+ * Whether a database of that name exists.  The launcher is connected to no
+ * database, so it may only scan the shared catalog pg_database by heap
+ * scan, as the autovacuum launcher does: an index lookup could need pg_class.
  */
 static bool
 database_exists(const char *database)
 {
-	bool		exists;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+	bool		exists = false;
 
 	StartTransactionCommand();
-	exists = OidIsValid(get_database_oid(database, true));
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (!exists &&
+		   (tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		exists = strcmp(NameStr(((Form_pg_database) GETSTRUCT(tuple))->datname),
+						database) == 0;
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
 	return exists;
 }
