@@ -8,7 +8,8 @@ OBJS = \
 	src/backup.o \
 	src/child.o \
 	src/manifest.o \
-	src/protech_backup.o
+	src/protech_backup.o \
+	src/retention.o
 
 EXTENSION = protech_backup
 DATA = sql/protech_backup--1.0.sql
@@ -17,7 +18,7 @@ PGFILEDESC = "protech_backup - scheduled, verified pg_dump backups run by the se
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress runs in a temporary instance that preloads the extension
-REGRESS = backup
+REGRESS = backup retention
 REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/regress.conf
 
 TAP_TESTS = 1

@@ -202,6 +202,7 @@ _PG_init(void)
 							   "UTC",
 							   PGC_SIGHUP, 0,
 							   check_timezone, NULL, NULL);
+	protech_backup_define_retention_settings();
 
 	MarkGUCPrefixReserved("protech_backup");
 

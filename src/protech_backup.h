@@ -78,4 +78,7 @@ extern void protech_backup_return_infos(FunctionCallInfo fcinfo, List *infos);
 /* backup.c: taking a backup */
 extern ProtechBackupInfo *protech_backup_take(const char *trigger);
 
+/* retention.c: which backups to keep */
+extern void protech_backup_define_retention_settings(void);
+
 #endif							/* PROTECH_BACKUP_H */
