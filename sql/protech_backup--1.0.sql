@@ -31,6 +31,15 @@ COMMENT ON FUNCTION protech_backup_list() IS 'every complete backup, newest firs
 REVOKE ALL ON FUNCTION protech_backup_now() FROM PUBLIC;
 REVOKE ALL ON FUNCTION protech_backup_list() FROM PUBLIC;
 
+CREATE FUNCTION protech_backup_cleanup(dry_run boolean DEFAULT false)
+RETURNS TABLE(file_name text, action text, reason text)
+AS 'MODULE_PATHNAME', 'protech_backup_cleanup'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE ROWS 30;
+COMMENT ON FUNCTION protech_backup_cleanup(boolean) IS 'apply backup retention now (or, with dry_run, only show what it would do)';
+
+-- It deletes backups: only a superuser runs it until it grants EXECUTE.
+REVOKE ALL ON FUNCTION protech_backup_cleanup(boolean) FROM PUBLIC;
+
 -- Not STRICT, so that a NULL argument raises an error instead of
 -- silently returning nothing.
 CREATE FUNCTION protech_backup_retention_plan(

@@ -1,7 +1,7 @@
 --
 -- Backup retention: its settings, the planner behind it driven through
 -- protech_backup_retention_plan() by a table of cases, the planner's
--- argument checks, and who may call it.
+-- argument checks, and protech_backup_cleanup().
 --
 CREATE EXTENSION protech_backup;
 SET TimeZone = 'UTC';
@@ -212,9 +212,22 @@ FROM (VALUES
 	($$'{}', '{}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$)
 ) AS bad(call);
 
--- the planner is pure and public
+--
+-- protech_backup_cleanup(): with the default settings (newest 30) and a
+-- few backups, nothing is deleted, dry run or not.
+--
+SELECT count(*) FROM protech_backup_now();
+SELECT action, reason, count(*) > 0 AS some
+FROM protech_backup_cleanup(dry_run => true) GROUP BY 1, 2;
+SELECT action, reason, count(*) > 0 AS some
+FROM protech_backup_cleanup() GROUP BY 1, 2;
+SELECT count(*) > 0 AS still_listed FROM protech_backup_list();
+
+-- cleanup deletes backups: EXECUTE is revoked from PUBLIC; the planner
+-- is pure and stays public
 CREATE ROLE regress_pb_user;
 SET ROLE regress_pb_user;
+SELECT * FROM protech_backup_cleanup(true);
 SELECT action, reason FROM protech_backup_retention_plan(
 	'{2026-11-26 00:00+00}', '{1}', 30, 0, 0, 0, 0, 0, 'UTC', now());
 RESET ROLE;

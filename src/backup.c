@@ -471,6 +471,8 @@ protech_backup_take(const char *trigger)
 
 		protech_backup_write_manifest(directory, info);
 		files.dump_path[0] = '\0';
+
+		protech_backup_run_retention(directory);
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(abandon_backup, PointerGetDatum(&files));
 	abandon_backup(0, PointerGetDatum(&files));

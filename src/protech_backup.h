@@ -78,7 +78,8 @@ extern void protech_backup_return_infos(FunctionCallInfo fcinfo, List *infos);
 /* backup.c: taking a backup */
 extern ProtechBackupInfo *protech_backup_take(const char *trigger);
 
-/* retention.c: which backups to keep */
+/* retention.c: which backups to keep, and deleting the rest */
 extern void protech_backup_define_retention_settings(void);
+extern void protech_backup_run_retention(const char *directory);
 
 #endif							/* PROTECH_BACKUP_H */

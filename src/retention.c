@@ -1,15 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * retention.c
- *		Retention: which complete backups to keep.  The settings
- *		protech_backup.retention_* and keep_*, and the SQL function
- *		protech_backup_retention_plan().
+ *		Retention: which complete backups to keep, and deleting the rest.
+ *		The settings protech_backup.retention_* and keep_*, the automatic
+ *		run after every successful backup, and the SQL functions
+ *		protech_backup_cleanup() and protech_backup_retention_plan().
  *
  * One planner decides for every backup: plan_retention() works on nothing
  * but start times and sizes, so the SQL function
- * protech_backup_retention_plan() exposes exactly the code that is to
- * decide which files to delete, and the tests can drive it with any list
- * of backups.
+ * protech_backup_retention_plan() exposes exactly the code that decides
+ * what protech_backup_cleanup() and the automatic run after each backup
+ * delete, and the tests can drive it with any list of backups.
  *
  * The rules, applied to the complete backups sorted newest first:
  *	- retention_count N keeps the newest N;
@@ -26,26 +27,40 @@
  * A backup kept by several rules is reported with the first of them in the
  * order above.
  *
+ * Only complete backups, as protech_backup_list_backups() finds them (our
+ * name pattern and a valid manifest), are ever considered: foreign files, a
+ * dump without its manifest and a backup still being written are never
+ * touched.  A backup is deleted manifest first, and the directory is
+ * fsynced before its dump goes, so a crash in between leaves at worst a
+ * dump without a manifest, never a manifest without its dump.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <limits.h>
+#include <unistd.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "pgtime.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "protech_backup.h"
 
+PG_FUNCTION_INFO_V1(protech_backup_cleanup);
 PG_FUNCTION_INFO_V1(protech_backup_retention_plan);
 
 /* settings */
@@ -91,6 +106,16 @@ typedef enum RetentionTier
 	TIER_WEEKLY,
 	TIER_MONTHLY
 } RetentionTier;
+
+/*
+ * What a retention run did (or would do) with one backup.
+ */
+typedef struct RetentionOutcome
+{
+	char	   *file_name;
+	const char *action;			/* "keep", "delete" or "delete failed" */
+	char	   *reason;
+} RetentionOutcome;
 
 static void reject_argument(const char *name, const char *problem)
 			pg_attribute_noreturn();
@@ -350,6 +375,160 @@ plan_retention(RetentionItem *items, int n, const RetentionRules *rules)
 }
 
 /*
+ * Delete one backup: its manifest first, then (once that removal is
+ * durable) its dump.  Logs the deletion with its reason.  A failure is
+ * reported as a WARNING and returns false, so the caller goes on with the
+ * other backups.
+ */
+static bool
+delete_backup(const char *directory, const char *file_name,
+			  const char *reason)
+{
+	char		manifest[MAXPGPATH];
+	char		dump[MAXPGPATH];
+
+	snprintf(manifest, sizeof(manifest), "%s/%s%s", directory, file_name,
+			 PROTECH_BACKUP_MANIFEST_SUFFIX);
+	snprintf(dump, sizeof(dump), "%s/%s", directory, file_name);
+
+	if (unlink(manifest) != 0 && errno != ENOENT)
+	{
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not delete backup \"%s\": %m", file_name),
+				 errdetail("Removing its manifest \"%s\" failed, so the backup is kept; retention tries again after the next backup.",
+						   manifest)));
+		return false;
+	}
+	if (fsync_fname_ext(directory, true, false, WARNING) != 0)
+	{
+		ereport(WARNING,
+				(errmsg("could not delete backup \"%s\"", file_name),
+				 errdetail("Its manifest is removed, but the removal could not be made durable, so its dump \"%s\" is left in place.",
+						   dump),
+				 errhint("Remove the dump by hand.")));
+		return false;
+	}
+	if (unlink(dump) != 0 && errno != ENOENT)
+	{
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not delete backup \"%s\": %m", file_name),
+				 errdetail("Its manifest is removed, so the dump \"%s\" is no longer a backup, but the dump itself could not be removed.",
+						   dump),
+				 errhint("Remove the dump by hand.")));
+		return false;
+	}
+	ereport(LOG,
+			(errmsg("protech_backup: deleted backup \"%s\": %s",
+					file_name, reason)));
+	return true;
+}
+
+/*
+ * Plan retention for the complete backups in directory under the current
+ * settings and, unless dry_run, delete what the plan deletes (oldest
+ * first).  Returns a RetentionOutcome per backup, newest first.  The caller
+ * holds the backup slot unless dry_run.
+ */
+static List *
+run_retention(const char *directory, bool dry_run)
+{
+	List	   *backups = protech_backup_list_backups(directory);
+	int			n = list_length(backups);
+	RetentionItem *items = palloc0(n * sizeof(RetentionItem));
+	RetentionRules rules;
+	List	   *outcomes = NIL;
+	bool		deleted = false;
+
+	rules.count = protech_backup_retention_count;
+	rules.days = protech_backup_retention_days;
+	rules.daily = protech_backup_keep_daily;
+	rules.weekly = protech_backup_keep_weekly;
+	rules.monthly = protech_backup_keep_monthly;
+	rules.max_size = (int64) protech_backup_retention_max_size * 1024 * 1024;
+	/* the setting's check hook has made sure the zone exists */
+	rules.tz = pg_tzset(protech_backup_timezone);
+	rules.now = GetCurrentTimestamp();
+
+	for (int i = 0; i < n; i++)
+	{
+		ProtechBackupInfo *info = list_nth(backups, i);
+
+		items[i].started_at = info->started_at;
+		items[i].size_bytes = info->size_bytes;
+		items[i].position = i;
+	}
+	plan_retention(items, n, &rules);
+
+	for (int i = n - 1; i >= 0; i--)
+	{
+		ProtechBackupInfo *info = list_nth(backups, items[i].position);
+		RetentionOutcome *outcome = palloc(sizeof(RetentionOutcome));
+
+		outcome->file_name = info->file_name;
+		outcome->reason = items[i].reason;
+		if (items[i].keep)
+			outcome->action = "keep";
+		else if (dry_run)
+			outcome->action = "delete";
+		else if (delete_backup(directory, info->file_name, items[i].reason))
+		{
+			outcome->action = "delete";
+			deleted = true;
+		}
+		else
+			outcome->action = "delete failed";
+		outcomes = lcons(outcome, outcomes);
+	}
+
+	/* make the removals of the dumps durable too */
+	if (deleted)
+		(void) fsync_fname_ext(directory, true, false, WARNING);
+
+	return outcomes;
+}
+
+/*
+ * Apply retention right after a backup was completed in directory.  Called
+ * by protech_backup_take() inside a transaction, while it holds the backup
+ * slot.  Never raises an error: the backup is complete whatever happens
+ * here, so any error of the run is caught (in a subtransaction, which
+ * releases what it held) and reported as a WARNING.
+ */
+void
+protech_backup_run_retention(const char *directory)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		(void) run_retention(directory, false);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("backup retention failed: %s", edata->message),
+				 errdetail("The new backup is complete; retention runs again after the next backup.")));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcontext);
+	CurrentResourceOwner = oldowner;
+}
+
+/*
  * Add one row (first column, action, reason) to the result of a
  * materialized set-returning function.
  */
@@ -364,6 +543,60 @@ put_row(ReturnSetInfo *rsinfo, Datum first, const char *action,
 	values[1] = CStringGetTextDatum(action);
 	values[2] = CStringGetTextDatum(reason);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * Error cleanup of protech_backup_cleanup(): give the backup slot back.
+ */
+static void
+release_slot(int code, Datum arg)
+{
+	protech_backup_release_slot();
+}
+
+/*
+ * SQL: protech_backup_cleanup(dry_run boolean DEFAULT false)
+ *		RETURNS TABLE(file_name text, action text, reason text)
+ *
+ * Apply retention now under the current settings, or with dry_run only
+ * show what it would do.  Every complete backup appears once, newest first.
+ * Deleting holds the backup slot, so it never races a running backup; a
+ * dry run deletes nothing and needs no slot.
+ */
+Datum
+protech_backup_cleanup(PG_FUNCTION_ARGS)
+{
+	bool		dry_run = PG_GETARG_BOOL(0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *directory;
+	List	   *outcomes;
+	ListCell   *lc;
+
+	protech_backup_require_preload();
+	directory = protech_backup_resolved_directory();
+
+	if (dry_run)
+		outcomes = run_retention(directory, true);
+	else
+	{
+		protech_backup_claim_slot();
+		PG_ENSURE_ERROR_CLEANUP(release_slot, (Datum) 0);
+		{
+			outcomes = run_retention(directory, false);
+		}
+		PG_END_ENSURE_ERROR_CLEANUP(release_slot, (Datum) 0);
+		protech_backup_release_slot();
+	}
+
+	InitMaterializedSRF(fcinfo, 0);
+	foreach(lc, outcomes)
+	{
+		RetentionOutcome *outcome = lfirst(lc);
+
+		put_row(rsinfo, CStringGetTextDatum(outcome->file_name),
+				outcome->action, outcome->reason);
+	}
+	return (Datum) 0;
 }
 
 /*
