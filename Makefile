@@ -7,9 +7,11 @@ MODULE_big = protech_backup
 OBJS = \
 	src/backup.o \
 	src/child.o \
+	src/durable.o \
 	src/history.o \
 	src/manifest.o \
 	src/protech_backup.o \
+	src/retention.o \
 	src/schedule.o \
 	src/worker.o
 
@@ -20,7 +22,7 @@ PGFILEDESC = "protech_backup - scheduled, verified pg_dump backups run by the se
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress runs in a temporary instance that preloads the extension
-REGRESS = backup schedule
+REGRESS = backup retention schedule
 REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/regress.conf
 
 TAP_TESTS = 1

@@ -5,10 +5,9 @@
 CREATE EXTENSION protech_backup;
 
 -- the functions live in the schema chosen at CREATE EXTENSION
-SELECT p.proname, n.nspname
+SELECT DISTINCT n.nspname
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE p.proname LIKE 'protech\_backup\_%'
-ORDER BY 1;
+WHERE p.proname LIKE 'protech\_backup\_%';
 
 -- nothing to list before the first backup
 SELECT count(*) FROM protech_backup_list();

@@ -237,7 +237,13 @@ ensure_directory(const char *directory)
 				 errmsg("could not create backup directory \"%s\": %m",
 						directory),
 				 errhint("Create it, owned by the server's user with mode 0700, or set protech_backup.directory.")));
-	fsync_fname(directory, true);
+	{
+		char		parent[MAXPGPATH];
+
+		strlcpy(parent, directory, sizeof(parent));
+		get_parent_directory(parent);
+		protech_backup_fsync(parent, true, ERROR);
+	}
 	ereport(LOG,
 			(errmsg("protech_backup: created backup directory \"%s\"",
 					directory)));
@@ -368,12 +374,14 @@ protech_backup_check_database(const char *database)
 
 /*
  * Take one backup of protech_backup.database now, recorded with the given
- * trigger ("manual", "schedule", ...) for history row run_id (0 if none).
- * Returns the new backup's manifest entry.  Raises an error, having removed
- * every file it started, when anything fails.
+ * trigger ("manual", "schedule", ...) for history row run_id (0 if none),
+ * then apply retention; *retention_report says what retention deleted
+ * (NULL if nothing).  Returns the new backup's manifest entry.  Raises an
+ * error, having removed every file it started, when anything fails.
  */
 ProtechBackupInfo *
-protech_backup_take(const char *trigger, int64 run_id)
+protech_backup_take(const char *trigger, int64 run_id,
+					char **retention_report)
 {
 	ProtechBackupInfo *info = palloc0(sizeof(ProtechBackupInfo));
 	BackupFiles files = {{0}, {0}, -1};
@@ -464,7 +472,8 @@ protech_backup_take(const char *trigger, int64 run_id)
 
 		snprintf(files.dump_path, MAXPGPATH, "%s/%s", directory,
 				 info->file_name);
-		durable_rename(files.partial_path, files.dump_path, ERROR);
+		protech_backup_durable_rename(files.partial_path, files.dump_path,
+									  directory);
 		files.partial_path[0] = '\0';
 
 		if (pg_cryptohash_final(sink.sha256, digest, sizeof(digest)) < 0)
@@ -484,6 +493,8 @@ protech_backup_take(const char *trigger, int64 run_id)
 
 		protech_backup_write_manifest(directory, info);
 		files.dump_path[0] = '\0';
+
+		*retention_report = protech_backup_run_retention(directory);
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(release_backup, PointerGetDatum(&files));
 	release_backup(0, PointerGetDatum(&files));

@@ -219,9 +219,16 @@ protech_backup_write_manifest(const char *directory,
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not close file \"%s\": %m", partial)));
-	/* durable_rename fsyncs the file, renames it, and fsyncs the directory */
-	if (durable_rename(partial, path, ERROR) != 0)
+	PG_TRY();
+	{
+		protech_backup_durable_rename(partial, path, directory);
+	}
+	PG_CATCH();
+	{
 		unlink(partial);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }
 
 static void

@@ -212,6 +212,7 @@ _PG_init(void)
 							90, 0, 36500,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
+	protech_backup_define_retention_settings();
 
 	MarkGUCPrefixReserved("protech_backup");
 

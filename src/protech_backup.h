@@ -72,6 +72,12 @@ extern int	protech_backup_run_child(const char *const *argv,
 									 StringInfo stderr_tail);
 extern const char **protech_backup_child_environment(const char *const *extra);
 
+/* durable.c: fsync and durable rename that never PANIC */
+extern bool protech_backup_fsync(const char *path, bool isdir, int elevel);
+extern void protech_backup_durable_rename(const char *oldpath,
+										  const char *newpath,
+										  const char *directory);
+
 /* manifest.c: manifests and the directory listing */
 extern void protech_backup_write_manifest(const char *directory,
 										  const ProtechBackupInfo *info);
@@ -85,7 +91,8 @@ extern void protech_backup_return_infos(FunctionCallInfo fcinfo, List *infos);
 /* backup.c: taking a backup */
 extern void protech_backup_check_database(const char *database);
 extern void protech_backup_remove_stale_partials(const char *directory);
-extern ProtechBackupInfo *protech_backup_take(const char *trigger, int64 run_id);
+extern ProtechBackupInfo *protech_backup_take(const char *trigger, int64 run_id,
+											  char **retention_report);
 
 /* history.c: the run history table */
 extern bool protech_backup_extension_installed(void);
@@ -103,5 +110,9 @@ extern bool protech_backup_history_last_scheduled_success(TimestampTz *started_a
 extern void protech_backup_register_launcher(void);
 extern void protech_backup_check_for_interrupts(void);
 extern ProtechBackupInfo *protech_backup_run_manual(void);
+
+/* retention.c: which backups to keep, and deleting the rest */
+extern void protech_backup_define_retention_settings(void);
+extern char *protech_backup_run_retention(const char *directory);
 
 #endif							/* PROTECH_BACKUP_H */

@@ -225,8 +225,9 @@ end_work(void)
 
 /*
  * Run one backup with its history row: 'running' committed first, then the
- * backup, then the outcome ('succeeded'; 'skipped' when another backup
- * holds the slot; 'failed' otherwise) in a transaction of its own.  Returns
+ * backup, then the outcome ('succeeded', with what retention deleted as its
+ * message; 'skipped' when another backup holds the slot; 'failed'
+ * otherwise, with the error) in a transaction of its own.  Returns
  * true with *info filled, or false with *error set (also logged).
  */
 static bool
@@ -236,6 +237,7 @@ run_recorded_backup(const char *trigger, ProtechBackupInfo *info,
 	MemoryContext caller_context = CurrentMemoryContext;
 	int64		run_id;
 	volatile bool succeeded = false;
+	char	   *volatile retention_report = NULL;
 
 	begin_work();
 	run_id = protech_backup_history_start(trigger, protech_backup_database,
@@ -248,9 +250,12 @@ run_recorded_backup(const char *trigger, ProtechBackupInfo *info,
 	StartTransactionCommand();
 	PG_TRY();
 	{
-		ProtechBackupInfo *taken = protech_backup_take(trigger, run_id);
+		char	   *report;
+		ProtechBackupInfo *taken = protech_backup_take(trigger, run_id, &report);
 
 		memcpy(info, taken, sizeof(ProtechBackupInfo));
+		if (report)
+			retention_report = MemoryContextStrdup(caller_context, report);
 		CommitTransactionCommand();
 		succeeded = true;
 	}
@@ -267,7 +272,8 @@ run_recorded_backup(const char *trigger, ProtechBackupInfo *info,
 
 	begin_work();
 	if (succeeded)
-		protech_backup_history_finish(run_id, "succeeded", info, NULL);
+		protech_backup_history_finish(run_id, "succeeded", info,
+									  retention_report);
 	else
 		protech_backup_history_finish(run_id,
 									  (*error)->sqlerrcode == ERRCODE_OBJECT_IN_USE ?

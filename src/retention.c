@@ -1,0 +1,751 @@
+/*-------------------------------------------------------------------------
+ *
+ * retention.c
+ *		Retention: which complete backups to keep, and deleting the rest.
+ *		The settings protech_backup.retention_* and keep_*, the automatic
+ *		run after every successful backup, and the SQL functions
+ *		protech_backup_cleanup() and protech_backup_retention_plan().
+ *
+ * One planner decides for every backup: plan_retention() works on nothing
+ * but start times and sizes, so the SQL function
+ * protech_backup_retention_plan() exposes exactly the code that decides
+ * what protech_backup_cleanup() and the automatic run after each backup
+ * delete, and the tests can drive it with any list of backups.
+ *
+ * The rules, applied to the complete backups sorted newest first:
+ *	- retention_count N keeps the newest N;
+ *	- retention_days N keeps every backup younger than N days (N times 24
+ *	  hours before now);
+ *	- keep_daily, keep_weekly, keep_monthly N keep the newest backup of each
+ *	  of the N most recent days, ISO weeks or months (in
+ *	  protech_backup.timezone) that have a backup, as in borg or restic,
+ *	  so that a pause in backups never makes these rules keep fewer;
+ *	- when none of these is set, every backup is kept;
+ *	- then retention_max_size deletes the oldest kept backups until the
+ *	  kept total is at most the limit;
+ *	- the newest backup is always kept, whatever the rules say.
+ * A backup kept by several rules is reported with the first of them in the
+ * order above.
+ *
+ * Only complete backups, as protech_backup_list_backups() finds them (our
+ * name pattern and a valid manifest), are ever considered: foreign files, a
+ * dump without its manifest and a backup still being written are never
+ * touched.  A backup is deleted manifest first, and the directory is
+ * fsynced before its dump goes, so a crash in between leaves at worst a
+ * dump without a manifest, never a manifest without its dump.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/int.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "pgtime.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "protech_backup.h"
+
+PG_FUNCTION_INFO_V1(protech_backup_cleanup);
+PG_FUNCTION_INFO_V1(protech_backup_retention_plan);
+
+/* settings */
+static int	protech_backup_retention_count = 30;
+static int	protech_backup_retention_days = 0;
+static int	protech_backup_keep_daily = 0;
+static int	protech_backup_keep_weekly = 0;
+static int	protech_backup_keep_monthly = 0;
+static int	protech_backup_retention_max_size = 0;	/* in MB */
+
+/*
+ * The rules one retention run applies; 0 turns a rule off.
+ */
+typedef struct RetentionRules
+{
+	int			count;
+	int			days;
+	int			daily;
+	int			weekly;
+	int			monthly;
+	int64		max_size;		/* bytes */
+	pg_tz	   *tz;				/* zone of days, weeks and months */
+	TimestampTz now;
+} RetentionRules;
+
+/*
+ * One backup as the planner sees it, and its verdict.
+ */
+typedef struct RetentionItem
+{
+	TimestampTz started_at;
+	int64		size_bytes;
+	int			position;		/* index in the caller's list */
+	int64		period;			/* scratch: the period of the current tier */
+	bool		keep;
+	char	   *reason;			/* the rule that decided, once decided */
+} RetentionItem;
+
+/* the calendar periods of keep_daily, keep_weekly and keep_monthly */
+typedef enum RetentionTier
+{
+	TIER_DAILY,
+	TIER_WEEKLY,
+	TIER_MONTHLY
+} RetentionTier;
+
+/*
+ * What a retention run did (or would do) with one backup.
+ */
+typedef struct RetentionOutcome
+{
+	char	   *file_name;
+	const char *action;			/* "keep", "delete" or "delete failed" */
+	char	   *reason;
+} RetentionOutcome;
+
+static void reject_argument(const char *name, const char *problem)
+			pg_attribute_noreturn();
+
+/*
+ * Define the retention settings.  Called from _PG_init.
+ */
+void
+protech_backup_define_retention_settings(void)
+{
+	DefineCustomIntVariable("protech_backup.retention_count",
+							"Number of newest complete backups that retention keeps.",
+							"0 means no count limit.",
+							&protech_backup_retention_count,
+							30, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.retention_days",
+							"Retention keeps every complete backup younger than this many days.",
+							"A day is 24 hours; 0 turns this rule off.",
+							&protech_backup_retention_days,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.keep_daily",
+							"Retention keeps the newest backup of each of this many most recent days.",
+							"Days are those of protech_backup.timezone that have a backup; 0 turns this rule off.",
+							&protech_backup_keep_daily,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.keep_weekly",
+							"Retention keeps the newest backup of each of this many most recent ISO weeks.",
+							"Weeks are those of protech_backup.timezone that have a backup; 0 turns this rule off.",
+							&protech_backup_keep_weekly,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.keep_monthly",
+							"Retention keeps the newest backup of each of this many most recent months.",
+							"Months are those of protech_backup.timezone that have a backup; 0 turns this rule off.",
+							&protech_backup_keep_monthly,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.retention_max_size",
+							"Total size of the kept backups above which retention deletes the oldest.",
+							"Applied after the keep rules; the newest backup is kept even when it alone is larger. "
+							"0 turns this limit off.",
+							&protech_backup_retention_max_size,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MB,
+							NULL, NULL, NULL);
+}
+
+/*
+ * qsort comparator: newest first, and backups that started at the same
+ * moment in the order the caller gave them.
+ */
+static int
+compare_newest_first(const void *a, const void *b)
+{
+	const RetentionItem *x = a;
+	const RetentionItem *y = b;
+
+	if (x->started_at != y->started_at)
+		return x->started_at > y->started_at ? -1 : 1;
+	return x->position - y->position;
+}
+
+/*
+ * qsort comparator over pointers into an array sorted newest first: most
+ * recent period first, and within a period the newest backup first.
+ */
+static int
+compare_period_newest_first(const void *a, const void *b)
+{
+	const RetentionItem *x = *(RetentionItem *const *) a;
+	const RetentionItem *y = *(RetentionItem *const *) b;
+
+	if (x->period != y->period)
+		return x->period > y->period ? -1 : 1;
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/*
+ * The calendar period of a tier that ts falls in, seen in zone tz, as a
+ * number that orders periods in calendar order.  When label is given, also
+ * write the reason that names the period: "daily 2026-11-25",
+ * "weekly 2026-W48" or "monthly 2026-11".
+ */
+static int64
+period_of(TimestampTz ts, RetentionTier tier, pg_tz *tz,
+		  char *label, size_t label_size)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tzoff;
+	int			year;
+	int			week;
+
+	if (timestamp2tm(ts, &tzoff, &tm, &fsec, NULL, tz) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+
+	switch (tier)
+	{
+		case TIER_DAILY:
+			if (label)
+				snprintf(label, label_size, "daily %04d-%02d-%02d",
+						 tm.tm_year, tm.tm_mon, tm.tm_mday);
+			return (int64) tm.tm_year * 10000 + tm.tm_mon * 100 + tm.tm_mday;
+		case TIER_WEEKLY:
+			year = date2isoyear(tm.tm_year, tm.tm_mon, tm.tm_mday);
+			week = date2isoweek(tm.tm_year, tm.tm_mon, tm.tm_mday);
+			if (label)
+				snprintf(label, label_size, "weekly %04d-W%02d", year, week);
+			return (int64) year * 100 + week;
+		case TIER_MONTHLY:
+			if (label)
+				snprintf(label, label_size, "monthly %04d-%02d",
+						 tm.tm_year, tm.tm_mon);
+			return (int64) tm.tm_year * 100 + tm.tm_mon;
+	}
+	pg_unreachable();
+}
+
+/*
+ * Keep a backup for the given reason, unless an earlier rule already does.
+ */
+static void
+keep_item(RetentionItem *item, const char *reason)
+{
+	if (item->keep)
+		return;
+	item->keep = true;
+	item->reason = pstrdup(reason);
+}
+
+/*
+ * Keep the newest backup of each of the most recent "periods" periods of a
+ * tier that have a backup.  items must be sorted newest first.
+ */
+static void
+keep_newest_per_period(RetentionItem *items, int n, RetentionTier tier,
+					   int periods, pg_tz *tz)
+{
+	RetentionItem **order = palloc(n * sizeof(RetentionItem *));
+	int			found = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		items[i].period = period_of(items[i].started_at, tier, tz, NULL, 0);
+		order[i] = &items[i];
+	}
+	qsort(order, n, sizeof(RetentionItem *), compare_period_newest_first);
+
+	for (int i = 0; i < n && found < periods; i++)
+	{
+		char		label[64];
+
+		if (i > 0 && order[i]->period == order[i - 1]->period)
+			continue;
+		found++;
+		period_of(order[i]->started_at, tier, tz, label, sizeof(label));
+		keep_item(order[i], label);
+	}
+	pfree(order);
+}
+
+/*
+ * The planner: sort items newest first and decide for each whether it is
+ * kept, and why.  Pure: looks at nothing but its arguments.
+ */
+static void
+plan_retention(RetentionItem *items, int n, const RetentionRules *rules)
+{
+	if (n == 0)
+		return;
+
+	qsort(items, n, sizeof(RetentionItem), compare_newest_first);
+	for (int i = 0; i < n; i++)
+	{
+		items[i].keep = false;
+		items[i].reason = NULL;
+	}
+
+	if (rules->count == 0 && rules->days == 0 && rules->daily == 0 &&
+		rules->weekly == 0 && rules->monthly == 0)
+	{
+		for (int i = 0; i < n; i++)
+			keep_item(&items[i], "no keep rule is set");
+	}
+	else
+	{
+		if (rules->count > 0)
+		{
+			char	   *reason = psprintf("newest %d", rules->count);
+
+			for (int i = 0; i < n && i < rules->count; i++)
+				keep_item(&items[i], reason);
+		}
+		if (rules->days > 0)
+		{
+			char	   *reason = psprintf(rules->days == 1 ?
+										  "younger than %d day" :
+										  "younger than %d days",
+										  rules->days);
+			int64		span;
+			TimestampTz cutoff;
+
+			/* a window reaching before the start of time keeps everything */
+			if (pg_mul_s64_overflow(rules->days, USECS_PER_DAY, &span) ||
+				pg_sub_s64_overflow(rules->now, span, &cutoff))
+				cutoff = PG_INT64_MIN;
+			for (int i = 0; i < n; i++)
+				if (items[i].started_at > cutoff)
+					keep_item(&items[i], reason);
+		}
+		if (rules->daily > 0)
+			keep_newest_per_period(items, n, TIER_DAILY, rules->daily,
+								   rules->tz);
+		if (rules->weekly > 0)
+			keep_newest_per_period(items, n, TIER_WEEKLY, rules->weekly,
+								   rules->tz);
+		if (rules->monthly > 0)
+			keep_newest_per_period(items, n, TIER_MONTHLY, rules->monthly,
+								   rules->tz);
+		keep_item(&items[0], "newest backup is always kept");
+	}
+
+	if (rules->max_size > 0)
+	{
+		int64		total = 0;
+
+		for (int i = 0; i < n; i++)
+			if (items[i].keep &&
+				pg_add_s64_overflow(total, items[i].size_bytes, &total))
+				total = PG_INT64_MAX;
+		for (int i = n - 1; i > 0 && total > rules->max_size; i--)
+		{
+			if (!items[i].keep)
+				continue;
+			items[i].keep = false;
+			items[i].reason = pstrdup("over retention_max_size");
+			total -= items[i].size_bytes;
+		}
+		/* only the newest is left, and it alone is over the limit */
+		if (total > rules->max_size)
+			items[0].reason = pstrdup("newest backup is always kept");
+	}
+
+	for (int i = 0; i < n; i++)
+		if (!items[i].keep && items[i].reason == NULL)
+			items[i].reason = pstrdup("not kept by any keep rule");
+}
+
+/*
+ * Delete one backup: its manifest first, then (once that removal is
+ * durable) its dump.  Logs the deletion with its reason.  A failure is
+ * reported as a WARNING and returns false, so the caller goes on with the
+ * other backups.
+ */
+static bool
+delete_backup(const char *directory, const char *file_name,
+			  const char *reason)
+{
+	char		manifest[MAXPGPATH];
+	char		dump[MAXPGPATH];
+
+	snprintf(manifest, sizeof(manifest), "%s/%s%s", directory, file_name,
+			 PROTECH_BACKUP_MANIFEST_SUFFIX);
+	snprintf(dump, sizeof(dump), "%s/%s", directory, file_name);
+
+	if (unlink(manifest) != 0 && errno != ENOENT)
+	{
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not delete backup \"%s\": %m", file_name),
+				 errdetail("Removing its manifest \"%s\" failed, so the backup is kept; retention tries again after the next backup.",
+						   manifest)));
+		return false;
+	}
+	if (!protech_backup_fsync(directory, true, WARNING))
+	{
+		ereport(WARNING,
+				(errmsg("could not delete backup \"%s\"", file_name),
+				 errdetail("Its manifest is removed, but the removal could not be made durable, so its dump \"%s\" is left in place.",
+						   dump),
+				 errhint("Remove the dump by hand.")));
+		return false;
+	}
+	if (unlink(dump) != 0 && errno != ENOENT)
+	{
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not delete backup \"%s\": %m", file_name),
+				 errdetail("Its manifest is removed, so the dump \"%s\" is no longer a backup, but the dump itself could not be removed.",
+						   dump),
+				 errhint("Remove the dump by hand.")));
+		return false;
+	}
+	ereport(LOG,
+			(errmsg("protech_backup: deleted backup \"%s\": %s",
+					file_name, reason)));
+	return true;
+}
+
+/*
+ * Plan retention for the complete backups in directory under the current
+ * settings and, unless dry_run, delete what the plan deletes (oldest
+ * first).  Returns a RetentionOutcome per backup, newest first.  The caller
+ * holds the backup slot unless dry_run.
+ */
+static List *
+run_retention(const char *directory, bool dry_run)
+{
+	List	   *backups = protech_backup_list_backups(directory);
+	int			n = list_length(backups);
+	RetentionItem *items = palloc0(n * sizeof(RetentionItem));
+	RetentionRules rules;
+	List	   *outcomes = NIL;
+	bool		deleted = false;
+
+	rules.count = protech_backup_retention_count;
+	rules.days = protech_backup_retention_days;
+	rules.daily = protech_backup_keep_daily;
+	rules.weekly = protech_backup_keep_weekly;
+	rules.monthly = protech_backup_keep_monthly;
+	rules.max_size = (int64) protech_backup_retention_max_size * 1024 * 1024;
+	/* the setting's check hook has made sure the zone exists */
+	rules.tz = pg_tzset(protech_backup_timezone);
+	rules.now = GetCurrentTimestamp();
+
+	for (int i = 0; i < n; i++)
+	{
+		ProtechBackupInfo *info = list_nth(backups, i);
+
+		items[i].started_at = info->started_at;
+		items[i].size_bytes = info->size_bytes;
+		items[i].position = i;
+	}
+	plan_retention(items, n, &rules);
+
+	for (int i = n - 1; i >= 0; i--)
+	{
+		ProtechBackupInfo *info = list_nth(backups, items[i].position);
+		RetentionOutcome *outcome = palloc(sizeof(RetentionOutcome));
+
+		outcome->file_name = info->file_name;
+		outcome->reason = items[i].reason;
+		if (items[i].keep)
+			outcome->action = "keep";
+		else if (dry_run)
+			outcome->action = "delete";
+		else if (delete_backup(directory, info->file_name, items[i].reason))
+		{
+			outcome->action = "delete";
+			deleted = true;
+		}
+		else
+			outcome->action = "delete failed";
+		outcomes = lcons(outcome, outcomes);
+	}
+
+	/* make the removals of the dumps durable too */
+	if (deleted)
+		(void) protech_backup_fsync(directory, true, WARNING);
+
+	return outcomes;
+}
+
+/*
+ * Apply retention right after a backup was completed in directory.  Called
+ * by protech_backup_take() inside a transaction, while it holds the backup
+ * slot.  Returns what it deleted (or failed to delete), one line per
+ * backup, for the run history; NULL when it deleted nothing.  Never raises
+ * an error: the backup is complete whatever happens here, so any error of
+ * the run is caught (in a subtransaction, which releases what it held) and
+ * reported as a WARNING, and in the returned report.
+ */
+char *
+protech_backup_run_retention(const char *directory)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	StringInfoData report;
+
+	initStringInfo(&report);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		List	   *outcomes = run_retention(directory, false);
+		ListCell   *lc;
+
+		foreach(lc, outcomes)
+		{
+			RetentionOutcome *outcome = lfirst(lc);
+
+			if (strcmp(outcome->action, "keep") != 0)
+				appendStringInfo(&report, "%sretention: %s \"%s\": %s",
+								 report.len ? "\n" : "",
+								 strcmp(outcome->action, "delete") == 0 ?
+								 "deleted" : "could not delete",
+								 outcome->file_name, outcome->reason);
+		}
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("backup retention failed: %s", edata->message),
+				 errdetail("The new backup is complete; retention runs again after the next backup.")));
+		appendStringInfo(&report, "%sretention failed: %s",
+						 report.len ? "\n" : "", edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcontext);
+	CurrentResourceOwner = oldowner;
+	return report.len ? report.data : NULL;
+}
+
+/*
+ * Add one row (first column, action, reason) to the result of a
+ * materialized set-returning function.
+ */
+static void
+put_row(ReturnSetInfo *rsinfo, Datum first, const char *action,
+		const char *reason)
+{
+	Datum		values[3];
+	bool		nulls[3] = {0};
+
+	values[0] = first;
+	values[1] = CStringGetTextDatum(action);
+	values[2] = CStringGetTextDatum(reason);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * Error cleanup of protech_backup_cleanup(): give the backup slot back.
+ */
+static void
+release_slot(int code, Datum arg)
+{
+	protech_backup_release_slot();
+}
+
+/*
+ * SQL: protech_backup_cleanup(dry_run boolean DEFAULT false)
+ *		RETURNS TABLE(file_name text, action text, reason text)
+ *
+ * Apply retention now under the current settings, or with dry_run only
+ * show what it would do.  Every complete backup appears once, newest first.
+ * Deleting holds the backup slot, so it never races a running backup; a
+ * dry run deletes nothing and needs no slot.
+ */
+Datum
+protech_backup_cleanup(PG_FUNCTION_ARGS)
+{
+	bool		dry_run = PG_GETARG_BOOL(0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *directory;
+	List	   *outcomes;
+	ListCell   *lc;
+
+	protech_backup_require_preload();
+	directory = protech_backup_resolved_directory();
+
+	if (dry_run)
+		outcomes = run_retention(directory, true);
+	else
+	{
+		protech_backup_claim_slot(0);
+		PG_ENSURE_ERROR_CLEANUP(release_slot, (Datum) 0);
+		{
+			outcomes = run_retention(directory, false);
+		}
+		PG_END_ENSURE_ERROR_CLEANUP(release_slot, (Datum) 0);
+		protech_backup_release_slot();
+	}
+
+	InitMaterializedSRF(fcinfo, 0);
+	foreach(lc, outcomes)
+	{
+		RetentionOutcome *outcome = lfirst(lc);
+
+		put_row(rsinfo, CStringGetTextDatum(outcome->file_name),
+				outcome->action, outcome->reason);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * Raise the error for a bad argument of protech_backup_retention_plan().
+ */
+static void
+reject_argument(const char *name, const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("argument \"%s\" %s", name, problem)));
+}
+
+/*
+ * Fetch argument argno of protech_backup_retention_plan(), an array of a
+ * type passed by value (timestamptz or bigint), as its elements; no NULLs.
+ */
+static Datum *
+array_argument(FunctionCallInfo fcinfo, int argno, const char *name,
+			   Oid element_type, int *count)
+{
+	ArrayType  *array;
+	Datum	   *elements;
+	bool	   *nulls;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (PG_ARGISNULL(argno))
+		reject_argument(name, "must not be null");
+	array = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(array) > 1)
+		reject_argument(name, "must be a one-dimensional array");
+	get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
+	deconstruct_array(array, element_type, typlen, typbyval, typalign,
+					  &elements, &nulls, count);
+	for (int i = 0; i < *count; i++)
+		if (nulls[i])
+			reject_argument(name, "must not contain null values");
+	return elements;
+}
+
+/*
+ * Fetch the int argument argno of protech_backup_retention_plan(): not
+ * NULL, not negative.
+ */
+static int
+count_argument(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		reject_argument(name, "must not be null");
+	if (PG_GETARG_INT32(argno) < 0)
+		reject_argument(name, "must not be negative");
+	return PG_GETARG_INT32(argno);
+}
+
+/*
+ * SQL: protech_backup_retention_plan(started_at timestamptz[],
+ *		size_bytes bigint[], retention_count int, retention_days int,
+ *		keep_daily int, keep_weekly int, keep_monthly int, max_size bigint,
+ *		timezone text, now timestamptz)
+ *		RETURNS TABLE(started_at timestamptz, action text, reason text)
+ *
+ * Run the retention planner on the given backups (start times and sizes
+ * in bytes) and rules, as if it were now: one row per backup, newest first
+ * (backups that started at the same moment in the order given), saying
+ * whether retention keeps or deletes it and why.  Touches no file.
+ */
+Datum
+protech_backup_retention_plan(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum	   *started_at;
+	Datum	   *size_bytes;
+	int			n;
+	int			nsizes;
+	RetentionRules rules;
+	RetentionItem *items;
+	char	   *zone;
+
+	started_at = array_argument(fcinfo, 0, "started_at", TIMESTAMPTZOID, &n);
+	size_bytes = array_argument(fcinfo, 1, "size_bytes", INT8OID, &nsizes);
+	if (n != nsizes)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("arguments \"started_at\" and \"size_bytes\" must have the same length"),
+				 errdetail("\"started_at\" has %d elements and \"size_bytes\" has %d.",
+						   n, nsizes)));
+	rules.count = count_argument(fcinfo, 2, "retention_count");
+	rules.days = count_argument(fcinfo, 3, "retention_days");
+	rules.daily = count_argument(fcinfo, 4, "keep_daily");
+	rules.weekly = count_argument(fcinfo, 5, "keep_weekly");
+	rules.monthly = count_argument(fcinfo, 6, "keep_monthly");
+	if (PG_ARGISNULL(7))
+		reject_argument("max_size", "must not be null");
+	rules.max_size = PG_GETARG_INT64(7);
+	if (rules.max_size < 0)
+		reject_argument("max_size", "must not be negative");
+	if (PG_ARGISNULL(8))
+		reject_argument("timezone", "must not be null");
+	zone = text_to_cstring(PG_GETARG_TEXT_PP(8));
+	rules.tz = pg_tzset(zone);
+	if (rules.tz == NULL || !pg_tz_acceptable(rules.tz))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone \"%s\" not recognized", zone),
+				 errhint("Use a name from pg_timezone_names, such as \"UTC\" or \"Asia/Manila\".")));
+	if (PG_ARGISNULL(9))
+		reject_argument("now", "must not be null");
+	rules.now = PG_GETARG_TIMESTAMPTZ(9);
+	if (TIMESTAMP_NOT_FINITE(rules.now))
+		reject_argument("now", "must be finite");
+
+	items = palloc0(n * sizeof(RetentionItem));
+	for (int i = 0; i < n; i++)
+	{
+		items[i].started_at = DatumGetTimestampTz(started_at[i]);
+		items[i].size_bytes = DatumGetInt64(size_bytes[i]);
+		items[i].position = i;
+		if (TIMESTAMP_NOT_FINITE(items[i].started_at))
+			reject_argument("started_at", "must not contain infinite timestamps");
+		if (items[i].size_bytes < 0)
+			reject_argument("size_bytes", "must not contain negative sizes");
+	}
+	plan_retention(items, n, &rules);
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < n; i++)
+		put_row(rsinfo, TimestampTzGetDatum(items[i].started_at),
+				items[i].keep ? "keep" : "delete", items[i].reason);
+	return (Datum) 0;
+}
