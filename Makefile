@@ -9,10 +9,12 @@ OBJS = \
 	src/child.o \
 	src/durable.o \
 	src/history.o \
+	src/hooks.o \
 	src/manifest.o \
 	src/protech_backup.o \
 	src/retention.o \
 	src/schedule.o \
+	src/status.o \
 	src/worker.o
 
 EXTENSION = protech_backup

@@ -132,8 +132,8 @@ collect_output(const char *data, size_t len, void *arg)
 /*
  * The last few lines of what a program printed, for errdetail.
  */
-static char *
-last_lines(StringInfo output, int nlines)
+char *
+protech_backup_last_lines(StringInfo output, int nlines)
 {
 	char	   *start;
 
@@ -174,9 +174,9 @@ check_pg_dump(const char *pg_dump, const char *const *envp)
 						 PG_MAJORVERSION)));
 
 	initStringInfo(&output);
-	status = protech_backup_run_child(argv, envp, collect_output, &output,
-									  &output);
-	version = pstrdup(last_lines(&output, 1));
+	status = protech_backup_run_child("pg_dump", argv, envp, collect_output,
+									  &output, &output, protech_backup_timeout);
+	version = pstrdup(protech_backup_last_lines(&output, 1));
 	if (status != 0 ||
 		sscanf(version, "pg_dump (PostgreSQL) %d", &major) != 1)
 		ereport(ERROR,
@@ -339,7 +339,7 @@ static void
 report_pg_dump_failure(const char *database, const char *role, int status,
 					   StringInfo output)
 {
-	char	   *printed = last_lines(output, PG_DUMP_TAIL_LINES);
+	char	   *printed = protech_backup_last_lines(output, PG_DUMP_TAIL_LINES);
 	const char *hint = NULL;
 
 	if (strstr(printed, "authentication failed") ||
@@ -453,8 +453,9 @@ protech_backup_take(const char *trigger, int64 run_id,
 			elog(ERROR, "could not initialize SHA-256 hash");
 
 		initStringInfo(&pg_dump_output);
-		status = protech_backup_run_child(argv, envp, write_dump_chunk, &sink,
-										  &pg_dump_output);
+		status = protech_backup_run_child("pg_dump", argv, envp,
+										  write_dump_chunk, &sink,
+										  &pg_dump_output, protech_backup_timeout);
 		if (status != 0)
 			report_pg_dump_failure(database, role, status, &pg_dump_output);
 

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "miscadmin.h"
+#include "utils/timestamp.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/wait_event.h"
@@ -200,25 +201,30 @@ drain_pipe(int *fd, char *buf, ProtechBackupSink sink, void *sink_arg,
 /*
  * Run argv[0] with the given argument vector and environment, feeding its
  * standard output to stdout_sink (or, when that is NULL, into stderr_tail
- * with its standard error).  Returns the wait status as waitpid() gives it;
- * the caller interprets it with wait_result_to_str().
+ * with its standard error).  what names the program in messages.  When
+ * timeout_s is positive, a child still running after that many seconds is
+ * killed and an error raised.  Returns the wait status as waitpid() gives
+ * it; the caller interprets it with wait_result_to_str().
  */
 int
-protech_backup_run_child(const char *const *argv, const char *const *envp,
+protech_backup_run_child(const char *what, const char *const *argv,
+						 const char *const *envp,
 						 ProtechBackupSink stdout_sink, void *sink_arg,
-						 StringInfo stderr_tail)
+						 StringInfo stderr_tail, int timeout_s)
 {
 	ChildProcess child = {0, -1, -1, -1, NULL};
 	int			out_pipe[2] = {-1, -1};
 	int			err_pipe[2];
 	int			status = 0;
 	char	   *buf = palloc(CHILD_READ_CHUNK);
+	TimestampTz deadline = timeout_s > 0 ?
+		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_s * 1000L) : 0;
 
 	if (pipe2(err_pipe, O_CLOEXEC) != 0 ||
 		(stdout_sink != NULL && pipe2(out_pipe, O_CLOEXEC) != 0))
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not create pipe for \"%s\": %m", argv[0])));
+				 errmsg("could not create pipe for %s: %m", what)));
 
 	fflush(NULL);
 	child.pid = fork();
@@ -240,7 +246,7 @@ protech_backup_run_child(const char *const *argv, const char *const *envp,
 		errno = save_errno;
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-				 errmsg("could not fork to run \"%s\": %m", argv[0])));
+				 errmsg("could not fork to run %s: %m", what)));
 	}
 
 	/* parent */
@@ -262,6 +268,7 @@ protech_backup_run_child(const char *const *argv, const char *const *envp,
 		{
 			WaitEvent	event;
 			bool		closed = false;
+			long		timeout_ms;
 
 			if (child.stdout_fd >= 0)
 				closed |= drain_pipe(&child.stdout_fd, buf, stdout_sink,
@@ -285,14 +292,26 @@ protech_backup_run_child(const char *const *argv, const char *const *envp,
 				}
 				if (r < 0 && errno != EINTR)
 					ereport(ERROR,
-							(errmsg("could not wait for \"%s\": %m", argv[0])));
+							(errmsg("could not wait for %s: %m", what)));
 			}
 
 			if (child.wait_set == NULL)
 				child.wait_set = make_wait_set(&child);
 			/* without a pidfd, poll for the exit ten times a second */
-			(void) WaitEventSetWait(child.wait_set,
-									child.pidfd >= 0 ? -1 : 100,
+			timeout_ms = child.pidfd >= 0 ? -1 : 100;
+			if (deadline != 0)
+			{
+				long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+																   deadline);
+
+				if (left <= 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_QUERY_CANCELED),
+							 errmsg("%s did not finish within protech_backup.timeout (%d s) and was killed",
+									what, timeout_s)));
+				timeout_ms = timeout_ms < 0 ? left : Min(timeout_ms, left);
+			}
+			(void) WaitEventSetWait(child.wait_set, timeout_ms,
 									&event, 1, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 			protech_backup_check_for_interrupts();

@@ -23,12 +23,11 @@
 #include "protech_backup.h"
 
 /*
- * The quoted, schema-qualified name of the history table, or NULL when the
- * extension is not installed in this database.  Must be called with SPI
- * connected.
+ * The quoted name of the extension's schema, or NULL when the extension is
+ * not installed in this database.  Must be called with SPI connected.
  */
-static char *
-history_table(void)
+char *
+protech_backup_extension_schema(void)
 {
 	if (SPI_execute("SELECT pg_catalog.quote_ident(n.nspname) "
 					"FROM pg_catalog.pg_extension e "
@@ -38,9 +37,20 @@ history_table(void)
 		elog(ERROR, "could not look up the protech_backup extension");
 	if (SPI_processed == 0)
 		return NULL;
-	return psprintf("%s.protech_backup_history",
-					SPI_getvalue(SPI_tuptable->vals[0],
-								 SPI_tuptable->tupdesc, 1));
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * The quoted, schema-qualified name of the history table, or NULL when the
+ * extension is not installed in this database.  Must be called with SPI
+ * connected.
+ */
+static char *
+history_table(void)
+{
+	char	   *schema = protech_backup_extension_schema();
+
+	return schema ? psprintf("%s.protech_backup_history", schema) : NULL;
 }
 
 /*
@@ -118,16 +128,18 @@ protech_backup_history_start(const char *trigger, const char *database,
 
 /*
  * Record how run run_id ended: its status ('succeeded', 'failed',
- * 'skipped'), the backup it made (info, or NULL) and a message (or NULL).
+ * 'skipped'), the backup it made (info, or NULL), a message (or NULL), and
+ * how post_backup_command went (copy_status, or NULL when none ran).
  */
 void
 protech_backup_history_finish(int64 run_id, const char *status,
 							  const ProtechBackupInfo *info,
-							  const char *message)
+							  const char *message, const char *copy_status)
 {
-	Oid			types[6] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, TEXTOID};
-	Datum		values[6];
-	char		nulls[6] = "      ";
+	Oid			types[7] = {INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID,
+	TEXTOID, TEXTOID};
+	Datum		values[7];
+	char		nulls[7] = "       ";
 
 	if (run_id == 0)
 		return;
@@ -145,10 +157,14 @@ protech_backup_history_finish(int64 run_id, const char *status,
 		values[5] = CStringGetTextDatum(message);
 	else
 		nulls[5] = 'n';
+	if (copy_status)
+		values[6] = CStringGetTextDatum(copy_status);
+	else
+		nulls[6] = 'n';
 	history_execute("UPDATE %s SET status = $2, finished_at = $3, "
-					"file_name = $4, size_bytes = $5, message = $6 "
-					"WHERE run_id = $1",
-					6, types, values, nulls, NULL);
+					"file_name = $4, size_bytes = $5, message = $6, "
+					"post_backup_status = $7 WHERE run_id = $1",
+					7, types, values, nulls, NULL);
 }
 
 /*

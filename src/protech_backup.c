@@ -41,19 +41,17 @@ char	   *protech_backup_timezone = NULL;
 char	   *protech_backup_schedule = NULL;
 bool		protech_backup_catch_up = true;
 int			protech_backup_history_days = 90;
+char	   *protech_backup_post_backup_command = NULL;
+int			protech_backup_timeout = 0;
+double		protech_backup_min_size_ratio = 0.5;
 
 /*
- * The cluster-wide slot: who runs a backup now, since when, into which file,
- * and how many bytes it has written so far.
+ * The shared state (see ProtechBackupState), under a spinlock.
  */
 typedef struct ProtechBackupShared
 {
 	slock_t		mutex;
-	pid_t		running_pid;	/* 0 when no backup runs */
-	TimestampTz running_since;
-	char		running_file[MAXPGPATH];
-	uint64		running_bytes;
-	int64		running_run_id; /* its history row, 0 if none */
+	ProtechBackupState state;
 } ProtechBackupShared;
 
 static ProtechBackupShared *protech_backup_shared = NULL;
@@ -113,6 +111,64 @@ check_absolute_path(char **newval, void **extra, GucSource source)
 }
 
 /*
+ * Whether path is dir itself or lies below it (both canonical).
+ */
+static bool
+path_within(const char *path, const char *dir)
+{
+	size_t		len = strlen(dir);
+
+	return strncmp(path, dir, len) == 0 &&
+		(path[len] == '\0' || path[len] == '/');
+}
+
+/*
+ * Check hook for protech_backup.directory: an absolute path that is not
+ * the data directory itself nor inside the parts of it PostgreSQL manages
+ * (pg_wal, global, base), where a dump could be mistaken for or clobber
+ * server files.  Elsewhere inside the data directory is allowed with a
+ * warning when a backup starts (see protech_backup_resolved_directory).
+ */
+static bool
+check_directory(char **newval, void **extra, GucSource source)
+{
+	char		path[MAXPGPATH];
+	char		datadir[MAXPGPATH];
+	static const char *const managed[] = {"pg_wal", "global", "base"};
+
+	if (!check_absolute_path(newval, extra, source))
+		return false;
+	if (**newval == '\0' || DataDir == NULL)
+		return true;
+
+	strlcpy(path, *newval, sizeof(path));
+	canonicalize_path(path);
+	strlcpy(datadir, DataDir, sizeof(datadir));
+	canonicalize_path(datadir);
+	if (strcmp(path, datadir) == 0)
+	{
+		GUC_check_errdetail("The backup directory must not be the data directory itself.");
+		GUC_check_errhint("Use a directory outside the data directory, such as \"%s/protech_backup\" beside it.",
+						  datadir);
+		return false;
+	}
+	for (int i = 0; i < lengthof(managed); i++)
+	{
+		char		forbidden[MAXPGPATH];
+
+		snprintf(forbidden, sizeof(forbidden), "%s/%s", datadir, managed[i]);
+		if (path_within(path, forbidden))
+		{
+			GUC_check_errdetail("The backup directory must not be inside \"%s\", which PostgreSQL manages.",
+								forbidden);
+			GUC_check_errhint("Use a directory outside the data directory.");
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * Reserve the shared slot (PostgreSQL 15's shmem_request_hook).
  */
 static void
@@ -167,7 +223,7 @@ _PG_init(void)
 							   &protech_backup_directory,
 							   "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
-							   check_absolute_path, NULL, NULL);
+							   check_directory, NULL, NULL);
 	DefineCustomStringVariable("protech_backup.pg_dump_path",
 							   "Path of the pg_dump program.",
 							   "Empty means the pg_dump installed next to the running postgres.",
@@ -212,6 +268,28 @@ _PG_init(void)
 							90, 0, 36500,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.post_backup_command",
+							   "Shell command run after each successful backup, e.g. to copy it off-site.",
+							   "%p is replaced by the dump's path, %f its file name, %d the directory, "
+							   "%m the manifest's path, %% by a percent sign.",
+							   &protech_backup_post_backup_command,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.timeout",
+							"Longest time pg_dump or the post-backup command may run before it is killed.",
+							"0 means no limit.",
+							&protech_backup_timeout,
+							0, 0, INT_MAX / 1000,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomRealVariable("protech_backup.min_size_ratio",
+							 "A backup smaller than this fraction of the median of the previous ones is a size anomaly.",
+							 NULL,
+							 &protech_backup_min_size_ratio,
+							 0.5, 0.0, 1.0,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 	protech_backup_define_retention_settings();
 
 	MarkGUCPrefixReserved("protech_backup");
@@ -289,16 +367,16 @@ claim_slot(int64 run_id, bool busy_error)
 	}
 
 	SpinLockAcquire(&protech_backup_shared->mutex);
-	holder = protech_backup_shared->running_pid;
-	since = protech_backup_shared->running_since;
-	strlcpy(file, protech_backup_shared->running_file, sizeof(file));
+	holder = protech_backup_shared->state.running_pid;
+	since = protech_backup_shared->state.running_since;
+	strlcpy(file, protech_backup_shared->state.running_file, sizeof(file));
 	if (holder == 0)
 	{
-		protech_backup_shared->running_pid = MyProcPid;
-		protech_backup_shared->running_since = GetCurrentTimestamp();
-		protech_backup_shared->running_file[0] = '\0';
-		protech_backup_shared->running_bytes = 0;
-		protech_backup_shared->running_run_id = run_id;
+		protech_backup_shared->state.running_pid = MyProcPid;
+		protech_backup_shared->state.running_since = GetCurrentTimestamp();
+		protech_backup_shared->state.running_file[0] = '\0';
+		protech_backup_shared->state.running_bytes = 0;
+		protech_backup_shared->state.running_run_id = run_id;
 	}
 	SpinLockRelease(&protech_backup_shared->mutex);
 
@@ -332,9 +410,9 @@ protech_backup_check_slot_free(void)
 
 	protech_backup_require_preload();
 	SpinLockAcquire(&protech_backup_shared->mutex);
-	holder = protech_backup_shared->running_pid;
-	since = protech_backup_shared->running_since;
-	strlcpy(file, protech_backup_shared->running_file, sizeof(file));
+	holder = protech_backup_shared->state.running_pid;
+	since = protech_backup_shared->state.running_since;
+	strlcpy(file, protech_backup_shared->state.running_file, sizeof(file));
 	SpinLockRelease(&protech_backup_shared->mutex);
 	if (holder != 0)
 		report_slot_busy(holder, since, file);
@@ -349,7 +427,7 @@ protech_backup_slot_run_id(void)
 	int64		run_id;
 
 	SpinLockAcquire(&protech_backup_shared->mutex);
-	run_id = protech_backup_shared->running_pid ? protech_backup_shared->running_run_id : 0;
+	run_id = protech_backup_shared->state.running_pid ? protech_backup_shared->state.running_run_id : 0;
 	SpinLockRelease(&protech_backup_shared->mutex);
 	return run_id;
 }
@@ -362,8 +440,8 @@ void
 protech_backup_slot_set_file(const char *file_name)
 {
 	SpinLockAcquire(&protech_backup_shared->mutex);
-	Assert(protech_backup_shared->running_pid == MyProcPid);
-	strlcpy(protech_backup_shared->running_file, file_name, MAXPGPATH);
+	Assert(protech_backup_shared->state.running_pid == MyProcPid);
+	strlcpy(protech_backup_shared->state.running_file, file_name, MAXPGPATH);
 	SpinLockRelease(&protech_backup_shared->mutex);
 }
 
@@ -374,7 +452,7 @@ void
 protech_backup_report_progress(uint64 bytes_written)
 {
 	SpinLockAcquire(&protech_backup_shared->mutex);
-	protech_backup_shared->running_bytes = bytes_written;
+	protech_backup_shared->state.running_bytes = bytes_written;
 	SpinLockRelease(&protech_backup_shared->mutex);
 }
 
@@ -388,13 +466,38 @@ protech_backup_release_slot(void)
 	if (protech_backup_shared == NULL)
 		return;
 	SpinLockAcquire(&protech_backup_shared->mutex);
-	if (protech_backup_shared->running_pid == MyProcPid)
+	if (protech_backup_shared->state.running_pid == MyProcPid)
 	{
-		protech_backup_shared->running_pid = 0;
-		protech_backup_shared->running_file[0] = '\0';
-		protech_backup_shared->running_bytes = 0;
-		protech_backup_shared->running_run_id = 0;
+		protech_backup_shared->state.running_pid = 0;
+		protech_backup_shared->state.running_file[0] = '\0';
+		protech_backup_shared->state.running_bytes = 0;
+		protech_backup_shared->state.running_run_id = 0;
 	}
+	SpinLockRelease(&protech_backup_shared->mutex);
+}
+
+/*
+ * Publish the scheduler's pid (0 when it exits) and its next due instant
+ * (0 when nothing is scheduled), for protech_backup_status().
+ */
+void
+protech_backup_set_scheduler_state(pid_t pid, TimestampTz next_run_at)
+{
+	SpinLockAcquire(&protech_backup_shared->mutex);
+	protech_backup_shared->state.scheduler_pid = pid;
+	protech_backup_shared->state.next_run_at = next_run_at;
+	SpinLockRelease(&protech_backup_shared->mutex);
+}
+
+/*
+ * A consistent copy of the shared state.
+ */
+void
+protech_backup_get_state(ProtechBackupState *state)
+{
+	protech_backup_require_preload();
+	SpinLockAcquire(&protech_backup_shared->mutex);
+	memcpy(state, &protech_backup_shared->state, sizeof(ProtechBackupState));
 	SpinLockRelease(&protech_backup_shared->mutex);
 }
 

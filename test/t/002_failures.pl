@@ -148,6 +148,18 @@ is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()'),
 	'1', 'the next backup succeeds');
 is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_list()'),
 	'2', 'and is listed');
+# The backup directory may not be the data directory or inside the parts
+# of it PostgreSQL manages.
+my $datadir = $node->data_dir;
+for my $bad ($datadir, "$datadir/pg_wal", "$datadir/base/backups")
+{
+	($ret, $out, $err) = $node->psql('app',
+		"ALTER SYSTEM SET protech_backup.directory = '$bad'");
+	like(
+		$err,
+		qr/invalid value for parameter "protech_backup\.directory".*\nDETAIL:  The backup directory must not be (the data directory itself|inside "\Q$datadir\E\/(pg_wal|base)", which PostgreSQL manages)\./s,
+		"directory $bad is rejected");
+}
 $node->stop;
 
 # Without shared_preload_libraries: CREATE EXTENSION works, the functions
