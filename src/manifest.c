@@ -10,9 +10,9 @@
  * the suffix of its format and compression, and that dump is a regular file
  * of the recorded size (a directory-format dump: a folder of regular files
  * of that total size): a dump without a valid manifest is not a backup and
- * is never listed.  Manifests are parsed with
- * the non-throwing JSON parser of src/common, so a damaged manifest is
- * skipped instead of aborting the listing.
+ * is never listed.  Manifests are parsed with the non-throwing JSON parser
+ * of src/common, so a damaged manifest is skipped instead of aborting the
+ * listing.
  *
  *-------------------------------------------------------------------------
  */
@@ -258,8 +258,8 @@ copy_field(char *dest, size_t size, const char *value)
  * Read and check the manifest manifest_name in directory.  Fills *info and
  * returns true when it describes a complete backup: every field present and
  * well-formed, the file name its own with the suffix of the recorded format
- * and compression, and the dump present with the recorded size.  Returns false for anything else, never raising an error
- * for a damaged manifest.
+ * and compression, and the dump present with the recorded size.  Returns
+ * false for anything else, never raising an error for a damaged manifest.
  */
 bool
 protech_backup_read_manifest(const char *directory, const char *manifest_name,
