@@ -7,7 +7,9 @@ MODULE_big = protech_backup
 OBJS = \
 	src/backup.o \
 	src/child.o \
+	src/codec.o \
 	src/durable.o \
+	src/format.o \
 	src/history.o \
 	src/hooks.o \
 	src/manifest.o \
@@ -15,16 +17,20 @@ OBJS = \
 	src/retention.o \
 	src/schedule.o \
 	src/status.o \
+	src/stored.o \
 	src/worker.o
 
 EXTENSION = protech_backup
 DATA = sql/protech_backup--1.0.sql
 PGFILEDESC = "protech_backup - scheduled, verified pg_dump backups run by the server"
 
+# zstd and gzip compression of the dump stream (libzstd-dev, zlib1g-dev)
+SHLIB_LINK = -lzstd -lz
+
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress runs in a temporary instance that preloads the extension
-REGRESS = backup retention schedule
+REGRESS = backup formats retention schedule
 REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/regress.conf
 
 TAP_TESTS = 1

@@ -2,9 +2,12 @@
  *
  * backup.c
  *		Take one backup: run pg_dump of protech_backup.database as a child
- *		process, stream its output into "<name>.partial" while hashing it,
- *		then fsync, rename durably and write the manifest.  Also the SQL
- *		function protech_backup_now().
+ *		process, stream its output into "<name>.partial" while compressing
+ *		(when this extension compresses, see format.c) and hashing it, then
+ *		fsync, rename durably and write the manifest.  A directory-format
+ *		dump is written by pg_dump itself into the folder "<name>.partial",
+ *		then sealed (every file and the folder synced and hashed) and
+ *		renamed durably.  Also the SQL function protech_backup_now().
  *
  * protech_backup_take() is the one code path every trigger uses (manual
  * calls, pg_cron, the scheduler).  It holds the cluster-wide backup slot
@@ -46,16 +49,20 @@ PG_FUNCTION_INFO_V1(protech_backup_now);
  */
 typedef struct BackupFiles
 {
-	char		partial_path[MAXPGPATH];	/* dump being written */
+	char		partial_path[MAXPGPATH];	/* dump (file or folder) being
+											 * written */
 	char		dump_path[MAXPGPATH];	/* dump renamed, manifest not yet */
 	int			fd;
 } BackupFiles;
 
 /*
- * What the output sink needs: where to write, the running hash and count.
+ * What the output sink needs: the compressor (NULL when the output is
+ * stored as it comes), where to write, the running hash and count of the
+ * bytes stored.
  */
 typedef struct DumpSink
 {
+	ProtechBackupCodec *codec;
 	int			fd;
 	const char *path;
 	pg_cryptohash_ctx *sha256;
@@ -75,27 +82,24 @@ release_backup(int code, Datum arg)
 	if (files->fd >= 0)
 		close(files->fd);
 	files->fd = -1;
-	if (files->partial_path[0] != '\0' && unlink(files->partial_path) != 0 &&
-		errno != ENOENT)
-		elog(WARNING, "could not remove file \"%s\": %m", files->partial_path);
-	if (files->dump_path[0] != '\0' && unlink(files->dump_path) != 0 &&
-		errno != ENOENT)
-		elog(WARNING, "could not remove file \"%s\": %m", files->dump_path);
+	if (files->partial_path[0] != '\0')
+		(void) protech_backup_remove_dump(files->partial_path);
+	if (files->dump_path[0] != '\0')
+		(void) protech_backup_remove_dump(files->dump_path);
 	protech_backup_release_slot();
 }
 
 /*
- * Output sink for pg_dump: hash and write each chunk as it arrives.
+ * Store bytes of the backup as they will stay on disk: hash and write
+ * them.  The output of the compressor, or pg_dump's own output when
+ * nothing compresses it here.
  */
 static void
-write_dump_chunk(const char *data, size_t len, void *arg)
+store_bytes(const char *data, size_t len, void *arg)
 {
 	DumpSink   *sink = (DumpSink *) arg;
 
-	if (pg_cryptohash_update(sink->sha256, (const uint8 *) data, len) < 0)
-		elog(ERROR, "could not update SHA-256 hash: %s",
-			 pg_cryptohash_error(sink->sha256));
-
+	protech_backup_sha256_update(sink->sha256, data, len);
 	sink->bytes += len;
 	while (len > 0)
 	{
@@ -118,6 +122,21 @@ write_dump_chunk(const char *data, size_t len, void *arg)
 		len -= written;
 	}
 	protech_backup_report_progress(sink->bytes);
+}
+
+/*
+ * Output sink for pg_dump: compress each chunk as it arrives (the
+ * compressor hands its output to store_bytes), or store it as it is.
+ */
+static void
+write_dump_chunk(const char *data, size_t len, void *arg)
+{
+	DumpSink   *sink = (DumpSink *) arg;
+
+	if (sink->codec == NULL)
+		store_bytes(data, len, sink);
+	else if (!protech_backup_codec_feed(sink->codec, data, len))
+		elog(ERROR, "%s", protech_backup_codec_error(sink->codec));
 }
 
 /*
@@ -250,7 +269,7 @@ ensure_directory(const char *directory)
 }
 
 /*
- * Remove the ".partial" files a crashed backup left behind.  Only called
+ * Remove the ".partial" files and folders a crashed backup left behind.  Only called
  * while holding the backup slot, so none of them belongs to a live backup.
  * A directory that does not exist yet has none.
  */
@@ -275,14 +294,9 @@ protech_backup_remove_stale_partials(const char *directory)
 				   PROTECH_BACKUP_PARTIAL_SUFFIX) != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", directory, de->d_name);
-		if (unlink(path) == 0)
+		if (protech_backup_remove_dump(path))
 			ereport(LOG,
-					(errmsg("protech_backup: removed stale partial file \"%s\"",
-							path)));
-		else if (errno != ENOENT)
-			ereport(WARNING,
-					(errcode_for_file_access(),
-					 errmsg("could not remove stale partial file \"%s\": %m",
+					(errmsg("protech_backup: removed stale partial backup \"%s\"",
 							path)));
 	}
 	FreeDir(dir);
@@ -303,13 +317,14 @@ file_exists_in(const char *directory, const char *name, const char *suffix)
 
 /*
  * Choose the backup's file name from its start time in
- * protech_backup.timezone: protech_backup_YYYYMMDD_HHMMSS.sql, with "_2",
- * "_3", ... appended when a file of that name (dump, manifest or partial)
- * already exists, so two backups in one second never collide.
+ * protech_backup.timezone: protech_backup_YYYYMMDD_HHMMSS followed by the
+ * suffix of its storage (".sql", ".sql.zst", ...), with "_2", "_3", ...
+ * inserted before the suffix when a file of that name (dump, manifest or
+ * partial) already exists, so two backups in one second never collide.
  */
 static void
 choose_file_name(const char *directory, TimestampTz started_at,
-				 char *file_name)
+				 const char *suffix, char *file_name)
 {
 	pg_time_t	t = timestamptz_to_time_t(started_at);
 	struct pg_tm *tm = pg_localtime(&t, pg_tzset(protech_backup_timezone));
@@ -321,9 +336,9 @@ choose_file_name(const char *directory, TimestampTz started_at,
 	for (int n = 1;; n++)
 	{
 		if (n == 1)
-			snprintf(file_name, MAXPGPATH, "%s.sql", stem);
+			snprintf(file_name, MAXPGPATH, "%s%s", stem, suffix);
 		else
-			snprintf(file_name, MAXPGPATH, "%s_%d.sql", stem, n);
+			snprintf(file_name, MAXPGPATH, "%s_%d%s", stem, n, suffix);
 		if (!file_exists_in(directory, file_name, "") &&
 			!file_exists_in(directory, file_name, PROTECH_BACKUP_MANIFEST_SUFFIX) &&
 			!file_exists_in(directory, file_name, PROTECH_BACKUP_PARTIAL_SUFFIX))
@@ -373,11 +388,104 @@ protech_backup_check_database(const char *database)
 }
 
 /*
+ * pg_dump's command line for a backup stored as storage says: the fixed
+ * arguments (format, compression, jobs, and for the directory format the
+ * folder to write), then the words of protech_backup.pg_dump_options.
+ */
+static const char **
+pg_dump_argv(const char *pg_dump, const ProtechBackupStorage *storage,
+			 const char *folder)
+{
+	List	   *extra;
+	char	   *detail;
+	const char **argv;
+	int			argc = 0;
+	ListCell   *lc;
+
+	if (!protech_backup_parse_pg_dump_options(protech_backup_pg_dump_options,
+											  &extra, &detail))
+		elog(ERROR, "invalid protech_backup.pg_dump_options: %s", detail);
+	argv = palloc((list_length(extra) + 7) * sizeof(char *));
+	argv[argc++] = pg_dump;
+	argv[argc++] = psprintf("--format=%s",
+							protech_backup_format_options[storage->format].name);
+	argv[argc++] = "--no-password";
+	if (storage->format != PROTECH_BACKUP_FORMAT_PLAIN)
+		argv[argc++] = psprintf("--compress=%d",
+								storage->compressor == PROTECH_BACKUP_COMPRESSOR_PG_DUMP ?
+								storage->level : 0);
+	if (storage->format == PROTECH_BACKUP_FORMAT_DIRECTORY)
+	{
+		argv[argc++] = psprintf("--jobs=%d", protech_backup_jobs);
+		argv[argc++] = psprintf("--file=%s", folder);
+	}
+	foreach(lc, extra)
+		argv[argc++] = lfirst(lc);
+	argv[argc] = NULL;
+	return argv;
+}
+
+/*
+ * Run pg_dump with its output streamed into the file files->partial_path,
+ * compressed here when storage says so, hashed as stored.  Fills the size
+ * and SHA-256 of *info.  The file is synced and closed on return.
+ */
+static int
+dump_to_file(const char *const *argv, const char *const *envp,
+			 const ProtechBackupStorage *storage, BackupFiles *files,
+			 StringInfo pg_dump_output, ProtechBackupInfo *info)
+{
+	DumpSink	sink = {0};
+	int			status;
+
+	files->fd = open(files->partial_path,
+					 O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
+	if (files->fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m",
+						files->partial_path)));
+
+	sink.fd = files->fd;
+	sink.path = files->partial_path;
+	sink.sha256 = protech_backup_sha256_begin();
+	if (storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM)
+		sink.codec = protech_backup_codec_begin(storage->method, storage->level,
+												true, store_bytes, &sink);
+
+	status = protech_backup_run_child("pg_dump", argv, envp, write_dump_chunk,
+									  &sink, pg_dump_output,
+									  protech_backup_timeout);
+	if (status != 0)
+		return status;
+	if (sink.codec && !protech_backup_codec_end(sink.codec))
+		elog(ERROR, "%s", protech_backup_codec_error(sink.codec));
+
+	if (pg_fsync(files->fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m",
+						files->partial_path)));
+	if (close(files->fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m",
+						files->partial_path)));
+	files->fd = -1;
+
+	protech_backup_sha256_end(sink.sha256, info->sha256);
+	info->size_bytes = sink.bytes;
+	return 0;
+}
+
+/*
  * Take one backup of protech_backup.database now, recorded with the given
  * trigger ("manual", "schedule", ...) for history row run_id (0 if none),
- * then apply retention; *retention_report says what retention deleted
- * (NULL if nothing).  Returns the new backup's manifest entry.  Raises an
- * error, having removed every file it started, when anything fails.
+ * stored as protech_backup.format, .compression and .jobs say, then apply
+ * retention; *retention_report says what retention deleted (NULL if
+ * nothing).  Returns the new backup's manifest entry.  Raises an error,
+ * having removed every file it started, when anything fails; a combination
+ * of settings that cannot work is refused before anything is written.
  */
 ProtechBackupInfo *
 protech_backup_take(const char *trigger, int64 run_id,
@@ -390,11 +498,11 @@ protech_backup_take(const char *trigger, int64 run_id,
 	char	   *pg_dump;
 	const char *role;
 	const char **envp;
-	DumpSink	sink;
+	ProtechBackupStorage storage;
 	StringInfoData pg_dump_output;
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 
 	protech_backup_require_preload();
+	protech_backup_storage_in_force(&storage);
 	protech_backup_check_database(database);
 	role = protech_backup_role[0] ? pstrdup(protech_backup_role) :
 		GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false);
@@ -423,7 +531,7 @@ protech_backup_take(const char *trigger, int64 run_id,
 	protech_backup_claim_slot(run_id);
 	PG_ENSURE_ERROR_CLEANUP(release_backup, PointerGetDatum(&files));
 	{
-		const char *argv[] = {pg_dump, "--format=plain", "--no-password", NULL};
+		const char **argv;
 		int			status;
 
 		strlcpy(info->pg_dump_version, check_pg_dump(pg_dump, envp),
@@ -432,63 +540,48 @@ protech_backup_take(const char *trigger, int64 run_id,
 		protech_backup_remove_stale_partials(directory);
 
 		info->started_at = GetCurrentTimestamp();
-		choose_file_name(directory, info->started_at, info->file_name);
+		choose_file_name(directory, info->started_at, storage.suffix,
+						 info->file_name);
 		protech_backup_slot_set_file(info->file_name);
 		snprintf(files.partial_path, MAXPGPATH, "%s/%s%s", directory,
 				 info->file_name, PROTECH_BACKUP_PARTIAL_SUFFIX);
-
-		files.fd = open(files.partial_path,
-						O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
-		if (files.fd < 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not create file \"%s\": %m",
-							files.partial_path)));
-
-		sink.fd = files.fd;
-		sink.path = files.partial_path;
-		sink.bytes = 0;
-		sink.sha256 = pg_cryptohash_create(PG_SHA256);
-		if (sink.sha256 == NULL || pg_cryptohash_init(sink.sha256) < 0)
-			elog(ERROR, "could not initialize SHA-256 hash");
+		argv = pg_dump_argv(pg_dump, &storage, files.partial_path);
 
 		initStringInfo(&pg_dump_output);
-		status = protech_backup_run_child("pg_dump", argv, envp,
-										  write_dump_chunk, &sink,
-										  &pg_dump_output, protech_backup_timeout);
+		if (storage.format == PROTECH_BACKUP_FORMAT_DIRECTORY)
+		{
+			/* pg_dump writes the folder; what it prints is kept with stderr */
+			status = protech_backup_run_child("pg_dump", argv, envp, NULL, NULL,
+											  &pg_dump_output,
+											  protech_backup_timeout);
+			if (status == 0)
+				protech_backup_seal_folder(files.partial_path,
+										   &info->size_bytes, info->sha256);
+		}
+		else
+			status = dump_to_file(argv, envp, &storage, &files,
+								  &pg_dump_output, info);
 		if (status != 0)
 			report_pg_dump_failure(database, role, status, &pg_dump_output);
 
-		if (pg_fsync(files.fd) != 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not fsync file \"%s\": %m",
-							files.partial_path)));
-		if (close(files.fd) != 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not close file \"%s\": %m",
-							files.partial_path)));
-		files.fd = -1;
-
 		snprintf(files.dump_path, MAXPGPATH, "%s/%s", directory,
 				 info->file_name);
-		protech_backup_durable_rename(files.partial_path, files.dump_path,
-									  directory);
+		if (storage.format == PROTECH_BACKUP_FORMAT_DIRECTORY)
+			protech_backup_durable_rename_folder(files.partial_path,
+												 files.dump_path);
+		else
+			protech_backup_durable_rename(files.partial_path, files.dump_path,
+										  directory);
 		files.partial_path[0] = '\0';
 
-		if (pg_cryptohash_final(sink.sha256, digest, sizeof(digest)) < 0)
-			elog(ERROR, "could not finish SHA-256 hash: %s",
-				 pg_cryptohash_error(sink.sha256));
-		pg_cryptohash_free(sink.sha256);
-		hex_encode((const char *) digest, sizeof(digest), info->sha256);
-		info->sha256[PG_SHA256_DIGEST_STRING_LENGTH - 1] = '\0';
-
 		info->finished_at = GetCurrentTimestamp();
-		info->size_bytes = sink.bytes;
 		strlcpy(info->database, database, sizeof(info->database));
-		strlcpy(info->format, "plain", sizeof(info->format));
-		strlcpy(info->compression, "none", sizeof(info->compression));
+		strlcpy(info->format,
+				protech_backup_format_options[storage.format].name,
+				sizeof(info->format));
+		strlcpy(info->compression,
+				protech_backup_compression_name(storage.method, storage.level),
+				sizeof(info->compression));
 		strlcpy(info->trigger, trigger, sizeof(info->trigger));
 		strlcpy(info->server_version, PG_VERSION, sizeof(info->server_version));
 

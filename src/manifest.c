@@ -6,11 +6,13 @@
  *
  * A manifest is a small JSON object in "<dump name>.json", written to a
  * ".partial" name, fsynced and renamed after the dump itself is complete.
- * A backup exists exactly when its manifest parses, names its own dump, and
- * that dump is a regular file of the recorded size: a dump without a valid
- * manifest is not a backup and is never listed.  Manifests are parsed with
- * the non-throwing JSON parser of src/common, so a damaged manifest is
- * skipped instead of aborting the listing.
+ * A backup exists exactly when its manifest parses, names its own dump with
+ * the suffix of its format and compression, and that dump is a regular file
+ * of the recorded size (a directory-format dump: a folder of regular files
+ * of that total size): a dump without a valid manifest is not a backup and
+ * is never listed.  Manifests are parsed with the non-throwing JSON parser
+ * of src/common, so a damaged manifest is skipped instead of aborting the
+ * listing.
  *
  *-------------------------------------------------------------------------
  */
@@ -38,9 +40,6 @@ PG_FUNCTION_INFO_V1(protech_backup_list);
 #define MANIFEST_VERSION 1
 /* a manifest larger than this is not one of ours */
 #define MANIFEST_MAX_BYTES 65536
-
-/* the file name suffixes of the dump formats this version writes */
-static const char *const backup_suffixes[] = {".sql", NULL};
 
 /*
  * Fields of a manifest, as strings, while it is being parsed.
@@ -124,7 +123,8 @@ parse_utc_timestamp(const char *s, TimestampTz *result)
 
 /*
  * Whether name is a backup file name this extension writes:
- * protech_backup_YYYYMMDD_HHMMSS[_N] followed by a known format suffix.
+ * protech_backup_YYYYMMDD_HHMMSS[_N] followed by the suffix of one of the
+ * valid format and compression combinations (format.c).
  */
 bool
 protech_backup_is_backup_name(const char *name)
@@ -146,10 +146,7 @@ protech_backup_is_backup_name(const char *name)
 		while (isdigit((unsigned char) *p))
 			p++;
 	}
-	for (const char *const *suffix = backup_suffixes; *suffix; suffix++)
-		if (strcmp(p, *suffix) == 0)
-			return true;
-	return false;
+	return protech_backup_is_backup_suffix(p);
 }
 
 /*
@@ -267,9 +264,9 @@ copy_field(char *dest, size_t size, const char *value)
 /*
  * Read and check the manifest manifest_name in directory.  Fills *info and
  * returns true when it describes a complete backup: every field present and
- * well-formed, the file name its own, and the dump present with the
- * recorded size.  Returns false for anything else, never raising an error
- * for a damaged manifest.
+ * well-formed, the file name its own with the suffix of the recorded format
+ * and compression, and the dump present with the recorded size.  Returns
+ * false for anything else, never raising an error for a damaged manifest.
  */
 bool
 protech_backup_read_manifest(const char *directory, const char *manifest_name,
@@ -278,11 +275,12 @@ protech_backup_read_manifest(const char *directory, const char *manifest_name,
 	char		path[MAXPGPATH];
 	char		dump_path[MAXPGPATH];
 	char		buf[MANIFEST_MAX_BYTES + 1];
+	ProtechBackupStorage storage;
+	size_t		file_name_len;
 	int			fd;
 	int			len;
 	ManifestParse parse = {0};
 	JsonSemAction sem = {0};
-	struct stat st;
 	char	   *end;
 	size_t		name_len = strlen(manifest_name) -
 		strlen(PROTECH_BACKUP_MANIFEST_SUFFIX);
@@ -326,7 +324,13 @@ protech_backup_read_manifest(const char *directory, const char *manifest_name,
 	if (strlen(info->file_name) != name_len ||
 		strncmp(info->file_name, manifest_name, name_len) != 0 ||
 		!protech_backup_is_backup_name(info->file_name) ||
-		strspn(info->sha256, "0123456789abcdef") != PG_SHA256_DIGEST_LENGTH * 2)
+		strspn(info->sha256, "0123456789abcdef") != PG_SHA256_DIGEST_LENGTH * 2 ||
+		!protech_backup_storage_of(info->format, info->compression, &storage))
+		return false;
+	file_name_len = strlen(info->file_name);
+	if (file_name_len < strlen(storage.suffix) ||
+		strcmp(info->file_name + file_name_len - strlen(storage.suffix),
+			   storage.suffix) != 0)
 		return false;
 	errno = 0;
 	info->size_bytes = strtoi64(parse.values[MF_SIZE_BYTES], &end, 10);
@@ -334,8 +338,7 @@ protech_backup_read_manifest(const char *directory, const char *manifest_name,
 		return false;
 
 	snprintf(dump_path, sizeof(dump_path), "%s/%s", directory, info->file_name);
-	return lstat(dump_path, &st) == 0 && S_ISREG(st.st_mode) &&
-		st.st_size == info->size_bytes;
+	return protech_backup_stored_size(dump_path, &storage) == info->size_bytes;
 }
 
 static int

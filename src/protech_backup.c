@@ -2,7 +2,8 @@
  *
  * protech_backup.c
  *		Module set-up of protech_backup: the settings (GUCs) with their check
- *		hooks (those of the schedule and its time zone are in schedule.c),
+ *		hooks (those of the schedule and its time zone are in schedule.c,
+ *		those of what a backup is stored as in format.c),
  *		and the small piece of shared memory that makes sure at most one
  *		backup runs in the whole cluster at a time.
  *
@@ -253,6 +254,38 @@ _PG_init(void)
 							   "UTC",
 							   PGC_SIGHUP, 0,
 							   protech_backup_check_timezone, NULL, NULL);
+
+	DefineCustomEnumVariable("protech_backup.format",
+							 "pg_dump format of backups: plain, custom or directory.",
+							 "plain is a SQL script (.sql) restored with psql, custom an archive "
+							 "(.dump) and directory a folder (.dir) restored with pg_restore.",
+							 &protech_backup_format,
+							 PROTECH_BACKUP_FORMAT_PLAIN,
+							 protech_backup_format_options,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.compression",
+							   "Compression of backups: none, gzip[:level] or zstd[:level].",
+							   "Levels are 1 to 9 for gzip (default 6) and 1 to 19 for zstd (default 3).",
+							   &protech_backup_compression,
+							   "none",
+							   PGC_SIGHUP, 0,
+							   protech_backup_check_compression, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.jobs",
+							"Parallel pg_dump jobs of a directory-format backup.",
+							"Each job is one more connection to the database.",
+							&protech_backup_jobs,
+							1, 1, 64,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.pg_dump_options",
+							   "Extra pg_dump options, split like a shell would split them, without expansion.",
+							   "Options that choose the output, the format, the compression, the jobs "
+							   "or the connection are set by protech_backup and cannot be given.",
+							   &protech_backup_pg_dump_options,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   protech_backup_check_pg_dump_options, NULL, NULL);
 
 	DefineCustomBoolVariable("protech_backup.catch_up",
 							 "Run one catch-up backup at start-up when a scheduled run was missed.",

@@ -10,12 +10,14 @@
 #ifndef PROTECH_BACKUP_H
 #define PROTECH_BACKUP_H
 
+#include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "schedule.h"
+#include "utils/guc.h"
 
 /* Every file this extension creates starts with this prefix. */
 #define PROTECH_BACKUP_PREFIX "protech_backup_"
@@ -36,6 +38,46 @@ extern int	protech_backup_history_days;
 extern char *protech_backup_post_backup_command;
 extern int	protech_backup_timeout;
 extern double protech_backup_min_size_ratio;
+extern int	protech_backup_format;
+extern char *protech_backup_compression;
+extern int	protech_backup_jobs;
+extern char *protech_backup_pg_dump_options;
+
+/* the values of protech_backup.format */
+typedef enum ProtechBackupFormat
+{
+	PROTECH_BACKUP_FORMAT_PLAIN,
+	PROTECH_BACKUP_FORMAT_CUSTOM,
+	PROTECH_BACKUP_FORMAT_DIRECTORY
+} ProtechBackupFormat;
+
+/* compression methods, in the order format.c names them */
+typedef enum ProtechBackupMethod
+{
+	PROTECH_BACKUP_METHOD_NONE,
+	PROTECH_BACKUP_METHOD_GZIP,
+	PROTECH_BACKUP_METHOD_ZSTD
+} ProtechBackupMethod;
+
+/* who compresses a backup */
+typedef enum ProtechBackupCompressor
+{
+	PROTECH_BACKUP_COMPRESSOR_NONE, /* nobody: stored uncompressed */
+	PROTECH_BACKUP_COMPRESSOR_STREAM,	/* this extension, the whole stream */
+	PROTECH_BACKUP_COMPRESSOR_PG_DUMP	/* pg_dump, inside its archive */
+} ProtechBackupCompressor;
+
+/*
+ * How a backup is stored: one of the valid combinations of format.c.
+ */
+typedef struct ProtechBackupStorage
+{
+	ProtechBackupFormat format;
+	ProtechBackupMethod method;
+	int			level;			/* 0 for PROTECH_BACKUP_METHOD_NONE */
+	ProtechBackupCompressor compressor;
+	const char *suffix;			/* of the file name, such as ".sql.zst" */
+} ProtechBackupStorage;
 
 /*
  * One complete backup, as recorded in its manifest.
@@ -83,6 +125,28 @@ extern void protech_backup_set_scheduler_state(pid_t pid, TimestampTz next_run_a
 extern void protech_backup_get_state(ProtechBackupState *state);
 extern char *protech_backup_resolved_directory(void);
 
+/* format.c: the storage settings and the valid combinations */
+extern const struct config_enum_entry protech_backup_format_options[];
+extern bool protech_backup_parse_compression(const char *value,
+											 ProtechBackupMethod *method,
+											 int *level, char **detail);
+extern char *protech_backup_compression_name(ProtechBackupMethod method,
+											 int level);
+extern bool protech_backup_check_compression(char **newval, void **extra,
+											 GucSource source);
+extern bool protech_backup_parse_pg_dump_options(const char *value,
+												 List **words, char **detail);
+extern bool protech_backup_check_pg_dump_options(char **newval, void **extra,
+												 GucSource source);
+extern void protech_backup_storage_in_force(ProtechBackupStorage *storage);
+extern bool protech_backup_storage_of(const char *format,
+									  const char *compression,
+									  ProtechBackupStorage *storage);
+extern bool protech_backup_is_backup_suffix(const char *suffix);
+
+/* codec.c: gzip and zstd streams through a fixed-size buffer */
+typedef struct ProtechBackupCodec ProtechBackupCodec;
+
 /* child.c: run a program by fork/exec inside the latch loop */
 typedef void (*ProtechBackupSink) (const char *data, size_t len, void *arg);
 extern int	protech_backup_run_child(const char *what,
@@ -99,6 +163,31 @@ extern bool protech_backup_fsync(const char *path, bool isdir, int elevel);
 extern void protech_backup_durable_rename(const char *oldpath,
 										  const char *newpath,
 										  const char *directory);
+/* codec.c (continued); ProtechBackupSink is the output callback */
+extern ProtechBackupCodec *protech_backup_codec_begin(ProtechBackupMethod method,
+													  int level, bool compress,
+													  ProtechBackupSink output,
+													  void *output_arg);
+extern bool protech_backup_codec_feed(ProtechBackupCodec *codec,
+									  const char *data, size_t len);
+extern bool protech_backup_codec_end(ProtechBackupCodec *codec);
+extern const char *protech_backup_codec_error(ProtechBackupCodec *codec);
+
+/* stored.c: a stored backup, file or folder: hash, check, remove */
+extern pg_cryptohash_ctx *protech_backup_sha256_begin(void);
+extern void protech_backup_sha256_update(pg_cryptohash_ctx *ctx,
+										 const char *data, size_t len);
+extern void protech_backup_sha256_end(pg_cryptohash_ctx *ctx, char *hex);
+extern void protech_backup_seal_folder(const char *path, int64 *size_bytes,
+									   char *sha256);
+extern int64 protech_backup_stored_size(const char *path,
+										const ProtechBackupStorage *storage);
+extern bool protech_backup_check_stored(const char *directory,
+										const ProtechBackupInfo *info,
+										char **problem);
+extern bool protech_backup_remove_dump(const char *path);
+extern void protech_backup_durable_rename_folder(const char *from,
+												 const char *to);
 
 /* manifest.c: manifests and the directory listing */
 extern void protech_backup_write_manifest(const char *directory,

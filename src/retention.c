@@ -409,11 +409,11 @@ delete_backup(const char *directory, const char *file_name,
 				 errhint("Remove the dump by hand.")));
 		return false;
 	}
-	if (unlink(dump) != 0 && errno != ENOENT)
+	/* a file, or the folder of a directory-format backup */
+	if (!protech_backup_remove_dump(dump))
 	{
 		ereport(WARNING,
-				(errcode_for_file_access(),
-				 errmsg("could not delete backup \"%s\": %m", file_name),
+				(errmsg("could not delete backup \"%s\"", file_name),
 				 errdetail("Its manifest is removed, so the dump \"%s\" is no longer a backup, but the dump itself could not be removed.",
 						   dump),
 				 errhint("Remove the dump by hand.")));

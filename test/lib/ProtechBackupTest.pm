@@ -17,7 +17,7 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(new_backup_node backup_files sha256_of fake_pg_dump
-  reload_and_wait wait_until process_alive);
+  reload_and_wait wait_until process_alive schema_of contents);
 
 # A started node preloading protech_backup, with the extension created in
 # database 'app' (protech_backup.database) and extra postgresql.conf lines.
@@ -119,6 +119,44 @@ sub process_alive
 	my $stat = <$fh>;
 	close($fh);
 	return $stat !~ /^\d+ \(.*\) Z /;
+}
+
+# The schema of database $db as pg_dump --schema-only prints it, less the
+# \restrict/\unrestrict lines that pg_dump 15.14 and later fence each dump
+# with: they carry a random key, the only lines that differ between runs.
+sub schema_of
+{
+	my ($node, $db) = @_;
+	my ($schema) = run_command(
+		[ 'pg_dump', '--schema-only', '-d', $node->connstr($db) ]);
+	$schema =~ s/^\\(?:un)?restrict .*$//mg;
+	return $schema;
+}
+
+# The rows of every table and materialized view and the positions of the
+# sequences of database $db, by relation name (log_cnt, how far a sequence
+# has WAL-logged ahead, is not its state); the extension's own tables (its
+# run history) are not part of a dump.
+sub contents
+{
+	my ($node, $db) = @_;
+	my %contents;
+	for (split /\n/, $node->safe_psql($db, q{
+		SELECT c.relkind::text || ' ' || c.oid::regclass
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'm', 'S') AND n.nspname IN ('public', 'sales')
+		  AND NOT EXISTS (SELECT FROM pg_depend d
+			WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+			  AND d.deptype = 'e')}))
+	{
+		my ($kind, $rel) = split / /, $_, 2;
+		$contents{$rel} = $node->safe_psql($db,
+			$kind eq 'S'
+			? "SELECT last_value, is_called FROM $rel"
+			: "SELECT count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM $rel t"
+		);
+	}
+	return \%contents;
 }
 
 1;
