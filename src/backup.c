@@ -24,6 +24,7 @@
 
 #include "catalog/pg_authid.h"
 #include "commands/dbcommands.h"
+#include "utils/acl.h"
 #include "common/cryptohash.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -52,6 +53,9 @@ typedef struct BackupFiles
 	char		partial_path[MAXPGPATH];	/* dump (file or folder) being
 											 * written */
 	char		dump_path[MAXPGPATH];	/* dump renamed, manifest not yet */
+	char		globals_partial[MAXPGPATH]; /* globals being written */
+	char		globals_path[MAXPGPATH];	/* globals renamed, manifest not
+											 * yet */
 	int			fd;
 } BackupFiles;
 
@@ -86,6 +90,10 @@ release_backup(int code, Datum arg)
 		(void) protech_backup_remove_dump(files->partial_path);
 	if (files->dump_path[0] != '\0')
 		(void) protech_backup_remove_dump(files->dump_path);
+	if (files->globals_partial[0] != '\0')
+		(void) protech_backup_remove_dump(files->globals_partial);
+	if (files->globals_path[0] != '\0')
+		(void) protech_backup_remove_dump(files->globals_path);
 	protech_backup_release_slot();
 }
 
@@ -347,12 +355,13 @@ choose_file_name(const char *directory, TimestampTz started_at,
 }
 
 /*
- * Raise the error for a pg_dump that did not exit cleanly, quoting its last
- * lines and, where its words point at a known cause, what to change.
+ * Raise the error for a pg_dump (or pg_dumpall) that did not exit cleanly,
+ * quoting its last lines and, where its words point at a known cause, what
+ * to change.
  */
 static void
-report_pg_dump_failure(const char *database, const char *role, int status,
-					   StringInfo output)
+report_dump_failure(const char *program, const char *database,
+					const char *role, int status, StringInfo output)
 {
 	char	   *printed = protech_backup_last_lines(output, PG_DUMP_TAIL_LINES);
 	const char *hint = NULL;
@@ -367,9 +376,9 @@ report_pg_dump_failure(const char *database, const char *role, int status,
 
 	ereport(ERROR,
 			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-			 errmsg("pg_dump of database \"%s\" failed: %s",
-					database, wait_result_to_str(status)),
-			 printed[0] ? errdetail("pg_dump printed:\n%s", printed) : 0,
+			 errmsg("%s of database \"%s\" failed: %s",
+					program, database, wait_result_to_str(status)),
+			 printed[0] ? errdetail("%s printed:\n%s", program, printed) : 0,
 			 hint ? errhint("%s", hint) : 0));
 }
 
@@ -426,56 +435,101 @@ pg_dump_argv(const char *pg_dump, const ProtechBackupStorage *storage,
 }
 
 /*
- * Run pg_dump with its output streamed into the file files->partial_path,
- * compressed here when storage says so, hashed as stored.  Fills the size
- * and SHA-256 of *info.  The file is synced and closed on return.
+ * Run program (pg_dump or pg_dumpall) with its output streamed into the new
+ * file path, compressed here when storage says so, hashed as stored.  Sets
+ * *size_bytes and sha256 (hex) of the file as stored.  The file is synced
+ * and closed on return; *fd holds it meanwhile, for the error cleanup.
+ * Returns the program's wait status.
  */
 static int
-dump_to_file(const char *const *argv, const char *const *envp,
-			 const ProtechBackupStorage *storage, BackupFiles *files,
-			 StringInfo pg_dump_output, ProtechBackupInfo *info)
+dump_to_file(const char *program, const char *const *argv,
+			 const char *const *envp, const ProtechBackupStorage *storage,
+			 const char *path, int *fd, StringInfo output,
+			 int64 *size_bytes, char *sha256)
 {
 	DumpSink	sink = {0};
 	int			status;
 
-	files->fd = open(files->partial_path,
-					 O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
-	if (files->fd < 0)
+	*fd = open(path, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
+	if (*fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m",
-						files->partial_path)));
+				 errmsg("could not create file \"%s\": %m", path)));
 
-	sink.fd = files->fd;
-	sink.path = files->partial_path;
+	sink.fd = *fd;
+	sink.path = path;
 	sink.sha256 = protech_backup_sha256_begin();
 	if (storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM)
 		sink.codec = protech_backup_codec_begin(storage->method, storage->level,
 												true, store_bytes, &sink);
 
-	status = protech_backup_run_child("pg_dump", argv, envp, write_dump_chunk,
-									  &sink, pg_dump_output,
-									  protech_backup_timeout);
+	status = protech_backup_run_child(program, argv, envp, write_dump_chunk,
+									  &sink, output, protech_backup_timeout);
 	if (status != 0)
 		return status;
 	if (sink.codec && !protech_backup_codec_end(sink.codec))
 		elog(ERROR, "%s", protech_backup_codec_error(sink.codec));
 
-	if (pg_fsync(files->fd) != 0)
+	if (pg_fsync(*fd) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\": %m",
-						files->partial_path)));
-	if (close(files->fd) != 0)
+				 errmsg("could not fsync file \"%s\": %m", path)));
+	if (close(*fd) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not close file \"%s\": %m",
-						files->partial_path)));
-	files->fd = -1;
+				 errmsg("could not close file \"%s\": %m", path)));
+	*fd = -1;
 
-	protech_backup_sha256_end(sink.sha256, info->sha256);
-	info->size_bytes = sink.bytes;
+	protech_backup_sha256_end(sink.sha256, sha256);
+	*size_bytes = sink.bytes;
 	return 0;
+}
+
+/*
+ * Dump the cluster's roles and tablespaces (pg_dumpall --globals-only,
+ * the pg_dumpall next to the running postgres) into
+ * "<file_name>.globals.sql" beside the backup, durably, so that a restore
+ * on a new server does not fail on missing roles.  A role that cannot read
+ * pg_authid (not a superuser) dumps roles without their passwords.
+ */
+static void
+dump_globals(const char *directory, const char *database, const char *role,
+			 const char *const *envp, BackupFiles *files,
+			 ProtechBackupInfo *info)
+{
+	ProtechBackupStorage as_is = {0};
+	char		pg_dumpall[MAXPGPATH];
+	const char *argv[5];
+	int			argc = 0;
+	StringInfoData output;
+	int			status;
+
+	strlcpy(pg_dumpall, my_exec_path, sizeof(pg_dumpall));
+	get_parent_directory(pg_dumpall);
+	strlcat(pg_dumpall, "/pg_dumpall", sizeof(pg_dumpall));
+	argv[argc++] = pg_dumpall;
+	argv[argc++] = "--globals-only";
+	argv[argc++] = "--no-password";
+	if (!superuser_arg(get_role_oid(role, false)))
+		argv[argc++] = "--no-role-passwords";
+	argv[argc] = NULL;
+
+	snprintf(info->globals_file, sizeof(info->globals_file), "%s%s",
+			 info->file_name, PROTECH_BACKUP_GLOBALS_SUFFIX);
+	snprintf(files->globals_partial, MAXPGPATH, "%s/%s%s", directory,
+			 info->globals_file, PROTECH_BACKUP_PARTIAL_SUFFIX);
+	initStringInfo(&output);
+	status = dump_to_file("pg_dumpall", argv, envp, &as_is,
+						  files->globals_partial, &files->fd, &output,
+						  &info->globals_size_bytes, info->globals_sha256);
+	if (status != 0)
+		report_dump_failure("pg_dumpall --globals-only", database, role,
+							status, &output);
+	snprintf(files->globals_path, MAXPGPATH, "%s/%s", directory,
+			 info->globals_file);
+	protech_backup_durable_rename(files->globals_partial, files->globals_path,
+								  directory);
+	files->globals_partial[0] = '\0';
 }
 
 /*
@@ -492,7 +546,7 @@ protech_backup_take(const char *trigger, int64 run_id,
 					char **retention_report)
 {
 	ProtechBackupInfo *info = palloc0(sizeof(ProtechBackupInfo));
-	BackupFiles files = {{0}, {0}, -1};
+	BackupFiles files = {.fd = -1};
 	char	   *database = pstrdup(protech_backup_database);
 	char	   *directory;
 	char	   *pg_dump;
@@ -559,10 +613,13 @@ protech_backup_take(const char *trigger, int64 run_id,
 										   &info->size_bytes, info->sha256);
 		}
 		else
-			status = dump_to_file(argv, envp, &storage, &files,
-								  &pg_dump_output, info);
+			status = dump_to_file("pg_dump", argv, envp, &storage,
+								  files.partial_path, &files.fd,
+								  &pg_dump_output, &info->size_bytes,
+								  info->sha256);
 		if (status != 0)
-			report_pg_dump_failure(database, role, status, &pg_dump_output);
+			report_dump_failure("pg_dump", database, role, status,
+								&pg_dump_output);
 
 		snprintf(files.dump_path, MAXPGPATH, "%s/%s", directory,
 				 info->file_name);
@@ -573,6 +630,8 @@ protech_backup_take(const char *trigger, int64 run_id,
 			protech_backup_durable_rename(files.partial_path, files.dump_path,
 										  directory);
 		files.partial_path[0] = '\0';
+
+		dump_globals(directory, database, role, envp, &files, info);
 
 		info->finished_at = GetCurrentTimestamp();
 		strlcpy(info->database, database, sizeof(info->database));
@@ -587,6 +646,7 @@ protech_backup_take(const char *trigger, int64 run_id,
 
 		protech_backup_write_manifest(directory, info);
 		files.dump_path[0] = '\0';
+		files.globals_path[0] = '\0';
 
 		*retention_report = protech_backup_run_retention(directory);
 	}

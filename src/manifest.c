@@ -58,6 +58,9 @@ typedef enum ManifestField
 	MF_TRIGGER,
 	MF_SERVER_VERSION,
 	MF_PG_DUMP_VERSION,
+	MF_GLOBALS_FILE,
+	MF_GLOBALS_SIZE_BYTES,
+	MF_GLOBALS_SHA256,
 	MF_COUNT
 } ManifestField;
 
@@ -74,6 +77,9 @@ static const char *const manifest_field_names[MF_COUNT] = {
 	"trigger",
 	"server_version",
 	"pg_dump_version",
+	"globals_file",
+	"globals_size_bytes",
+	"globals_sha256",
 };
 
 typedef struct ManifestParse
@@ -187,6 +193,12 @@ protech_backup_write_manifest(const char *directory,
 	escape_json(&json, info->server_version);
 	appendStringInfoString(&json, ",\n  \"pg_dump_version\": ");
 	escape_json(&json, info->pg_dump_version);
+	appendStringInfoString(&json, ",\n  \"globals_file\": ");
+	escape_json(&json, info->globals_file);
+	appendStringInfo(&json, ",\n  \"globals_size_bytes\": " INT64_FORMAT,
+					 info->globals_size_bytes);
+	appendStringInfoString(&json, ",\n  \"globals_sha256\": ");
+	escape_json(&json, info->globals_sha256);
 	appendStringInfoString(&json, "\n}\n");
 
 	snprintf(path, sizeof(path), "%s/%s%s", directory, info->file_name,
@@ -262,6 +274,19 @@ copy_field(char *dest, size_t size, const char *value)
 }
 
 /*
+ * Parse a manifest's byte count; false if it is not a non-negative integer.
+ */
+static bool
+parse_size(const char *value, int64 *size)
+{
+	char	   *end;
+
+	errno = 0;
+	*size = strtoi64(value, &end, 10);
+	return errno == 0 && *end == '\0' && *size >= 0;
+}
+
+/*
  * Read and check the manifest manifest_name in directory.  Fills *info and
  * returns true when it describes a complete backup: every field present and
  * well-formed, the file name its own with the suffix of the recorded format
@@ -281,7 +306,7 @@ protech_backup_read_manifest(const char *directory, const char *manifest_name,
 	int			len;
 	ManifestParse parse = {0};
 	JsonSemAction sem = {0};
-	char	   *end;
+	struct stat st;
 	size_t		name_len = strlen(manifest_name) -
 		strlen(PROTECH_BACKUP_MANIFEST_SUFFIX);
 
@@ -316,6 +341,8 @@ protech_backup_read_manifest(const char *directory, const char *manifest_name,
 		!copy_field(info->trigger, sizeof(info->trigger), parse.values[MF_TRIGGER]) ||
 		!copy_field(info->server_version, sizeof(info->server_version), parse.values[MF_SERVER_VERSION]) ||
 		!copy_field(info->pg_dump_version, sizeof(info->pg_dump_version), parse.values[MF_PG_DUMP_VERSION]) ||
+		!copy_field(info->globals_file, sizeof(info->globals_file), parse.values[MF_GLOBALS_FILE]) ||
+		!copy_field(info->globals_sha256, sizeof(info->globals_sha256), parse.values[MF_GLOBALS_SHA256]) ||
 		!parse_utc_timestamp(parse.values[MF_STARTED_AT], &info->started_at) ||
 		!parse_utc_timestamp(parse.values[MF_FINISHED_AT], &info->finished_at))
 		return false;
@@ -332,9 +359,18 @@ protech_backup_read_manifest(const char *directory, const char *manifest_name,
 		strcmp(info->file_name + file_name_len - strlen(storage.suffix),
 			   storage.suffix) != 0)
 		return false;
-	errno = 0;
-	info->size_bytes = strtoi64(parse.values[MF_SIZE_BYTES], &end, 10);
-	if (errno != 0 || *end != '\0' || info->size_bytes < 0)
+	if (!parse_size(parse.values[MF_SIZE_BYTES], &info->size_bytes) ||
+		!parse_size(parse.values[MF_GLOBALS_SIZE_BYTES], &info->globals_size_bytes))
+		return false;
+
+	/* the globals file is the dump's name plus its suffix, and present */
+	if (strcmp(info->globals_file,
+			   psprintf("%s%s", info->file_name, PROTECH_BACKUP_GLOBALS_SUFFIX)) != 0 ||
+		strspn(info->globals_sha256, "0123456789abcdef") != PG_SHA256_DIGEST_LENGTH * 2)
+		return false;
+	snprintf(dump_path, sizeof(dump_path), "%s/%s", directory, info->globals_file);
+	if (lstat(dump_path, &st) != 0 || !S_ISREG(st.st_mode) ||
+		st.st_size != info->globals_size_bytes)
 		return false;
 
 	snprintf(dump_path, sizeof(dump_path), "%s/%s", directory, info->file_name);

@@ -23,6 +23,8 @@
 #define PROTECH_BACKUP_PREFIX "protech_backup_"
 /* A file being written; never listed, removed when no backup runs. */
 #define PROTECH_BACKUP_PARTIAL_SUFFIX ".partial"
+/* The roles and tablespaces dumped with a backup: its dump's name plus this. */
+#define PROTECH_BACKUP_GLOBALS_SUFFIX ".globals.sql"
 /* The manifest of a backup is its dump's name plus this suffix. */
 #define PROTECH_BACKUP_MANIFEST_SUFFIX ".json"
 
@@ -95,6 +97,9 @@ typedef struct ProtechBackupInfo
 	char		trigger[16];
 	char		server_version[128];
 	char		pg_dump_version[128];
+	char		globals_file[MAXPGPATH];	/* pg_dumpall --globals-only */
+	int64		globals_size_bytes;
+	char		globals_sha256[PG_SHA256_DIGEST_STRING_LENGTH];
 } ProtechBackupInfo;
 
 /*

@@ -409,12 +409,14 @@ delete_backup(const char *directory, const char *file_name,
 				 errhint("Remove the dump by hand.")));
 		return false;
 	}
-	/* a file, or the folder of a directory-format backup */
-	if (!protech_backup_remove_dump(dump))
+	/* a file, or the folder of a directory-format backup; and its globals */
+	if (!protech_backup_remove_dump(dump) ||
+		!protech_backup_remove_dump(psprintf("%s%s", dump,
+											 PROTECH_BACKUP_GLOBALS_SUFFIX)))
 	{
 		ereport(WARNING,
 				(errmsg("could not delete backup \"%s\"", file_name),
-				 errdetail("Its manifest is removed, so the dump \"%s\" is no longer a backup, but the dump itself could not be removed.",
+				 errdetail("Its manifest is removed, so the dump \"%s\" is no longer a backup, but the dump or its globals file could not be removed.",
 						   dump),
 				 errhint("Remove the dump by hand.")));
 		return false;

@@ -290,12 +290,36 @@ protech_backup_stored_size(const char *path, const ProtechBackupStorage *storage
 }
 
 /*
+ * Whether what was read back (size, sha256) of the file at path matches what
+ * the manifest records; if not, *problem says what differs.
+ */
+static bool
+matches_manifest(const char *path, int64 size, const char *sha256,
+				 int64 recorded_size, const char *recorded_sha256,
+				 char **problem)
+{
+	if (size != recorded_size)
+	{
+		*problem = psprintf("\"%s\" has " INT64_FORMAT " bytes, its manifest records " INT64_FORMAT,
+							path, size, recorded_size);
+		return false;
+	}
+	if (strcmp(sha256, recorded_sha256) != 0)
+	{
+		*problem = psprintf("\"%s\" has SHA-256 %s, its manifest records %s",
+							path, sha256, recorded_sha256);
+		return false;
+	}
+	return true;
+}
+
+/*
  * Re-read the backup info describes, in directory, decompressing whatever
  * this extension or pg_dump compressed fully, and recompute the size and
- * SHA-256 of the bytes as stored.  Returns true when everything reads,
- * decompresses and matches the manifest; otherwise false with *problem set
- * to a palloc'd sentence fragment saying what is wrong.  For the verify
- * function.
+ * SHA-256 of the bytes as stored; the same for its globals file.  Returns
+ * true when everything reads, decompresses and matches the manifest;
+ * otherwise false with *problem set to a palloc'd sentence fragment saying
+ * what is wrong.  For the verify function.
  */
 bool
 protech_backup_check_stored(const char *directory,
@@ -303,7 +327,8 @@ protech_backup_check_stored(const char *directory,
 {
 	ProtechBackupStorage storage;
 	char	   *path = psprintf("%s/%s", directory, info->file_name);
-	char	   *buf;
+	char	   *globals = psprintf("%s/%s", directory, info->globals_file);
+	char	   *buf = palloc(STORED_READ_SIZE);
 	int64		size;
 	char		sha256[PG_SHA256_DIGEST_STRING_LENGTH];
 	bool		ok;
@@ -319,29 +344,19 @@ protech_backup_check_stored(const char *directory,
 						   storage.method == PROTECH_BACKUP_METHOD_GZIP,
 						   &size, sha256, problem);
 	else
-	{
-		buf = palloc(STORED_READ_SIZE);
 		ok = read_stored_file(path, false,
 							  storage.compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ?
 							  storage.method : PROTECH_BACKUP_METHOD_NONE,
 							  buf, &size, sha256, problem);
-		pfree(buf);
-	}
-	if (!ok)
-		return false;
-	if (size != info->size_bytes)
-	{
-		*problem = psprintf("\"%s\" has " INT64_FORMAT " bytes, its manifest records " INT64_FORMAT,
-							path, size, info->size_bytes);
-		return false;
-	}
-	if (strcmp(sha256, info->sha256) != 0)
-	{
-		*problem = psprintf("\"%s\" has SHA-256 %s, its manifest records %s",
-							path, sha256, info->sha256);
-		return false;
-	}
-	return true;
+	ok = ok && matches_manifest(path, size, sha256, info->size_bytes,
+								info->sha256, problem);
+	ok = ok && read_stored_file(globals, false, PROTECH_BACKUP_METHOD_NONE,
+								buf, &size, sha256, problem);
+	ok = ok && matches_manifest(globals, size, sha256,
+								info->globals_size_bytes, info->globals_sha256,
+								problem);
+	pfree(buf);
+	return ok;
 }
 
 /*

@@ -235,7 +235,7 @@ open(my $fh, '>', "$dir/protech_backup_20000101_000000.dir.partial/toc.dat") or 
 close($fh);
 reload_and_wait($node, 'protech_backup.pg_dump_path' => '');
 my $last = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
-is_deeply([ backup_files($node) ], [ sort(@before, $last, "$last.json") ],
+is_deeply([ backup_files($node) ], [ sort(@before, $last, "$last.globals.sql", "$last.json") ],
 	'a partial folder a crash left is removed by the next backup');
 
 done_testing();

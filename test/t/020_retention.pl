@@ -53,7 +53,8 @@ append_to_file("$dir/$_", "half a dump") for @partials;
 # What the directory must hold: the foreign files and these backups.
 sub expected_entries
 {
-	return join(' ', sort(@foreign, map { ($_, "$_.json") } @_));
+	return join(' ',
+		sort(@foreign, map { ($_, "$_.globals.sql", "$_.json") } @_));
 }
 
 sub backup_now
