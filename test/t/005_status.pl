@@ -15,7 +15,8 @@ use Test::More;
 my $node = new_backup_node('status');
 my $dir = $node->{protech_backup_dir};
 $node->safe_psql('app',
-	'CREATE TABLE t AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 20000) AS g'
+	'CREATE TABLE t AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 20000) AS g; '
+	  . 'CREATE TABLE keep AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 100) AS g'
 );
 
 sub status
@@ -25,6 +26,9 @@ sub status
 }
 
 # never run, nothing scheduled
+ok( $node->poll_query_until('app',
+		'SELECT worker_pid IS NOT NULL FROM protech_backup_status()'),
+	'the scheduler has started');
 is( status(
 		'enabled, worker_pid > 0, running, last_success_at IS NULL, last_failure_at IS NULL, backups, backups_bytes, directory, healthy, problems'
 	),
@@ -137,6 +141,14 @@ like(
 	'a backup far smaller than the median is a size anomaly');
 $node->wait_for_log(qr/WARNING:  protech_backup: size anomaly: backup \Q$small\E/, $offset);
 ok(1, 'and a WARNING in the log');
+$node->safe_psql('app', 'TRUNCATE keep');
+my $tiny = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+like(
+	status("array_to_string(problems, ';')"),
+	qr/^size anomaly: backup \Q$tiny\E is only \d+ bytes$/,
+	'a backup under 2 kB is a size anomaly whatever came before');
+$node->safe_psql('app',
+	'INSERT INTO keep SELECT g, md5(g::text) FROM generate_series(1, 100) AS g');
 $node->safe_psql('app',
 	'INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) AS g');
 
@@ -178,7 +190,7 @@ is( status("array_to_string(problems, ';')"),
 reload_and_wait(
 	$node,
 	'protech_backup.post_backup_command' => 'exec sleep 600',
-	'protech_backup.timeout' => '2');
+	'protech_backup.timeout' => '2s');
 my $slow = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
 is( $node->safe_psql('app',
 		"SELECT post_backup_status || ': ' || message FROM protech_backup_history WHERE file_name = '$slow'"
