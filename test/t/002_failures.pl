@@ -142,6 +142,18 @@ like(
 	qr/^backup interrupted: the session that requested it was canceled or terminated$/,
 	'the history says why the last run failed');
 
+# Postmaster death during a backup: the worker exits and pg_dump dies with
+# it; after a restart the next backup succeeds.
+($bg, $worker, $pg_dump_pid) = start_slow_backup();
+$node->kill9;
+wait_until(sub { !process_alive($pg_dump_pid) },
+	'pg_dump to die after the postmaster');
+wait_until(sub { !process_alive($worker) }, 'the worker to exit');
+ok(1, 'postmaster death: the worker exits and pg_dump dies');
+eval { $bg->quit };
+# the other children exit too when they notice; then the node starts again
+wait_until(sub { $node->start(fail_ok => 1) }, 'the node to start again');
+
 # everything released: the next backup succeeds
 reload_and_wait($node, 'protech_backup.pg_dump_path' => '');
 is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()'),

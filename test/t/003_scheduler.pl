@@ -129,10 +129,16 @@ ok( $node->poll_query_until('app',
 is( $node->safe_psql('app',
 		"SELECT count(*) FROM protech_backup_list() WHERE trigger = 'catch-up'"),
 	'1', 'the catch-up backup is listed as such');
+# (a history row older than protech_backup.history_days, to be purged)
+$node->safe_psql('app',
+	"INSERT INTO protech_backup_history (trigger, database, started_at, status) VALUES ('manual', 'app', now() - interval '91 days', 'succeeded')"
+);
 $offset = -s $node->logfile;
 $node->restart;
 $node->wait_for_log(qr/protech_backup: next backup of database "app" at/, $offset);
 is(history("trigger = 'catch-up'"), '1', 'no second catch-up after a restart');
+is(history("started_at < now() - interval '90 days'"), '0',
+	'history older than protech_backup.history_days is purged');
 
 # 4. Fast shutdown while a scheduled (here: catch-up) backup waits for a
 # lock that survives restarts (a prepared transaction): pg_dump is killed,
