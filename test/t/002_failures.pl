@@ -18,6 +18,21 @@ my @before = backup_files($node);
 my $good_sha = sha256_of("$dir/$good");
 my $now = "\\set VERBOSITY verbose\nSELECT * FROM protech_backup_now()";
 
+# Whether any process of this node's server is left (their titles start
+# with "postgres: failures:").
+sub server_processes_left
+{
+	opendir(my $proc, '/proc') or die "could not open /proc: $!";
+	for my $pid (grep { /^\d+$/ } readdir($proc))
+	{
+		open(my $fh, '<', "/proc/$pid/cmdline") or next;
+		my $cmdline = <$fh> // '';
+		close($fh);
+		return 1 if $cmdline =~ /^postgres: failures: /;
+	}
+	return 0;
+}
+
 # Expect protech_backup_now() to fail with $sqlstate and a message matching
 # $pattern, leaving the directory exactly as it was.
 sub backup_fails
@@ -145,6 +160,7 @@ like(
 # Postmaster death during a backup: the worker exits and pg_dump dies with
 # it; after a restart the next backup succeeds.
 ($bg, $worker, $pg_dump_pid) = start_slow_backup();
+my $postmaster = $node->{_pid};
 $node->kill9;
 wait_until(sub { !process_alive($pg_dump_pid) },
 	'pg_dump to die after the postmaster');
@@ -152,7 +168,9 @@ wait_until(sub { !process_alive($worker) }, 'the worker to exit');
 ok(1, 'postmaster death: the worker exits and pg_dump dies');
 eval { $bg->quit };
 # the other children exit too when they notice; then the node starts again
-wait_until(sub { $node->start(fail_ok => 1) }, 'the node to start again');
+wait_until(sub { !kill(0, $postmaster) && !server_processes_left() },
+	'every process of the old server to exit');
+$node->start;
 
 # everything released: the next backup succeeds
 reload_and_wait($node, 'protech_backup.pg_dump_path' => '');
