@@ -69,18 +69,21 @@ protech_backup_extension_installed(void)
 
 /*
  * Run one statement on the history table ("%s" in query stands for its
- * name) with the given parameters.  When the statement returns a non-null
- * value in its first column, stores it in *first (a by-value type: bigint
- * or timestamptz) and returns true.  Does nothing when there is no table.
+ * name) with the given parameters.  Returns how many rows it processed.
+ * When first is not NULL and the statement returns a non-null value in its
+ * first column, stores it in *first (a by-value type: bigint or
+ * timestamptz) and sets *found.  Does nothing when there is no table.
  */
-static bool
+static uint64
 history_execute(const char *query, int nargs, Oid *types, Datum *values,
-				const char *nulls, Datum *first)
+				const char *nulls, Datum *first, bool *found)
 {
 	char	   *table;
-	bool		found = false;
+	uint64		processed = 0;
 	int			rc;
 
+	if (found)
+		*found = false;
 	SPI_connect();
 	table = history_table();
 	if (table != NULL)
@@ -90,17 +93,18 @@ history_execute(const char *query, int nargs, Oid *types, Datum *values,
 		if (rc < 0)
 			elog(ERROR, "could not update protech_backup_history: %s",
 				 SPI_result_code_string(rc));
+		processed = SPI_processed;
 		if (first != NULL && SPI_tuptable != NULL && SPI_processed > 0)
 		{
 			bool		isnull;
 
 			*first = SPI_getbinval(SPI_tuptable->vals[0],
 								   SPI_tuptable->tupdesc, 1, &isnull);
-			found = !isnull;
+			*found = !isnull;
 		}
 	}
 	SPI_finish();
-	return found;
+	return processed;
 }
 
 /*
@@ -114,16 +118,17 @@ protech_backup_history_start(const char *trigger, const char *database,
 	Datum		values[3];
 	NameData	dbname;
 	Datum		run_id;
+	bool		found;
 
 	namestrcpy(&dbname, database);
 	values[0] = CStringGetTextDatum(trigger);
 	values[1] = NameGetDatum(&dbname);
 	values[2] = TimestampTzGetDatum(started_at);
-	if (!history_execute("INSERT INTO %s (trigger, database, started_at, status) "
-						 "VALUES ($1, $2, $3, 'running') RETURNING run_id",
-						 3, types, values, NULL, &run_id))
-		return 0;
-	return DatumGetInt64(run_id);
+
+	history_execute("INSERT INTO %s (trigger, database, started_at, status) "
+					"VALUES ($1, $2, $3, 'running') RETURNING run_id",
+					3, types, values, NULL, &run_id, &found);
+	return found ? DatumGetInt64(run_id) : 0;
 }
 
 /*
@@ -164,7 +169,7 @@ protech_backup_history_finish(int64 run_id, const char *status,
 	history_execute("UPDATE %s SET status = $2, finished_at = $3, "
 					"file_name = $4, size_bytes = $5, message = $6, "
 					"post_backup_status = $7 WHERE run_id = $1",
-					7, types, values, nulls, NULL);
+					7, types, values, nulls, NULL, NULL);
 }
 
 /*
@@ -176,15 +181,12 @@ protech_backup_history_mark_interrupted(int64 keep_run_id)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(keep_run_id)};
-	Datum		count = Int64GetDatum(0);
 
-	history_execute("WITH failed AS (UPDATE %s SET status = 'failed', "
+	return history_execute("UPDATE %s SET status = 'failed', "
 						   "finished_at = pg_catalog.now(), "
 						   "message = 'server restarted while the backup was running' "
-						   "WHERE status = 'running' AND run_id <> $1 RETURNING 1) "
-						   "SELECT count(*) FROM failed",
-						   1, types, values, NULL, &count);
-	return DatumGetInt64(count);
+						   "WHERE status = 'running' AND run_id <> $1",
+						   1, types, values, NULL, NULL, NULL);
 }
 
 /*
@@ -195,13 +197,10 @@ protech_backup_history_purge(int days)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(days)};
-	Datum		count = Int64GetDatum(0);
 
-	history_execute("WITH purged AS (DELETE FROM %s WHERE started_at < "
-						   "pg_catalog.now() - pg_catalog.make_interval(days => $1) "
-						   "RETURNING 1) SELECT count(*) FROM purged",
-						   1, types, values, NULL, &count);
-	return DatumGetInt64(count);
+	return history_execute("DELETE FROM %s WHERE started_at < "
+						   "pg_catalog.now() - pg_catalog.make_interval(days => $1)",
+						   1, types, values, NULL, NULL, NULL);
 }
 
 /*
@@ -212,10 +211,12 @@ bool
 protech_backup_history_last_scheduled_success(TimestampTz *started_at)
 {
 	Datum		value;
+	bool		found;
 
-	if (!history_execute("SELECT max(started_at) FROM %s "
-						 "WHERE status = 'succeeded' AND trigger IN ('schedule', 'catch-up')",
-						 0, NULL, NULL, NULL, &value))
+	history_execute("SELECT max(started_at) FROM %s "
+					"WHERE status = 'succeeded' AND trigger IN ('schedule', 'catch-up')",
+					0, NULL, NULL, NULL, &value, &found);
+	if (!found)
 		return false;
 	*started_at = DatumGetTimestampTz(value);
 	return true;
