@@ -116,7 +116,7 @@ typedef struct ProtechBackupState
 extern void protech_backup_require_preload(void);
 extern void protech_backup_claim_slot(int64 run_id);
 extern bool protech_backup_try_claim_slot(int64 run_id);
-extern void protech_backup_check_slot_free(void);
+extern void protech_backup_take_over_slot_from(pid_t holder);
 extern int64 protech_backup_slot_run_id(void);
 extern void protech_backup_slot_set_file(const char *file_name);
 extern void protech_backup_report_progress(uint64 bytes_written);
