@@ -39,7 +39,15 @@ FROM (SELECT started_at, lead(started_at) OVER () AS next_started
       FROM protech_backup_list()) AS l
 WHERE next_started IS NOT NULL;
 
--- EXECUTE is revoked from PUBLIC
+-- EXECUTE is revoked from PUBLIC on every function of the extension
+SELECT p.oid::regprocedure AS executable_by_public
+FROM pg_proc p
+JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+	AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'protech_backup'
+WHERE EXISTS (SELECT FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a
+			  WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE');
+
 CREATE ROLE regress_pb_user;
 SET ROLE regress_pb_user;
 SELECT * FROM protech_backup_now();
