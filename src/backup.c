@@ -232,13 +232,27 @@ server_socket_host(void)
 }
 
 /*
- * Make sure the backup directory exists (creating its last component with
- * mode 0700) and is a directory.
+ * Make sure the backup directory exists (creating its last component) and
+ * is a directory of mode 0700, whatever the umask.  An existing directory
+ * that others may enter is tightened to 0700.  Warns, once per process,
+ * when it lies inside the data directory.
  */
 static void
 ensure_directory(const char *directory)
 {
+	static bool warned_in_data_directory = false;
 	struct stat st;
+
+	if (!warned_in_data_directory &&
+		protech_backup_in_data_directory(directory))
+	{
+		ereport(WARNING,
+				(errmsg("protech_backup: backup directory \"%s\" is inside the data directory",
+						directory),
+				 errdetail("Base backups and copies of the data directory will contain every backup too."),
+				 errhint("Set protech_backup.directory to a directory outside the data directory.")));
+		warned_in_data_directory = true;
+	}
 
 	if (stat(directory, &st) == 0)
 	{
@@ -248,6 +262,18 @@ ensure_directory(const char *directory)
 					 errmsg("backup directory \"%s\" is not a directory",
 							directory),
 					 errhint("Set protech_backup.directory to a directory, or move the file away.")));
+		if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		{
+			if (chmod(directory, S_IRWXU) != 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not change the mode of backup directory \"%s\" to 0700: %m",
+								directory),
+						 errhint("Make the server's user its owner, with mode 0700.")));
+			ereport(LOG,
+					(errmsg("protech_backup: changed the mode of backup directory \"%s\" from %04o to 0700",
+							directory, (unsigned int) (st.st_mode & 07777))));
+		}
 		return;
 	}
 	if (errno != ENOENT || mkdir(directory, S_IRWXU) != 0)
@@ -256,6 +282,11 @@ ensure_directory(const char *directory)
 				 errmsg("could not create backup directory \"%s\": %m",
 						directory),
 				 errhint("Create it, owned by the server's user with mode 0700, or set protech_backup.directory.")));
+	if (chmod(directory, S_IRWXU) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not change the mode of backup directory \"%s\" to 0700: %m",
+						directory)));
 	{
 		char		parent[MAXPGPATH];
 
@@ -444,6 +475,11 @@ dump_to_file(const char *const *argv, const char *const *envp,
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create file \"%s\": %m",
+						files->partial_path)));
+	if (fchmod(files->fd, S_IRUSR | S_IWUSR) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not change the mode of file \"%s\" to 0600: %m",
 						files->partial_path)));
 
 	sink.fd = files->fd;

@@ -135,7 +135,7 @@ path_within(const char *path, const char *dir)
  * the data directory itself nor inside the parts of it PostgreSQL manages
  * (pg_wal, global, base), where a dump could be mistaken for or clobber
  * server files.  Elsewhere inside the data directory is allowed with a
- * warning when a backup starts (see protech_backup_resolved_directory).
+ * warning when a backup starts (see protech_backup_in_data_directory).
  */
 static bool
 check_directory(char **newval, void **extra, GucSource source)
@@ -540,6 +540,23 @@ protech_backup_get_state(ProtechBackupState *state)
 	SpinLockAcquire(&protech_backup_shared->mutex);
 	memcpy(state, &protech_backup_shared->state, sizeof(ProtechBackupState));
 	SpinLockRelease(&protech_backup_shared->mutex);
+}
+
+/*
+ * Whether path (absolute) is inside the data directory, where base backups
+ * of the data directory would copy the dumps too.
+ */
+bool
+protech_backup_in_data_directory(const char *path)
+{
+	char		canonical[MAXPGPATH];
+	char		datadir[MAXPGPATH];
+
+	strlcpy(canonical, path, sizeof(canonical));
+	canonicalize_path(canonical);
+	strlcpy(datadir, DataDir, sizeof(datadir));
+	canonicalize_path(datadir);
+	return path_within(canonical, datadir);
 }
 
 /*

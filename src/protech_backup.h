@@ -124,6 +124,7 @@ extern void protech_backup_release_slot(void);
 extern void protech_backup_set_scheduler_state(pid_t pid, TimestampTz next_run_at);
 extern void protech_backup_get_state(ProtechBackupState *state);
 extern char *protech_backup_resolved_directory(void);
+extern bool protech_backup_in_data_directory(const char *path);
 
 /* format.c: the storage settings and the valid combinations */
 extern const struct config_enum_entry protech_backup_format_options[];
