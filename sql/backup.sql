@@ -57,10 +57,14 @@ DROP ROLE regress_pb_user;
 
 -- the settings can only come from the configuration file
 SET protech_backup.directory = '/tmp';
+SET protech_backup.passfile = '/tmp/pgpass';
 
 -- bad values are rejected by the check hooks, and nothing is written
 ALTER SYSTEM SET protech_backup.directory = 'relative/path';
 ALTER SYSTEM SET protech_backup.pg_dump_path = 'pg_dump';
+ALTER SYSTEM SET protech_backup.passfile = 'pgpass';
+ALTER SYSTEM SET protech_backup.min_free_space = -1;
+ALTER SYSTEM SET protech_backup.lock_wait_timeout = -1;
 ALTER SYSTEM SET protech_backup.database = '';
 ALTER SYSTEM SET protech_backup.role = 'a_role_name_that_is_far_too_long_to_be_a_postgresql_identifier_at_all';
 ALTER SYSTEM SET protech_backup.timezone = 'Mars/Olympus_Mons';

@@ -45,6 +45,9 @@ int			protech_backup_history_days = 90;
 char	   *protech_backup_post_backup_command = NULL;
 int			protech_backup_timeout = 0;
 double		protech_backup_min_size_ratio = 0.5;
+int			protech_backup_min_free_space = 1024;
+int			protech_backup_lock_wait_timeout = 300000;
+char	   *protech_backup_passfile = NULL;
 
 /*
  * The shared state (see ProtechBackupState), under a spinlock.
@@ -323,6 +326,27 @@ _PG_init(void)
 							0, 0, INT_MAX / 1000,
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.min_free_space",
+							"Free space the backup directory's file system must have for a backup to start.",
+							"A backup also needs 1.2 times the size of the last backup free; 0 turns both checks off.",
+							&protech_backup_min_free_space,
+							1024, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.lock_wait_timeout",
+							"Longest time pg_dump waits for the lock on a table before the backup fails.",
+							"0 means pg_dump waits as long as it takes.",
+							&protech_backup_lock_wait_timeout,
+							300000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.passfile",
+							   "Password file pg_dump reads when its connection needs a password.",
+							   "Empty means the .pgpass file in the home directory of the server's operating system user.",
+							   &protech_backup_passfile,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   check_absolute_path, NULL, NULL);
 	DefineCustomRealVariable("protech_backup.min_size_ratio",
 							 "A backup smaller than this fraction of the median of the previous ones is a size anomaly.",
 							 NULL,

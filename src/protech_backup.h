@@ -38,6 +38,9 @@ extern int	protech_backup_history_days;
 extern char *protech_backup_post_backup_command;
 extern int	protech_backup_timeout;
 extern double protech_backup_min_size_ratio;
+extern int	protech_backup_min_free_space;
+extern int	protech_backup_lock_wait_timeout;
+extern char *protech_backup_passfile;
 extern int	protech_backup_format;
 extern char *protech_backup_compression;
 extern int	protech_backup_jobs;
@@ -227,6 +230,7 @@ extern int64 protech_backup_history_purge(int days);
 extern bool protech_backup_history_last_scheduled_success(TimestampTz *started_at);
 
 /* status.c: what protech_backup_status() reports */
+extern int64 protech_backup_free_bytes(const char *path);
 extern char *protech_backup_size_anomaly(void);
 
 /* worker.c: the launcher, the scheduler and manual backup workers */
