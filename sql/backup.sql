@@ -39,7 +39,15 @@ FROM (SELECT started_at, lead(started_at) OVER () AS next_started
       FROM protech_backup_list()) AS l
 WHERE next_started IS NOT NULL;
 
--- EXECUTE is revoked from PUBLIC
+-- EXECUTE is revoked from PUBLIC on every function of the extension
+SELECT p.oid::regprocedure AS executable_by_public
+FROM pg_proc p
+JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+	AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'protech_backup'
+WHERE EXISTS (SELECT FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a
+			  WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE');
+
 CREATE ROLE regress_pb_user;
 SET ROLE regress_pb_user;
 SELECT * FROM protech_backup_now();
@@ -49,10 +57,14 @@ DROP ROLE regress_pb_user;
 
 -- the settings can only come from the configuration file
 SET protech_backup.directory = '/tmp';
+SET protech_backup.passfile = '/tmp/pgpass';
 
 -- bad values are rejected by the check hooks, and nothing is written
 ALTER SYSTEM SET protech_backup.directory = 'relative/path';
 ALTER SYSTEM SET protech_backup.pg_dump_path = 'pg_dump';
+ALTER SYSTEM SET protech_backup.passfile = 'pgpass';
+ALTER SYSTEM SET protech_backup.min_free_space = -1;
+ALTER SYSTEM SET protech_backup.lock_wait_timeout = -1;
 ALTER SYSTEM SET protech_backup.database = '';
 ALTER SYSTEM SET protech_backup.role = 'a_role_name_that_is_far_too_long_to_be_a_postgresql_identifier_at_all';
 ALTER SYSTEM SET protech_backup.timezone = 'Mars/Olympus_Mons';

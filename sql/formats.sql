@@ -66,6 +66,7 @@ ALTER SYSTEM SET protech_backup.pg_dump_options = '-W';
 ALTER SYSTEM SET protech_backup.pg_dump_options = '--password';
 ALTER SYSTEM SET protech_backup.pg_dump_options = '-V';
 ALTER SYSTEM SET protech_backup.pg_dump_options = '--help';
+ALTER SYSTEM SET protech_backup.pg_dump_options = '--lock-wait-timeout=1000';
 -- anything that is not an option: a value given as a separate word, a
 -- database name, the end of options
 ALTER SYSTEM SET protech_backup.pg_dump_options = '--exclude-table-data audit_log';
@@ -82,7 +83,7 @@ ALTER SYSTEM SET protech_backup.pg_dump_options = '"--file=/tmp/x"';
 ALTER SYSTEM SET protech_backup.pg_dump_options = '--exclude-table-data=audit_log';
 ALTER SYSTEM SET protech_backup.pg_dump_options = '-Taudit_log -vTf --no-owner';
 ALTER SYSTEM SET protech_backup.pg_dump_options = '"--exclude-table=audit log" --exclude-table=''"Mixed Case"'' --exclude-schema=a\ b';
-ALTER SYSTEM SET protech_backup.pg_dump_options = '--role=backup_reader --lock-wait-timeout=10s --no-sync';
+ALTER SYSTEM SET protech_backup.pg_dump_options = '--role=backup_reader --no-sync';
 ALTER SYSTEM SET protech_backup.pg_dump_options = '';
 
 ALTER SYSTEM RESET ALL;

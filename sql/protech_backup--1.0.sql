@@ -29,13 +29,16 @@ COMMENT ON FUNCTION protech_backup_list() IS 'every complete backup, newest firs
 
 -- When a cron schedule fires next, in a time zone.  STABLE, not IMMUTABLE:
 -- the answer depends on the time zone data, which an update can change.
--- It only calculates, reading and starting nothing, so PUBLIC keeps EXECUTE.
 CREATE FUNCTION protech_backup_next_run(schedule text, timezone text, after timestamptz)
 RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'protech_backup_next_run_sql'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION protech_backup_next_run(text, text, timestamptz) IS
 	'first instant after "after" at which the cron schedule fires in the time zone';
+
+-- Like every function of the extension, only a superuser runs it until it
+-- grants EXECUTE.
+REVOKE ALL ON FUNCTION protech_backup_next_run(text, text, timestamptz) FROM PUBLIC;
 
 -- One row per backup run, whatever started it, written by the process that
 -- runs the backup in transactions of its own (so failed runs are recorded
@@ -61,10 +64,12 @@ REVOKE ALL ON protech_backup_history FROM PUBLIC;
 REVOKE ALL ON FUNCTION protech_backup_now() FROM PUBLIC;
 REVOKE ALL ON FUNCTION protech_backup_list() FROM PUBLIC;
 
+-- Not STRICT, so that a NULL dry_run raises an error instead of silently
+-- returning nothing.
 CREATE FUNCTION protech_backup_cleanup(dry_run boolean DEFAULT false)
 RETURNS TABLE(file_name text, action text, reason text)
 AS 'MODULE_PATHNAME', 'protech_backup_cleanup'
-LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE ROWS 30;
+LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 30;
 COMMENT ON FUNCTION protech_backup_cleanup(boolean) IS 'apply backup retention now (or, with dry_run, only show what it would do)';
 
 -- It deletes backups: only a superuser runs it until it grants EXECUTE.
@@ -88,9 +93,10 @@ AS 'MODULE_PATHNAME', 'protech_backup_retention_plan'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION protech_backup_retention_plan(timestamptz[], bigint[], int, int, int, int, int, bigint, text, timestamptz) IS 'which of the given backups retention would keep under the given rules, and why';
 
--- Left executable by PUBLIC: it is pure computation over its arguments,
--- reads no setting and touches no file, so it reveals and changes nothing,
--- and lets anyone try retention rules before an administrator sets them.
+-- Pure computation over its arguments, reading no setting and touching no
+-- file; still, like every function of the extension, only a superuser
+-- runs it until it grants EXECUTE.
+REVOKE ALL ON FUNCTION protech_backup_retention_plan(timestamptz[], bigint[], int, int, int, int, int, bigint, text, timestamptz) FROM PUBLIC;
 
 -- What the server's shared memory and file system know right now; the
 -- building block of protech_backup_status().

@@ -223,14 +223,23 @@ SELECT action, reason, count(*) > 0 AS some
 FROM protech_backup_cleanup() GROUP BY 1, 2;
 SELECT count(*) > 0 AS still_listed FROM protech_backup_list();
 
--- cleanup deletes backups: EXECUTE is revoked from PUBLIC; the planner
--- is pure and stays public
+-- a NULL dry_run is an error, not an empty result
+SELECT * FROM protech_backup_cleanup(NULL);
+
+-- EXECUTE is revoked from PUBLIC on cleanup and on the planner; a
+-- superuser grants it
 CREATE ROLE regress_pb_user;
 SET ROLE regress_pb_user;
 SELECT * FROM protech_backup_cleanup(true);
 SELECT action, reason FROM protech_backup_retention_plan(
 	'{2026-11-26 00:00+00}', '{1}', 30, 0, 0, 0, 0, 0, 'UTC', now());
 RESET ROLE;
+GRANT EXECUTE ON FUNCTION protech_backup_retention_plan(timestamptz[], bigint[], int, int, int, int, int, bigint, text, timestamptz) TO regress_pb_user;
+SET ROLE regress_pb_user;
+SELECT action, reason FROM protech_backup_retention_plan(
+	'{2026-11-26 00:00+00}', '{1}', 30, 0, 0, 0, 0, 0, 'UTC', now());
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION protech_backup_retention_plan(timestamptz[], bigint[], int, int, int, int, int, bigint, text, timestamptz) FROM regress_pb_user;
 DROP ROLE regress_pb_user;
 
 DROP EXTENSION protech_backup;

@@ -12,13 +12,16 @@
  * protech_backup_take() is the one code path every trigger uses (manual
  * calls, pg_cron, the scheduler).  It holds the cluster-wide backup slot
  * for its whole duration, and whatever error or exit interrupts it removes
- * the files it was writing, so a backup is either complete and listed or
- * absent.
+ * the files it was writing and ends the server processes pg_dump left, so
+ * a backup is either complete and listed or absent.  A backup that would
+ * start short of free space (protech_backup.min_free_space) is refused
+ * before anything is written.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +36,7 @@
 #include "postmaster/postmaster.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
+#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
@@ -41,8 +45,15 @@
 
 PG_FUNCTION_INFO_V1(protech_backup_now);
 
+/* the application_name of pg_dump's connections */
+#define PG_DUMP_APPLICATION_NAME "protech_backup"
 /* how many of pg_dump's last lines an error message quotes */
 #define PG_DUMP_TAIL_LINES 10
+/* what pg_dump prints when --lock-wait-timeout expires on a table */
+#define PG_DUMP_LOCK_QUERY "Query was: LOCK TABLE "
+#define PG_DUMP_LOCK_MODE " IN ACCESS SHARE MODE"
+/* a backup needs this many times the last backup's size free */
+#define FREE_SPACE_FACTOR 1.2
 
 /*
  * Files a backup in progress may leave behind, for the error cleanup.
@@ -74,8 +85,38 @@ typedef struct DumpSink
 } DumpSink;
 
 /*
+ * Terminate the server processes still serving pg_dump's connections once
+ * pg_dump is gone: one that waits for a lock would otherwise wait on,
+ * holding the locks it already has, until the lock is granted.  They are
+ * told apart by their application_name; at most one backup runs at a time.
+ */
+static void
+terminate_pg_dump_backends(void)
+{
+	int			count;
+
+	pgstat_clear_backend_activity_snapshot();
+	count = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= count; i++)
+	{
+		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		PgBackendStatus *backend = local ? &local->backendStatus : NULL;
+
+		if (backend != NULL && backend->st_procpid != MyProcPid &&
+			backend->st_backendType == B_BACKEND &&
+			strcmp(backend->st_appname, PG_DUMP_APPLICATION_NAME) == 0 &&
+			kill(backend->st_procpid, SIGTERM) == 0)
+			ereport(LOG,
+					(errmsg("protech_backup: terminated process %d, left over from the failed pg_dump",
+							backend->st_procpid)));
+	}
+	pgstat_clear_backend_activity_snapshot();
+}
+
+/*
  * End of a backup, whichever way it ends: remove what is unfinished (on
- * success nothing is) and give the cluster-wide slot back.  Also the error
+ * success nothing is), end what pg_dump left running on the server when
+ * it did not finish, and give the cluster-wide slot back.  Also the error
  * and exit cleanup.
  */
 static void
@@ -87,7 +128,10 @@ release_backup(int code, Datum arg)
 		close(files->fd);
 	files->fd = -1;
 	if (files->partial_path[0] != '\0')
+	{
+		terminate_pg_dump_backends();
 		(void) protech_backup_remove_dump(files->partial_path);
+	}
 	if (files->dump_path[0] != '\0')
 		(void) protech_backup_remove_dump(files->dump_path);
 	if (files->globals_partial[0] != '\0')
@@ -240,13 +284,27 @@ server_socket_host(void)
 }
 
 /*
- * Make sure the backup directory exists (creating its last component with
- * mode 0700) and is a directory.
+ * Make sure the backup directory exists (creating its last component) and
+ * is a directory of mode 0700, whatever the umask.  An existing directory
+ * that others may enter is tightened to 0700.  Warns, once per process,
+ * when it lies inside the data directory.
  */
 static void
 ensure_directory(const char *directory)
 {
+	static bool warned_in_data_directory = false;
 	struct stat st;
+
+	if (!warned_in_data_directory &&
+		protech_backup_in_data_directory(directory))
+	{
+		ereport(WARNING,
+				(errmsg("protech_backup: backup directory \"%s\" is inside the data directory",
+						directory),
+				 errdetail("Base backups and copies of the data directory will contain every backup too."),
+				 errhint("Set protech_backup.directory to a directory outside the data directory.")));
+		warned_in_data_directory = true;
+	}
 
 	if (stat(directory, &st) == 0)
 	{
@@ -256,6 +314,18 @@ ensure_directory(const char *directory)
 					 errmsg("backup directory \"%s\" is not a directory",
 							directory),
 					 errhint("Set protech_backup.directory to a directory, or move the file away.")));
+		if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		{
+			if (chmod(directory, S_IRWXU) != 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not change the mode of backup directory \"%s\" to 0700: %m",
+								directory),
+						 errhint("Make the server's user its owner, with mode 0700.")));
+			ereport(LOG,
+					(errmsg("protech_backup: changed the mode of backup directory \"%s\" from %04o to 0700",
+							directory, (unsigned int) (st.st_mode & 07777))));
+		}
 		return;
 	}
 	if (errno != ENOENT || mkdir(directory, S_IRWXU) != 0)
@@ -264,6 +334,11 @@ ensure_directory(const char *directory)
 				 errmsg("could not create backup directory \"%s\": %m",
 						directory),
 				 errhint("Create it, owned by the server's user with mode 0700, or set protech_backup.directory.")));
+	if (chmod(directory, S_IRWXU) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not change the mode of backup directory \"%s\" to 0700: %m",
+						directory)));
 	{
 		char		parent[MAXPGPATH];
 
@@ -274,6 +349,66 @@ ensure_directory(const char *directory)
 	ereport(LOG,
 			(errmsg("protech_backup: created backup directory \"%s\"",
 					directory)));
+}
+
+/*
+ * A size for messages: pg_size_pretty's words and the exact bytes.
+ */
+static char *
+size_words(int64 bytes)
+{
+	char	   *pretty = text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty,
+																			Int64GetDatum(bytes))));
+
+	return psprintf("%s (" INT64_FORMAT " bytes)", pretty, bytes);
+}
+
+/*
+ * Refuse to start a backup, with disk_full, when the file system of the
+ * backup directory has less free space than protech_backup.min_free_space
+ * or than FREE_SPACE_FACTOR times the size of the newest backup: better
+ * than filling the disk and failing at the end.  0 turns the check off.
+ */
+static void
+check_free_space(const char *directory)
+{
+	int64		free_space;
+	int64		min_free = (int64) protech_backup_min_free_space * 1024 * 1024;
+	List	   *backups;
+
+	if (protech_backup_min_free_space == 0)
+		return;
+	free_space = protech_backup_free_bytes(directory);
+	if (free_space < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read the free space of backup directory \"%s\": %m",
+						directory)));
+	if (free_space < min_free)
+		ereport(ERROR,
+				(errcode(ERRCODE_DISK_FULL),
+				 errmsg("not enough free space in backup directory \"%s\" to start a backup",
+						directory),
+				 errdetail("Its file system has %s free, less than protech_backup.min_free_space, %s.",
+						   size_words(free_space), size_words(min_free)),
+				 errhint("Free space there (protech_backup.retention_count and the other retention settings delete older backups), move protech_backup.directory to a larger file system, or lower protech_backup.min_free_space (0 turns this check off).")));
+
+	backups = protech_backup_list_backups(directory);
+	if (backups != NIL)
+	{
+		ProtechBackupInfo *last = linitial(backups);
+		double		needed = FREE_SPACE_FACTOR * last->size_bytes;
+
+		if (free_space < needed)
+			ereport(ERROR,
+					(errcode(ERRCODE_DISK_FULL),
+					 errmsg("not enough free space in backup directory \"%s\" to start a backup",
+							directory),
+					 errdetail("Its file system has %s free, less than %.1f times the size of the last backup \"%s\", %s.",
+							   size_words(free_space), FREE_SPACE_FACTOR,
+							   last->file_name, size_words(last->size_bytes)),
+					 errhint("Free space there (protech_backup.retention_count and the other retention settings delete older backups), move protech_backup.directory to a larger file system, or set protech_backup.min_free_space to 0 to turn this check off.")));
+	}
 }
 
 /*
@@ -355,29 +490,60 @@ choose_file_name(const char *directory, TimestampTz started_at,
 }
 
 /*
+ * The table named by the last LOCK TABLE query pg_dump printed, when what
+ * it printed says that the query timed out; NULL otherwise.
+ */
+static char *
+lock_timeout_table(const char *printed)
+{
+	const char *query = strstr(printed, PG_DUMP_LOCK_QUERY);
+	const char *end;
+
+	if (query == NULL || strstr(printed, "statement timeout") == NULL)
+		return NULL;
+	query += strlen(PG_DUMP_LOCK_QUERY);
+	end = strstr(query, PG_DUMP_LOCK_MODE);
+	if (end == NULL)
+		return NULL;
+	return pnstrdup(query, end - query);
+}
+
+/*
  * Raise the error for a pg_dump (or pg_dumpall) that did not exit cleanly,
  * quoting its last lines and, where its words point at a known cause, what
- * to change.
+ * to change.  A table that stayed locked past
+ * protech_backup.lock_wait_timeout is named in the message itself.
  */
 static void
 report_dump_failure(const char *program, const char *database,
 					const char *role, int status, StringInfo output)
 {
 	char	   *printed = protech_backup_last_lines(output, PG_DUMP_TAIL_LINES);
+	char	   *locked = lock_timeout_table(printed);
+	char	   *what;
 	const char *hint = NULL;
 
-	if (strstr(printed, "authentication failed") ||
-		strstr(printed, "pg_hba.conf") ||
-		strstr(printed, "password"))
-		hint = psprintf("Let role \"%s\" connect to database \"%s\" over the server's Unix socket (a \"local\" line in pg_hba.conf with peer or trust), or set protech_backup.role.",
-						role, database);
-	else if (strstr(printed, "role") && strstr(printed, "does not exist"))
-		hint = "Set protech_backup.role to an existing role that can read the whole database.";
+	if (locked)
+	{
+		what = psprintf("table %s stayed locked by another session for longer than protech_backup.lock_wait_timeout (%d ms)",
+						locked, protech_backup_lock_wait_timeout);
+		hint = "Find the session holding the lock in pg_locks and pg_stat_activity, or raise protech_backup.lock_wait_timeout.";
+	}
+	else
+	{
+		what = pstrdup(wait_result_to_str(status));
+		if (strstr(printed, "authentication failed") ||
+			strstr(printed, "pg_hba.conf") ||
+			strstr(printed, "password"))
+			hint = psprintf("Let role \"%s\" connect to database \"%s\" over the server's Unix socket (a \"local\" line in pg_hba.conf with peer or trust, or its password in the file protech_backup.passfile names), or set protech_backup.role.",
+							role, database);
+		else if (strstr(printed, "role") && strstr(printed, "does not exist"))
+			hint = "Set protech_backup.role to an existing role that can read the whole database.";
+	}
 
 	ereport(ERROR,
 			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-			 errmsg("%s of database \"%s\" failed: %s",
-					program, database, wait_result_to_str(status)),
+			 errmsg("%s of database \"%s\" failed: %s", program, database, what),
 			 printed[0] ? errdetail("%s printed:\n%s", program, printed) : 0,
 			 hint ? errhint("%s", hint) : 0));
 }
@@ -398,8 +564,11 @@ protech_backup_check_database(const char *database)
 
 /*
  * pg_dump's command line for a backup stored as storage says: the fixed
- * arguments (format, compression, jobs, and for the directory format the
- * folder to write), then the words of protech_backup.pg_dump_options.
+ * arguments (format, lock wait timeout, compression, jobs, and for the
+ * directory format the folder to write), then the words of
+ * protech_backup.pg_dump_options.  Every value in it comes from a setting
+ * its check hook validated or from the extension itself; the database and
+ * the role travel in the environment, never as arguments.
  */
 static const char **
 pg_dump_argv(const char *pg_dump, const ProtechBackupStorage *storage,
@@ -414,11 +583,14 @@ pg_dump_argv(const char *pg_dump, const ProtechBackupStorage *storage,
 	if (!protech_backup_parse_pg_dump_options(protech_backup_pg_dump_options,
 											  &extra, &detail))
 		elog(ERROR, "invalid protech_backup.pg_dump_options: %s", detail);
-	argv = palloc((list_length(extra) + 7) * sizeof(char *));
+	argv = palloc((list_length(extra) + 8) * sizeof(char *));
 	argv[argc++] = pg_dump;
 	argv[argc++] = psprintf("--format=%s",
 							protech_backup_format_options[storage->format].name);
 	argv[argc++] = "--no-password";
+	if (protech_backup_lock_wait_timeout > 0)
+		argv[argc++] = psprintf("--lock-wait-timeout=%d",
+								protech_backup_lock_wait_timeout);
 	if (storage->format != PROTECH_BACKUP_FORMAT_PLAIN)
 		argv[argc++] = psprintf("--compress=%d",
 								storage->compressor == PROTECH_BACKUP_COMPRESSOR_PG_DUMP ?
@@ -455,6 +627,11 @@ dump_to_file(const char *program, const char *const *argv,
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create file \"%s\": %m", path)));
+	if (fchmod(*fd, S_IRUSR | S_IWUSR) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not change the mode of file \"%s\" to 0600: %m",
+						path)));
 
 	sink.fd = *fd;
 	sink.path = path;
@@ -568,13 +745,21 @@ protech_backup_take(const char *trigger, int64 run_id,
 		get_parent_directory(pg_dump);
 		pg_dump = psprintf("%s/pg_dump", pg_dump);
 	}
+	if (protech_backup_passfile[0] && access(protech_backup_passfile, R_OK) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read password file \"%s\": %m",
+						protech_backup_passfile),
+				 errhint("Make protech_backup.passfile name a file the server's user can read, with mode 0600, or set it to an empty string.")));
 	{
 		const char *extra[] = {
 			psprintf("PGHOST=%s", server_socket_host()),
 			psprintf("PGPORT=%d", PostPortNumber),
 			psprintf("PGUSER=%s", role),
 			psprintf("PGDATABASE=%s", database),
-			"PGAPPNAME=protech_backup",
+			"PGAPPNAME=" PG_DUMP_APPLICATION_NAME,
+			protech_backup_passfile[0] ?
+			psprintf("PGPASSFILE=%s", protech_backup_passfile) : NULL,
 			NULL
 		};
 
@@ -592,6 +777,7 @@ protech_backup_take(const char *trigger, int64 run_id,
 				sizeof(info->pg_dump_version));
 		ensure_directory(directory);
 		protech_backup_remove_stale_partials(directory);
+		check_free_space(directory);
 
 		info->started_at = GetCurrentTimestamp();
 		choose_file_name(directory, info->started_at, storage.suffix,

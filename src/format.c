@@ -102,6 +102,7 @@ static const ForbiddenOption forbidden_options[] = {
 	{'U', "username", "Set protech_backup.role instead."},
 	{'w', "no-password", "pg_dump already runs with --no-password."},
 	{'W', "password", "pg_dump runs without a terminal and must never prompt for a password."},
+	{'\0', "lock-wait-timeout", "Set protech_backup.lock_wait_timeout instead."},
 	{'V', "version", "It asks for pg_dump's version, not for a dump."},
 	{'?', "help", "It asks for pg_dump's help, not for a dump."},
 };

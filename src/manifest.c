@@ -156,8 +156,8 @@ protech_backup_is_backup_name(const char *name)
 }
 
 /*
- * Write the manifest of a complete backup: "<file_name>.json", via a
- * ".partial" name, fsynced and durably renamed.
+ * Write the manifest of a complete backup: "<file_name>.json", mode 0600
+ * whatever the umask, via a ".partial" name, fsynced and durably renamed.
  */
 void
 protech_backup_write_manifest(const char *directory,
@@ -213,7 +213,8 @@ protech_backup_write_manifest(const char *directory,
 				(errcode_for_file_access(),
 				 errmsg("could not create file \"%s\": %m", partial)));
 	errno = 0;
-	if (write(fd, json.data, json.len) != json.len)
+	if (fchmod(fd, S_IRUSR | S_IWUSR) != 0 ||
+		write(fd, json.data, json.len) != json.len)
 	{
 		int			save_errno = errno ? errno : ENOSPC;
 

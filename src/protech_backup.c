@@ -45,6 +45,9 @@ int			protech_backup_history_days = 90;
 char	   *protech_backup_post_backup_command = NULL;
 int			protech_backup_timeout = 0;
 double		protech_backup_min_size_ratio = 0.5;
+int			protech_backup_min_free_space = 1024;
+int			protech_backup_lock_wait_timeout = 300000;
+char	   *protech_backup_passfile = NULL;
 
 /*
  * The shared state (see ProtechBackupState), under a spinlock.
@@ -56,6 +59,13 @@ typedef struct ProtechBackupShared
 } ProtechBackupShared;
 
 static ProtechBackupShared *protech_backup_shared = NULL;
+
+/*
+ * In a manual backup worker: the process (the caller of
+ * protech_backup_now()) that claimed the slot on this worker's behalf and
+ * hands it over at the worker's claim; 0 when none does.
+ */
+static pid_t slot_handed_over_by = 0;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -128,7 +138,7 @@ path_within(const char *path, const char *dir)
  * the data directory itself nor inside the parts of it PostgreSQL manages
  * (pg_wal, global, base), where a dump could be mistaken for or clobber
  * server files.  Elsewhere inside the data directory is allowed with a
- * warning when a backup starts (see protech_backup_resolved_directory).
+ * warning when a backup starts (see protech_backup_in_data_directory).
  */
 static bool
 check_directory(char **newval, void **extra, GucSource source)
@@ -316,6 +326,27 @@ _PG_init(void)
 							0, 0, INT_MAX / 1000,
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.min_free_space",
+							"Free space the backup directory's file system must have for a backup to start.",
+							"A backup also needs 1.2 times the size of the last backup free; 0 turns both checks off.",
+							&protech_backup_min_free_space,
+							1024, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.lock_wait_timeout",
+							"Longest time pg_dump waits for the lock on a table before the backup fails.",
+							"0 means pg_dump waits as long as it takes.",
+							&protech_backup_lock_wait_timeout,
+							300000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.passfile",
+							   "Password file pg_dump reads when its connection needs a password.",
+							   "Empty means the .pgpass file in the home directory of the server's operating system user.",
+							   &protech_backup_passfile,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   check_absolute_path, NULL, NULL);
 	DefineCustomRealVariable("protech_backup.min_size_ratio",
 							 "A backup smaller than this fraction of the median of the previous ones is a size anomaly.",
 							 NULL,
@@ -364,7 +395,8 @@ release_slot_at_exit(int code, Datum arg)
 }
 
 /*
- * Raise object_in_use for a backup that holds the slot.
+ * Raise object_in_use for a backup that holds the slot.  A manual backup's
+ * caller holds it, with no file yet, until its worker takes it over.
  */
 static void
 report_slot_busy(pid_t holder, TimestampTz since, const char *file)
@@ -372,17 +404,21 @@ report_slot_busy(pid_t holder, TimestampTz since, const char *file)
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
 			 errmsg("another backup is already running"),
+			 file[0] ?
 			 errdetail("Process %d started backup \"%s\" at %s.",
-					   (int) holder, file, timestamptz_to_str(since)),
+					   (int) holder, file, timestamptz_to_str(since)) :
+			 errdetail("Process %d started a backup at %s.",
+					   (int) holder, timestamptz_to_str(since)),
 			 errhint("Wait for it to finish, or cancel it with pg_cancel_backend(%d).",
 					 (int) holder)));
 }
 
 /*
  * Take the cluster-wide backup slot for this process, for the history row
- * run_id (0 if none), unless another process holds it.  Returns whether it
- * did; when it did not and busy_error is true, raises object_in_use naming
- * the backup that holds it.
+ * run_id (0 if none), unless another process holds it (other than the one
+ * handing it over, see protech_backup_take_over_slot_from).  Returns
+ * whether it did; when it did not and busy_error is true, raises
+ * object_in_use naming the backup that holds it.
  */
 static bool
 claim_slot(int64 run_id, bool busy_error)
@@ -391,6 +427,7 @@ claim_slot(int64 run_id, bool busy_error)
 	pid_t		holder;
 	TimestampTz since;
 	char		file[MAXPGPATH];
+	bool		claimed;
 
 	protech_backup_require_preload();
 	if (!exit_callback_registered)
@@ -403,7 +440,8 @@ claim_slot(int64 run_id, bool busy_error)
 	holder = protech_backup_shared->state.running_pid;
 	since = protech_backup_shared->state.running_since;
 	strlcpy(file, protech_backup_shared->state.running_file, sizeof(file));
-	if (holder == 0)
+	claimed = holder == 0 || holder == slot_handed_over_by;
+	if (claimed)
 	{
 		protech_backup_shared->state.running_pid = MyProcPid;
 		protech_backup_shared->state.running_since = GetCurrentTimestamp();
@@ -413,9 +451,11 @@ claim_slot(int64 run_id, bool busy_error)
 	}
 	SpinLockRelease(&protech_backup_shared->mutex);
 
-	if (holder != 0 && busy_error)
+	if (claimed)
+		slot_handed_over_by = 0;
+	else if (busy_error)
 		report_slot_busy(holder, since, file);
-	return holder == 0;
+	return claimed;
 }
 
 void
@@ -431,24 +471,16 @@ protech_backup_try_claim_slot(int64 run_id)
 }
 
 /*
- * Raise object_in_use at once when a backup is running, without claiming
- * the slot: the fast refusal of protech_backup_now().
+ * In a manual backup worker: let this process's next claim take the slot
+ * over from holder, the caller of protech_backup_now() that claimed it on
+ * the worker's behalf.  The caller claims first so that, of many
+ * simultaneous calls, exactly one starts a worker and the others get
+ * object_in_use at once.
  */
 void
-protech_backup_check_slot_free(void)
+protech_backup_take_over_slot_from(pid_t holder)
 {
-	pid_t		holder;
-	TimestampTz since;
-	char		file[MAXPGPATH];
-
-	protech_backup_require_preload();
-	SpinLockAcquire(&protech_backup_shared->mutex);
-	holder = protech_backup_shared->state.running_pid;
-	since = protech_backup_shared->state.running_since;
-	strlcpy(file, protech_backup_shared->state.running_file, sizeof(file));
-	SpinLockRelease(&protech_backup_shared->mutex);
-	if (holder != 0)
-		report_slot_busy(holder, since, file);
+	slot_handed_over_by = holder;
 }
 
 /*
@@ -532,6 +564,23 @@ protech_backup_get_state(ProtechBackupState *state)
 	SpinLockAcquire(&protech_backup_shared->mutex);
 	memcpy(state, &protech_backup_shared->state, sizeof(ProtechBackupState));
 	SpinLockRelease(&protech_backup_shared->mutex);
+}
+
+/*
+ * Whether path (absolute) is inside the data directory, where base backups
+ * of the data directory would copy the dumps too.
+ */
+bool
+protech_backup_in_data_directory(const char *path)
+{
+	char		canonical[MAXPGPATH];
+	char		datadir[MAXPGPATH];
+
+	strlcpy(canonical, path, sizeof(canonical));
+	canonicalize_path(canonical);
+	strlcpy(datadir, DataDir, sizeof(datadir));
+	canonicalize_path(datadir);
+	return path_within(canonical, datadir);
 }
 
 /*

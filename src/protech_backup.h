@@ -40,6 +40,9 @@ extern int	protech_backup_history_days;
 extern char *protech_backup_post_backup_command;
 extern int	protech_backup_timeout;
 extern double protech_backup_min_size_ratio;
+extern int	protech_backup_min_free_space;
+extern int	protech_backup_lock_wait_timeout;
+extern char *protech_backup_passfile;
 extern int	protech_backup_format;
 extern char *protech_backup_compression;
 extern int	protech_backup_jobs;
@@ -121,7 +124,7 @@ typedef struct ProtechBackupState
 extern void protech_backup_require_preload(void);
 extern void protech_backup_claim_slot(int64 run_id);
 extern bool protech_backup_try_claim_slot(int64 run_id);
-extern void protech_backup_check_slot_free(void);
+extern void protech_backup_take_over_slot_from(pid_t holder);
 extern int64 protech_backup_slot_run_id(void);
 extern void protech_backup_slot_set_file(const char *file_name);
 extern void protech_backup_report_progress(uint64 bytes_written);
@@ -129,6 +132,7 @@ extern void protech_backup_release_slot(void);
 extern void protech_backup_set_scheduler_state(pid_t pid, TimestampTz next_run_at);
 extern void protech_backup_get_state(ProtechBackupState *state);
 extern char *protech_backup_resolved_directory(void);
+extern bool protech_backup_in_data_directory(const char *path);
 
 /* format.c: the storage settings and the valid combinations */
 extern const struct config_enum_entry protech_backup_format_options[];
@@ -231,6 +235,7 @@ extern int64 protech_backup_history_purge(int days);
 extern bool protech_backup_history_last_scheduled_success(TimestampTz *started_at);
 
 /* status.c: what protech_backup_status() reports */
+extern int64 protech_backup_free_bytes(const char *path);
 extern char *protech_backup_size_anomaly(void);
 
 /* worker.c: the launcher, the scheduler and manual backup workers */

@@ -577,6 +577,18 @@ release_slot(int code, Datum arg)
 }
 
 /*
+ * Raise the error for a bad argument of protech_backup_cleanup() or
+ * protech_backup_retention_plan().
+ */
+static void
+reject_argument(const char *name, const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("argument \"%s\" %s", name, problem)));
+}
+
+/*
  * SQL: protech_backup_cleanup(dry_run boolean DEFAULT false)
  *		RETURNS TABLE(file_name text, action text, reason text)
  *
@@ -588,12 +600,15 @@ release_slot(int code, Datum arg)
 Datum
 protech_backup_cleanup(PG_FUNCTION_ARGS)
 {
-	bool		dry_run = PG_GETARG_BOOL(0);
+	bool		dry_run;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *directory;
 	List	   *outcomes;
 	ListCell   *lc;
 
+	if (PG_ARGISNULL(0))
+		reject_argument("dry_run", "must not be null");
+	dry_run = PG_GETARG_BOOL(0);
 	protech_backup_require_preload();
 	directory = protech_backup_resolved_directory();
 
@@ -619,17 +634,6 @@ protech_backup_cleanup(PG_FUNCTION_ARGS)
 				outcome->action, outcome->reason);
 	}
 	return (Datum) 0;
-}
-
-/*
- * Raise the error for a bad argument of protech_backup_retention_plan().
- */
-static void
-reject_argument(const char *name, const char *problem)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("argument \"%s\" %s", name, problem)));
 }
 
 /*

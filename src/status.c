@@ -3,8 +3,10 @@
  * status.c
  *		What the server knows about backups right now, for
  *		protech_backup_status() and protech_backup_metrics() (SQL functions
- *		of the install script built on protech_backup_runtime() below), and
- *		the size-anomaly check the worker runs after each backup.
+ *		of the install script built on protech_backup_runtime() below), the
+ *		size-anomaly check the worker runs after each backup, and the free
+ *		space of the backup directory, which a backup also checks before it
+ *		starts (backup.c).
  *
  * protech_backup_runtime() reports what only this process's shared memory
  * and the file system know: the scheduler's pid and next due instant, the
@@ -31,10 +33,11 @@ PG_FUNCTION_INFO_V1(protech_backup_runtime);
 /*
  * Free bytes for an unprivileged writer in the file system holding path,
  * or of its nearest existing ancestor when path does not exist yet; -1
- * when even that cannot be read.
+ * when even that cannot be read.  Also the free-space check before a
+ * backup (backup.c).
  */
-static int64
-free_bytes(const char *path)
+int64
+protech_backup_free_bytes(const char *path)
 {
 	char		probe[MAXPGPATH];
 	struct statvfs st;
@@ -65,7 +68,7 @@ protech_backup_runtime(PG_FUNCTION_ARGS)
 	Datum		values[8];
 	bool		nulls[8] = {0};
 	char	   *directory = protech_backup_resolved_directory();
-	int64		free_space = free_bytes(directory);
+	int64		free_space = protech_backup_free_bytes(directory);
 
 	protech_backup_get_state(&state);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)

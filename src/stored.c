@@ -239,15 +239,53 @@ folder_digest(const char *path, bool sync, bool gunzip, int64 *size_bytes,
 }
 
 /*
- * For a directory-format backup just written by pg_dump: fsync every file
- * and the folder, and compute its size and SHA-256.  Raises an error when
- * a file cannot be read or synced.
+ * Give the folder at path mode 0700 and every file in it mode 0600:
+ * pg_dump creates its files with the modes the umask leaves (0640 when the
+ * data directory allows group access).  Raises an error on failure.
+ */
+static void
+make_folder_private(const char *path)
+{
+	char	   *problem;
+	char	  **names;
+	int			count;
+
+	names = folder_files(path, &count, &problem);
+	if (names == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not seal directory-format dump: %s", problem)));
+	for (int i = 0; i < count; i++)
+	{
+		char	   *file = psprintf("%s/%s", path, names[i]);
+
+		if (chmod(file, S_IRUSR | S_IWUSR) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not change the mode of file \"%s\" to 0600: %m",
+							file)));
+		pfree(file);
+	}
+	pgfnames_cleanup(names);
+	if (chmod(path, S_IRWXU) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not change the mode of folder \"%s\" to 0700: %m",
+						path)));
+}
+
+/*
+ * For a directory-format backup just written by pg_dump: make the folder
+ * and its files private to the server's user, fsync every file and the
+ * folder, and compute its size and SHA-256.  Raises an error when a file
+ * cannot be read or synced.
  */
 void
 protech_backup_seal_folder(const char *path, int64 *size_bytes, char *sha256)
 {
 	char	   *problem;
 
+	make_folder_private(path);
 	if (!folder_digest(path, true, false, size_bytes, sha256, &problem))
 		ereport(ERROR,
 				(errcode_for_file_access(),

@@ -81,6 +81,7 @@ PGDLLEXPORT void protech_backup_manual_main(Datum main_arg);
 typedef struct ManualRequest
 {
 	char		database[NAMEDATALEN];
+	pid_t		caller_pid;		/* holds the slot until the worker takes it */
 	bool		caller_canceled;	/* set by the caller before SIGTERM */
 	bool		succeeded;
 	bool		failed;
@@ -792,6 +793,7 @@ protech_backup_manual_main(Datum main_arg)
 		proc_exit(0);			/* the caller is gone already */
 	manual_request = dsm_segment_address(segment);
 	BackgroundWorkerInitializeConnection(manual_request->database, NULL, 0);
+	protech_backup_take_over_slot_from(manual_request->caller_pid);
 
 	if (run_recorded_backup("manual", &info, &error))
 	{
@@ -815,64 +817,74 @@ protech_backup_manual_main(Datum main_arg)
 }
 
 /*
- * Error and exit cleanup of protech_backup_now(): stop the worker (it kills
- * pg_dump and removes the partial file) and wait until it has, so that when
- * the caller's error returns nothing of the backup is left running.
+ * Error and exit cleanup of protech_backup_now(): stop the worker, if one
+ * was started (it kills pg_dump and removes the partial file), and wait
+ * until it has, so that when the caller's error returns nothing of the
+ * backup is left running; then give the slot back if the worker never
+ * took it over.
  */
 static void
 stop_manual_worker(int code, Datum arg)
 {
 	ManualWait *wait = (ManualWait *) DatumGetPointer(arg);
 
-	wait->request->caller_canceled = true;
-	pg_write_barrier();
-	TerminateBackgroundWorker(wait->handle);
-	HOLD_INTERRUPTS();
-	(void) WaitForBackgroundWorkerShutdown(wait->handle);
-	RESUME_INTERRUPTS();
+	if (wait->handle != NULL)
+	{
+		wait->request->caller_canceled = true;
+		pg_write_barrier();
+		TerminateBackgroundWorker(wait->handle);
+		HOLD_INTERRUPTS();
+		(void) WaitForBackgroundWorkerShutdown(wait->handle);
+		RESUME_INTERRUPTS();
+	}
+	protech_backup_release_slot();
 }
 
 /*
  * Run a manual backup in a dedicated worker and wait for it.  Returns the
- * new backup, or raises the worker's error as the caller's own.
+ * new backup, or raises the worker's error as the caller's own.  The
+ * caller claims the backup slot before it starts the worker, which takes
+ * it over: when a backup runs already, or many sessions call at once, all
+ * but one get object_in_use at once, without a worker or a history row.
  */
 ProtechBackupInfo *
 protech_backup_run_manual(void)
 {
 	dsm_segment *segment;
 	ManualRequest *request;
-	ManualWait	wait;
+	ManualWait	wait = {NULL, NULL};
 	ProtechBackupInfo *info;
 
 	protech_backup_require_preload();
 	protech_backup_check_database(protech_backup_database);
-	protech_backup_check_slot_free();
-
-	segment = dsm_create(sizeof(ManualRequest), 0);
-	request = dsm_segment_address(segment);
-	memset(request, 0, sizeof(ManualRequest));
-	strlcpy(request->database, protech_backup_database, NAMEDATALEN);
-
-	wait.request = request;
-	wait.handle = start_dynamic_worker("protech_backup backup",
-									   "protech_backup_manual_main",
-									   request->database,
-									   UInt32GetDatum(dsm_segment_handle(segment)));
-	if (wait.handle == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("could not start a background worker for the backup"),
-				 errhint("Raise max_worker_processes (now %d); a backup needs one worker while it runs.",
-						 max_worker_processes)));
+	protech_backup_claim_slot(0);
 
 	PG_ENSURE_ERROR_CLEANUP(stop_manual_worker, PointerGetDatum(&wait));
 	{
+		segment = dsm_create(sizeof(ManualRequest), 0);
+		request = dsm_segment_address(segment);
+		memset(request, 0, sizeof(ManualRequest));
+		strlcpy(request->database, protech_backup_database, NAMEDATALEN);
+		request->caller_pid = MyProcPid;
+
+		wait.request = request;
+		wait.handle = start_dynamic_worker("protech_backup backup",
+										   "protech_backup_manual_main",
+										   request->database,
+										   UInt32GetDatum(dsm_segment_handle(segment)));
+		if (wait.handle == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("could not start a background worker for the backup"),
+					 errhint("Raise max_worker_processes (now %d); a backup needs one worker while it runs.",
+							 max_worker_processes)));
 		if (WaitForBackgroundWorkerShutdown(wait.handle) == BGWH_POSTMASTER_DIED)
 			ereport(FATAL,
 					(errcode(ERRCODE_ADMIN_SHUTDOWN),
 					 errmsg("postmaster exited during a backup")));
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(stop_manual_worker, PointerGetDatum(&wait));
+	protech_backup_release_slot();
 
 	if (request->failed)
 		ereport(ERROR,

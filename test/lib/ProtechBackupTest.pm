@@ -1,14 +1,15 @@
 # ProtechBackupTest: what the TAP tests of protech_backup share.
 #
 # A node with the extension preloaded and its backup directory under the
-# node's base directory, a fake pg_dump for fault tests, and small file
-# helpers.  Tests run from the top of the source tree (prove is started
+# node's base directory, a fake pg_dump for fault tests, the test-only
+# check_stored module, and small file and process helpers.  Tests run from the top of the source tree (prove is started
 # there), so fixtures are found by relative path.
 package ProtechBackupTest;
 
 use strict;
 use warnings;
 
+use Cwd;
 use Digest::SHA;
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
@@ -16,18 +17,21 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(new_backup_node backup_files sha256_of fake_pg_dump
-  reload_and_wait wait_until process_alive schema_of contents);
+our @EXPORT = qw(new_backup_node backup_files partial_files sha256_of
+  fake_pg_dump reload_and_wait wait_until process_alive child_pids
+  schema_of contents install_check_stored check_stored extension_functions
+  harmless_value);
 
 # A started node preloading protech_backup, with the extension created in
-# database 'app' (protech_backup.database) and extra postgresql.conf lines.
+# database 'app' (protech_backup.database) and extra postgresql.conf lines;
+# initdb gets the options of $opts{initdb} too.
 sub new_backup_node
 {
 	my ($name, %opts) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	my $dir = $node->basedir . '/backups';
 
-	$node->init;
+	$node->init(extra => $opts{initdb} // []);
 	$node->append_conf('postgresql.conf',
 		    "shared_preload_libraries = '"
 		  . ($opts{preload} // 'protech_backup') . "'\n"
@@ -56,6 +60,13 @@ sub backup_files
 	return @files;
 }
 
+# The ".partial" files and folders in the node's backup directory.
+sub partial_files
+{
+	my ($node) = @_;
+	return grep { /\.partial$/ } backup_files($node);
+}
+
 sub sha256_of
 {
 	my ($path) = @_;
@@ -81,14 +92,16 @@ EOS
 }
 
 # Set postgresql.conf values, reload, and wait until new sessions see them.
+# Single quotes in values are doubled, as both files and SQL want them.
 sub reload_and_wait
 {
 	my ($node, %settings) = @_;
 	my @checks;
 	while (my ($k, $v) = each %settings)
 	{
-		$node->append_conf('postgresql.conf', "$k = '$v'\n");
-		push @checks, "current_setting('$k') = '$v'";
+		(my $quoted = $v) =~ s/'/''/g;
+		$node->append_conf('postgresql.conf', "$k = '$quoted'\n");
+		push @checks, "current_setting('$k') = '$quoted'";
 	}
 	$node->reload;
 	$node->poll_query_until('postgres', 'SELECT ' . join(' AND ', @checks))
@@ -119,6 +132,96 @@ sub process_alive
 	my $stat = <$fh>;
 	close($fh);
 	return $stat !~ /^\d+ \(.*\) Z /;
+}
+
+# The pids of the live children of process $pid, from /proc.
+sub child_pids
+{
+	my ($pid) = @_;
+	my @children;
+	opendir(my $dh, '/proc') or die "could not read /proc: $!";
+	for my $p (grep { /^\d+$/ } readdir($dh))
+	{
+		open(my $fh, '<', "/proc/$p/stat") or next;
+		my $stat = <$fh>;
+		close($fh);
+		push @children, $p if $stat =~ /^\d+ \(.*\) [^Z] (\d+) / && $1 == $pid;
+	}
+	closedir($dh);
+	return @children;
+}
+
+# protech_backup_check_stored() has no SQL surface of its own yet (the
+# verify function will call it): build the test-only module that gives it
+# one and create the function check_stored(text) in database postgres.
+sub install_check_stored
+{
+	my ($node) = @_;
+	my $pg_config = $ENV{PG_CONFIG} // '/usr/lib/postgresql/15/bin/pg_config';
+	system('make', '-s', '-C', 'test/modules/check_stored', "PG_CONFIG=$pg_config") == 0
+	  or die 'could not build test/modules/check_stored';
+	my $module = Cwd::abs_path('test/modules/check_stored/check_stored.so');
+	$node->safe_psql('postgres',
+		"CREATE FUNCTION check_stored(text) RETURNS text AS '$module', 'check_stored' LANGUAGE C STRICT"
+	);
+	return;
+}
+
+# 'ok' when backup $file is listed and reads back as its manifest records,
+# 'not listed', or what is wrong with it.
+sub check_stored
+{
+	my ($node, $file) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(check_stored('$file'), 'ok')");
+}
+
+# The functions of the extension in database $db, each a hash: proc (its
+# name), retset and strict (booleans), types and names (array refs, of its
+# input arguments, the names '' where there is none).
+sub extension_functions
+{
+	my ($node, $db) = @_;
+	my @functions;
+	for (split /\n/, $node->safe_psql($db, q{
+		SELECT p.oid::regproc, p.proretset, p.proisstrict,
+			   array_to_string(p.proargtypes::regtype[], ','),
+			   (SELECT string_agg(coalesce(a.name, ''), ',' ORDER BY a.i)
+				FROM unnest(p.proargnames, p.proargmodes) WITH ORDINALITY AS a(name, mode, i)
+				WHERE a.mode IS NULL OR a.mode IN ('i', 'b', 'v'))
+		FROM pg_proc p
+		JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+			AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+		JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'protech_backup'
+		ORDER BY 1}))
+	{
+		my ($proc, $retset, $strict, $types, $names) = split /\|/, $_, -1;
+		my @types = split /,/, $types;
+		my @names = split /,/, $names, -1;
+		push @functions, {
+			proc => $proc,
+			retset => $retset eq 't',
+			strict => $strict eq 't',
+			types => \@types,
+			names => [ map { $names[$_] // '' } 0 .. $#types ],
+		};
+	}
+	return @functions;
+}
+
+# A harmless value, as SQL, for an argument of type $type named $name;
+# $file names an existing backup.
+sub harmless_value
+{
+	my ($type, $name, $file) = @_;
+	return
+	    $type =~ /\[\]$/ ? "'{}'"
+	  : $type eq 'boolean' ? 'true'
+	  : $type =~ /^timestamp/ ? 'now()'
+	  : $type =~ /int/ ? '0'
+	  : $name =~ /schedule/ ? "'0 0 * * *'"
+	  : $name =~ /zone/ ? "'UTC'"
+	  : "'$file'";
 }
 
 # The schema of database $db as pg_dump --schema-only prints it, less the

@@ -9,7 +9,6 @@ use strict;
 use warnings;
 
 use lib 'test/lib';
-use Cwd;
 use Digest::SHA;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
@@ -20,22 +19,7 @@ use Test::More;
 my $node = new_backup_node('formats', fixture => 1);
 my $dir = $node->{protech_backup_dir};
 
-# protech_backup_check_stored() has no SQL surface of its own yet (the
-# verify function will call it): a test-only module gives it one.
-my $pg_config = $ENV{PG_CONFIG} // '/usr/lib/postgresql/15/bin/pg_config';
-system('make', '-s', '-C', 'test/modules/check_stored', "PG_CONFIG=$pg_config") == 0
-  or die 'could not build test/modules/check_stored';
-my $module = Cwd::abs_path('test/modules/check_stored/check_stored.so');
-$node->safe_psql('postgres',
-	"CREATE FUNCTION check_stored(text) RETURNS text AS '$module', 'check_stored' LANGUAGE C STRICT"
-);
-
-sub check_stored
-{
-	my ($file) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT coalesce(check_stored('$file'), 'ok')");
-}
+install_check_stored($node);
 
 # SHA-256 of a directory-format backup as README documents it:
 # (cd <folder> && export LC_ALL=C && sha256sum -- * | sha256sum)
@@ -110,7 +94,7 @@ for my $c (@combinations)
 	is($node->safe_psql('app',
 		"SELECT count(*) FROM protech_backup_list() WHERE file_name = '$file' AND sha256 = '$sha'"),
 		'1', "$what: listed");
-	is(check_stored($file), 'ok', "$what: reads back and decompresses as recorded");
+	is(check_stored($node, $file), 'ok', "$what: reads back and decompresses as recorded");
 
 	my $db = 'restored_' . $n++;
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
@@ -153,17 +137,17 @@ sub flip_byte
 
 my $zst = $taken{'plain/zstd:5'};
 flip_byte("$dir/$zst", int((-s "$dir/$zst") / 2));
-like(check_stored($zst), qr/^file ".*\Q$zst\E": zstd data is damaged: /,
+like(check_stored($node, $zst), qr/^file ".*\Q$zst\E": zstd data is damaged: /,
 	'a damaged zstd backup is reported by the check');
 
 my $gz = $taken{'plain/gzip'};
 flip_byte("$dir/$gz", int((-s "$dir/$gz") / 2));
-like(check_stored($gz), qr/^file ".*\Q$gz\E": gzip data is damaged: /,
+like(check_stored($node, $gz), qr/^file ".*\Q$gz\E": gzip data is damaged: /,
 	'a damaged gzip backup is reported by the check');
 
 my $sql = $taken{'plain/none'};
 flip_byte("$dir/$sql", 100);
-like(check_stored($sql), qr/^".*\Q$sql\E" has SHA-256 [0-9a-f]{64}, its manifest records [0-9a-f]{64}$/,
+like(check_stored($node, $sql), qr/^".*\Q$sql\E" has SHA-256 [0-9a-f]{64}, its manifest records [0-9a-f]{64}$/,
 	'a changed uncompressed backup is reported by its SHA-256');
 
 my $folder = "$dir/$taken{'directory/gzip'}";
@@ -171,11 +155,11 @@ opendir(my $dh, $folder) or die;
 my ($data) = sort grep { /\.dat\.gz$/ && -s "$folder/$_" > 100 } readdir($dh);
 closedir($dh);
 flip_byte("$folder/$data", 60);
-like(check_stored($taken{'directory/gzip'}), qr/^file ".*\Q$data\E": gzip data is damaged: /,
+like(check_stored($node, $taken{'directory/gzip'}), qr/^file ".*\Q$data\E": gzip data is damaged: /,
 	'a damaged file of a directory-format backup is reported by the check');
 
 truncate("$dir/$zst", (-s "$dir/$zst") - 10) or die;
-is(check_stored($zst), 'not listed', 'a truncated backup is no longer listed');
+is(check_stored($node, $zst), 'not listed', 'a truncated backup is no longer listed');
 is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_list()'),
 	scalar(@combinations) - 1, 'the list leaves out the truncated backup');
 
