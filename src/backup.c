@@ -193,8 +193,9 @@ check_pg_dump(const char *pg_dump, const char *const *envp)
 						 PG_MAJORVERSION)));
 
 	initStringInfo(&output);
-	status = protech_backup_run_child("pg_dump", argv, envp, collect_output,
-									  &output, &output, protech_backup_timeout);
+	status = protech_backup_run_child("pg_dump", argv, envp, NULL, NULL,
+									  collect_output, &output, &output,
+									  protech_backup_timeout);
 	version = pstrdup(protech_backup_last_lines(&output, 1));
 	if (status != 0 ||
 		sscanf(version, "pg_dump (PostgreSQL) %d", &major) != 1)
@@ -453,8 +454,8 @@ dump_to_file(const char *const *argv, const char *const *envp,
 		sink.codec = protech_backup_codec_begin(storage->method, storage->level,
 												true, store_bytes, &sink);
 
-	status = protech_backup_run_child("pg_dump", argv, envp, write_dump_chunk,
-									  &sink, pg_dump_output,
+	status = protech_backup_run_child("pg_dump", argv, envp, NULL, NULL,
+									  write_dump_chunk, &sink, pg_dump_output,
 									  protech_backup_timeout);
 	if (status != 0)
 		return status;
@@ -551,7 +552,8 @@ protech_backup_take(const char *trigger, int64 run_id,
 		if (storage.format == PROTECH_BACKUP_FORMAT_DIRECTORY)
 		{
 			/* pg_dump writes the folder; what it prints is kept with stderr */
-			status = protech_backup_run_child("pg_dump", argv, envp, NULL, NULL,
+			status = protech_backup_run_child("pg_dump", argv, envp,
+											  NULL, NULL, NULL, NULL,
 											  &pg_dump_output,
 											  protech_backup_timeout);
 			if (status == 0)

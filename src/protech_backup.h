@@ -149,9 +149,13 @@ typedef struct ProtechBackupCodec ProtechBackupCodec;
 
 /* child.c: run a program by fork/exec inside the latch loop */
 typedef void (*ProtechBackupSink) (const char *data, size_t len, void *arg);
+/* appends the next piece of input to buf; false when there is no more */
+typedef bool (*ProtechBackupSource) (StringInfo buf, void *arg);
 extern int	protech_backup_run_child(const char *what,
 									 const char *const *argv,
 									 const char *const *envp,
+									 ProtechBackupSource stdin_source,
+									 void *source_arg,
 									 ProtechBackupSink stdout_sink,
 									 void *sink_arg,
 									 StringInfo stderr_tail,
@@ -170,6 +174,9 @@ extern ProtechBackupCodec *protech_backup_codec_begin(ProtechBackupMethod method
 													  void *output_arg);
 extern bool protech_backup_codec_feed(ProtechBackupCodec *codec,
 									  const char *data, size_t len);
+extern void protech_backup_codec_input(ProtechBackupCodec *codec,
+									   const char *data, size_t len);
+extern int	protech_backup_codec_step(ProtechBackupCodec *codec);
 extern bool protech_backup_codec_end(ProtechBackupCodec *codec);
 extern const char *protech_backup_codec_error(ProtechBackupCodec *codec);
 

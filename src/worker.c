@@ -193,13 +193,15 @@ wait_on_latch(long timeout_ms)
 /*
  * Interrupt check for long waits of a backup: the usual
  * CHECK_FOR_INTERRUPTS, plus a SIGTERM of our workers turned into an ERROR
- * so that the run is recorded before the process exits.
+ * so that the run is recorded before the process exits.  While interrupts
+ * are held (creating or dropping a scratch database, see restore.c) a
+ * SIGTERM waits like any other interrupt.
  */
 void
 protech_backup_check_for_interrupts(void)
 {
 	CHECK_FOR_INTERRUPTS();
-	if (ShutdownRequestPending)
+	if (ShutdownRequestPending && InterruptHoldoffCount == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_ADMIN_SHUTDOWN),
 				 errmsg("backup interrupted: %s",
