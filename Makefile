@@ -13,6 +13,7 @@ OBJS = \
 	src/history.o \
 	src/hooks.o \
 	src/manifest.o \
+	src/programs.o \
 	src/protech_backup.o \
 	src/retention.o \
 	src/schedule.o \

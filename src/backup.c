@@ -22,19 +22,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "catalog/pg_authid.h"
 #include "commands/dbcommands.h"
 #include "common/cryptohash.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "miscadmin.h"
 #include "pgtime.h"
-#include "postmaster/postmaster.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
-#include "utils/varlena.h"
 
 #include "protech_backup.h"
 
@@ -215,21 +211,6 @@ check_pg_dump(const char *pg_dump, const char *const *envp)
 				 errhint("Set protech_backup.pg_dump_path to the pg_dump of PostgreSQL %s or later.",
 						 PG_MAJORVERSION)));
 	return version;
-}
-
-/*
- * The first of the server's Unix socket directories, or "localhost" when it
- * listens on none, so that pg_dump reaches this very server.
- */
-static char *
-server_socket_host(void)
-{
-	char	   *rawstring = pstrdup(Unix_socket_directories);
-	List	   *dirs;
-
-	if (!SplitDirectoriesString(rawstring, ',', &dirs) || dirs == NIL)
-		return "localhost";
-	return (char *) linitial(dirs);
 }
 
 /*
@@ -505,28 +486,9 @@ protech_backup_take(const char *trigger, int64 run_id,
 	protech_backup_require_preload();
 	protech_backup_storage_in_force(&storage);
 	protech_backup_check_database(database);
-	role = protech_backup_role[0] ? pstrdup(protech_backup_role) :
-		GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false);
-	if (protech_backup_pg_dump_path[0])
-		pg_dump = pstrdup(protech_backup_pg_dump_path);
-	else
-	{
-		pg_dump = pstrdup(my_exec_path);
-		get_parent_directory(pg_dump);
-		pg_dump = psprintf("%s/pg_dump", pg_dump);
-	}
-	{
-		const char *extra[] = {
-			psprintf("PGHOST=%s", server_socket_host()),
-			psprintf("PGPORT=%d", PostPortNumber),
-			psprintf("PGUSER=%s", role),
-			psprintf("PGDATABASE=%s", database),
-			"PGAPPNAME=protech_backup",
-			NULL
-		};
-
-		envp = protech_backup_child_environment(extra);
-	}
+	role = protech_backup_connection_role();
+	pg_dump = protech_backup_program_path("pg_dump");
+	envp = protech_backup_connection_environment(database, role);
 	directory = protech_backup_resolved_directory();
 
 	protech_backup_claim_slot(run_id);

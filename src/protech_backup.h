@@ -162,6 +162,12 @@ extern int	protech_backup_run_child(const char *what,
 									 int timeout_s);
 extern const char **protech_backup_child_environment(const char *const *extra);
 
+/* programs.c: where the client programs are, how they reach this server */
+extern char *protech_backup_connection_role(void);
+extern char *protech_backup_program_path(const char *program);
+extern const char **protech_backup_connection_environment(const char *database,
+														  const char *role);
+
 /* durable.c: fsync and durable rename that never PANIC */
 extern bool protech_backup_fsync(const char *path, bool isdir, int elevel);
 extern void protech_backup_durable_rename(const char *oldpath,
