@@ -12,7 +12,9 @@ CREATE TYPE protech_backup_info AS (
 	sha256 text,
 	started_at timestamptz,
 	finished_at timestamptz,
-	trigger text
+	trigger text,
+	verified_at timestamptz,
+	verify_result text
 );
 
 CREATE FUNCTION protech_backup_now()

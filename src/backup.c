@@ -24,17 +24,23 @@
 
 #include "commands/dbcommands.h"
 #include "common/cryptohash.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "pgtime.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "protech_backup.h"
 
 PG_FUNCTION_INFO_V1(protech_backup_now);
+
+/* the name a manifest has while it is written */
+#define MANIFEST_PARTIAL_SUFFIX \
+	PROTECH_BACKUP_MANIFEST_SUFFIX PROTECH_BACKUP_PARTIAL_SUFFIX
 
 /* how many of pg_dump's last lines an error message quotes */
 #define PG_DUMP_TAIL_LINES 10
@@ -252,8 +258,10 @@ ensure_directory(const char *directory)
 
 /*
  * Remove the ".partial" files and folders a crashed backup left behind.  Only called
- * while holding the backup slot, so none of them belongs to a live backup.
- * A directory that does not exist yet has none.
+ * while holding the backup slot, so none of them belongs to a live backup,
+ * and a partial manifest only while holding the manifest lock, so none
+ * belongs to a live verification.  A directory that does not exist yet has
+ * none.
  */
 void
 protech_backup_remove_stale_partials(const char *directory)
@@ -268,6 +276,8 @@ protech_backup_remove_stale_partials(const char *directory)
 	{
 		char		path[MAXPGPATH];
 		size_t		len = strlen(de->d_name);
+		bool		manifest;
+		bool		removed;
 
 		if (strncmp(de->d_name, PROTECH_BACKUP_PREFIX,
 					strlen(PROTECH_BACKUP_PREFIX)) != 0 ||
@@ -276,7 +286,16 @@ protech_backup_remove_stale_partials(const char *directory)
 				   PROTECH_BACKUP_PARTIAL_SUFFIX) != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", directory, de->d_name);
-		if (protech_backup_remove_dump(path))
+		/* a verification may be writing a manifest: that happens locked */
+		manifest = len >= strlen(MANIFEST_PARTIAL_SUFFIX) &&
+			strcmp(de->d_name + len - strlen(MANIFEST_PARTIAL_SUFFIX),
+				   MANIFEST_PARTIAL_SUFFIX) == 0;
+		if (manifest)
+			protech_backup_lock_manifests();
+		removed = protech_backup_remove_dump(path);
+		if (manifest)
+			protech_backup_unlock_manifests();
+		if (removed)
 			ereport(LOG,
 					(errmsg("protech_backup: removed stale partial backup \"%s\"",
 							path)));
@@ -367,6 +386,32 @@ protech_backup_check_database(const char *database)
 				 errmsg("database \"%s\" does not exist", database),
 				 errdetail("protech_backup.database names the database to back up."),
 				 errhint("Set protech_backup.database to an existing database and reload the configuration.")));
+}
+
+/*
+ * The number of user tables (PROTECH_BACKUP_USER_TABLES) in the database
+ * this process is connected to, protech_backup.database, for the manifest:
+ * a restore is checked against it.  It is counted just before pg_dump
+ * starts, in a snapshot of its own, so a table created or dropped in
+ * between makes it differ from what pg_dump's snapshot holds.
+ */
+static int32
+count_user_tables(void)
+{
+	int32		tables;
+	bool		isnull;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	if (SPI_execute("SELECT pg_catalog.count(*)::pg_catalog.int4 "
+					PROTECH_BACKUP_USER_TABLES, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not count the tables of the database");
+	tables = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	PopActiveSnapshot();
+	return tables;
 }
 
 /*
@@ -502,6 +547,7 @@ protech_backup_take(const char *trigger, int64 run_id,
 		ensure_directory(directory);
 		protech_backup_remove_stale_partials(directory);
 
+		info->tables = count_user_tables();
 		info->started_at = GetCurrentTimestamp();
 		choose_file_name(directory, info->started_at, storage.suffix,
 						 info->file_name);

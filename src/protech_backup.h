@@ -25,6 +25,8 @@
 #define PROTECH_BACKUP_PARTIAL_SUFFIX ".partial"
 /* The manifest of a backup is its dump's name plus this suffix. */
 #define PROTECH_BACKUP_MANIFEST_SUFFIX ".json"
+/* Room for the outcome of a verification in a manifest, with its NUL. */
+#define PROTECH_BACKUP_VERIFY_RESULT_SIZE 2048
 
 /* settings (protech_backup.c) */
 extern char *protech_backup_database;
@@ -95,7 +97,26 @@ typedef struct ProtechBackupInfo
 	char		trigger[16];
 	char		server_version[128];
 	char		pg_dump_version[128];
+	int32		tables;			/* user tables when the backup started */
+	/* the last verification: 0 and "" until the first */
+	TimestampTz verified_at;
+	char		verify_result[PROTECH_BACKUP_VERIFY_RESULT_SIZE];
 } ProtechBackupInfo;
+
+/*
+ * The user tables of a database, as the FROM clause of a query over
+ * pg_class c and pg_namespace n: ordinary and partitioned tables outside the
+ * system schemas, not part of an extension.  The count a backup records and
+ * the count of a restore both use it, so that they count the same things.
+ */
+#define PROTECH_BACKUP_USER_TABLES \
+	"FROM pg_catalog.pg_class c " \
+	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace " \
+	"WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' " \
+	"AND n.nspname !~ '^pg_' " \
+	"AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d " \
+	"WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass " \
+	"AND d.objid = c.oid AND d.deptype = 'e')"
 
 /*
  * What all processes share: the backup running now (the cluster-wide slot:
@@ -121,6 +142,8 @@ extern int64 protech_backup_slot_run_id(void);
 extern void protech_backup_slot_set_file(const char *file_name);
 extern void protech_backup_report_progress(uint64 bytes_written);
 extern void protech_backup_release_slot(void);
+extern void protech_backup_lock_manifests(void);
+extern void protech_backup_unlock_manifests(void);
 extern void protech_backup_set_scheduler_state(pid_t pid, TimestampTz next_run_at);
 extern void protech_backup_get_state(ProtechBackupState *state);
 extern char *protech_backup_resolved_directory(void);
@@ -209,6 +232,11 @@ extern bool protech_backup_read_manifest(const char *directory,
 										 const char *manifest_name,
 										 ProtechBackupInfo *info);
 extern bool protech_backup_is_backup_name(const char *name);
+extern ProtechBackupInfo *protech_backup_backup_argument(FunctionCallInfo fcinfo,
+														 int argno,
+														 const char *directory);
+extern bool protech_backup_record_verification(const char *directory,
+											   const ProtechBackupInfo *verified);
 extern List *protech_backup_list_backups(const char *directory);
 extern void protech_backup_return_infos(FunctionCallInfo fcinfo, List *infos);
 
