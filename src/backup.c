@@ -508,11 +508,14 @@ dump_to_file(const char *const *argv, const char *const *envp,
 /*
  * Take one backup of protech_backup.database now, recorded with the given
  * trigger ("manual", "schedule", ...) for history row run_id (0 if none),
- * stored as protech_backup.format, .compression and .jobs say, then apply
- * retention; *retention_report says what retention deleted (NULL if
- * nothing).  Returns the new backup's manifest entry.  Raises an error,
- * having removed every file it started, when anything fails; a combination
- * of settings that cannot work is refused before anything is written.
+ * stored as protech_backup.format, .compression and .jobs say, verify it
+ * as protech_backup.verify_after_backup says, then apply retention;
+ * *retention_report says what retention deleted (NULL if nothing).
+ * Returns the new backup's manifest entry.  Raises an error, having
+ * removed every file it started, when anything fails before the backup is
+ * complete; a combination of settings that cannot work is refused before
+ * anything is written.  A backup whose verification fails is kept, its
+ * manifest saying so, and the error raised.
  */
 ProtechBackupInfo *
 protech_backup_take(const char *trigger, int64 run_id,
@@ -598,6 +601,8 @@ protech_backup_take(const char *trigger, int64 run_id,
 		protech_backup_write_manifest(directory, info);
 		files.dump_path[0] = '\0';
 
+		/* a failed verification fails the run, before retention runs */
+		protech_backup_verify_new_backup(directory, info);
 		*retention_report = protech_backup_run_retention(directory);
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(release_backup, PointerGetDatum(&files));

@@ -298,6 +298,17 @@ _PG_init(void)
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   protech_backup_check_pg_dump_options, NULL, NULL);
 
+	DefineCustomEnumVariable("protech_backup.verify_after_backup",
+							 "How each backup is verified right after it is taken: off, checksum or restore.",
+							 "checksum reads it back against its manifest, decompressing it; restore also "
+							 "restores it into a scratch database and checks its tables. A failed "
+							 "verification fails the run.",
+							 &protech_backup_verify_after_backup,
+							 PROTECH_BACKUP_VERIFY_CHECKSUM,
+							 protech_backup_verify_after_backup_options,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
 	DefineCustomBoolVariable("protech_backup.catch_up",
 							 "Run one catch-up backup at start-up when a scheduled run was missed.",
 							 NULL,

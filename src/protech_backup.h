@@ -44,6 +44,7 @@ extern int	protech_backup_format;
 extern char *protech_backup_compression;
 extern int	protech_backup_jobs;
 extern char *protech_backup_pg_dump_options;
+extern int	protech_backup_verify_after_backup;
 
 /* the values of protech_backup.format */
 typedef enum ProtechBackupFormat
@@ -52,6 +53,14 @@ typedef enum ProtechBackupFormat
 	PROTECH_BACKUP_FORMAT_CUSTOM,
 	PROTECH_BACKUP_FORMAT_DIRECTORY
 } ProtechBackupFormat;
+
+/* the values of protech_backup.verify_after_backup */
+typedef enum ProtechBackupVerifyAfter
+{
+	PROTECH_BACKUP_VERIFY_OFF,
+	PROTECH_BACKUP_VERIFY_CHECKSUM,
+	PROTECH_BACKUP_VERIFY_RESTORE
+} ProtechBackupVerifyAfter;
 
 /* compression methods, in the order format.c names them */
 typedef enum ProtechBackupMethod
@@ -239,6 +248,20 @@ extern bool protech_backup_record_verification(const char *directory,
 											   const ProtechBackupInfo *verified);
 extern List *protech_backup_list_backups(const char *directory);
 extern void protech_backup_return_infos(FunctionCallInfo fcinfo, List *infos);
+
+/* restore.c: restoring a backup into a new database */
+extern bool protech_backup_restore_into(const char *directory,
+										const ProtechBackupInfo *info,
+										const char *target, bool keep,
+										int32 *tables, int64 *rows,
+										char **problem);
+extern char *protech_backup_scratch_database_name(void);
+extern void protech_backup_drop_leftover_scratch_databases(void);
+
+/* verify.c: verifying a backup */
+extern const struct config_enum_entry protech_backup_verify_after_backup_options[];
+extern void protech_backup_verify_new_backup(const char *directory,
+											 ProtechBackupInfo *info);
 
 /* hooks.c: the post-backup command */
 extern bool protech_backup_run_post_backup_command(const char *directory,
