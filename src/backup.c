@@ -142,15 +142,6 @@ write_dump_chunk(const char *data, size_t len, void *arg)
 }
 
 /*
- * Output sink that collects a small output into a StringInfo.
- */
-static void
-collect_output(const char *data, size_t len, void *arg)
-{
-	appendBinaryStringInfo((StringInfo) arg, data, len);
-}
-
-/*
  * The last few lines of what a program printed, for errdetail.
  */
 char *
@@ -196,8 +187,8 @@ check_pg_dump(const char *pg_dump, const char *const *envp)
 
 	initStringInfo(&output);
 	status = protech_backup_run_child("pg_dump", argv, envp, NULL, NULL,
-									  collect_output, &output, &output,
-									  protech_backup_timeout);
+									  protech_backup_collect_output, &output,
+									  &output, protech_backup_timeout);
 	version = pstrdup(protech_backup_last_lines(&output, 1));
 	if (status != 0 ||
 		sscanf(version, "pg_dump (PostgreSQL) %d", &major) != 1)

@@ -437,6 +437,15 @@ protech_backup_run_child(const char *what, const char *const *argv,
 }
 
 /*
+ * Output sink that collects a small output into the StringInfo arg.
+ */
+void
+protech_backup_collect_output(const char *data, size_t len, void *arg)
+{
+	appendBinaryStringInfo((StringInfo) arg, data, len);
+}
+
+/*
  * The environment for a child: the server's own, less every PG* variable
  * (so nothing the postmaster was started with redirects the connection),
  * plus the NULL-terminated list of "NAME=value" strings in extra.

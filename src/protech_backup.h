@@ -192,6 +192,8 @@ extern int	protech_backup_run_child(const char *what,
 									 void *sink_arg,
 									 StringInfo stderr_tail,
 									 int timeout_s);
+extern void protech_backup_collect_output(const char *data, size_t len,
+										  void *arg);
 extern const char **protech_backup_child_environment(const char *const *extra);
 
 /* programs.c: where the client programs are, how they reach this server */

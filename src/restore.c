@@ -169,15 +169,6 @@ decompress_next(StringInfo buf, void *arg)
 }
 
 /*
- * Output sink that collects a small output into a StringInfo.
- */
-static void
-collect_output(const char *data, size_t len, void *arg)
-{
-	appendBinaryStringInfo((StringInfo) arg, data, len);
-}
-
-/*
  * What a failed psql or pg_restore printed, for an error detail: from its
  * first error line on ("psql:FILE:LINE: ERROR:  ..." with psql's CONTEXT,
  * "pg_restore: error: ..." with its "Command was: ..."), which says which
@@ -424,8 +415,8 @@ count_tables(const char *target, const char *role, int32 *tables,
 	initStringInfo(&output);
 	status = protech_backup_run_child("psql", argv,
 									  protech_backup_connection_environment(target, role),
-									  NULL, NULL, collect_output, &result,
-									  &output, protech_backup_timeout);
+									  NULL, NULL, protech_backup_collect_output,
+									  &result, &output, protech_backup_timeout);
 	if (status == 0 &&
 		sscanf(result.data, "%d " INT64_FORMAT, tables, rows) == 2)
 		return true;
