@@ -288,14 +288,16 @@ create_database(TargetDatabase *db, bool scratch)
 								  &output);
 	if (status != 0)
 	{
+		char	   *printed = protech_backup_last_lines(&output, FAILURE_TAIL_LINES);
+
 		db->created = false;
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 				 errmsg("could not create database \"%s\": psql %s",
 						db->name, wait_result_to_str(status)),
-				 errdetail("psql printed:\n%s",
-						   protech_backup_last_lines(&output, FAILURE_TAIL_LINES)),
-				 errhint("protech_backup.role must be allowed to create databases.")));
+				 errdetail("psql printed:\n%s", printed),
+				 strstr(printed, "permission denied") ?
+				 errhint("Let protech_backup.role create databases (CREATEDB).") : 0));
 	}
 	db->created = true;
 }
