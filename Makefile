@@ -8,20 +8,26 @@ OBJS = \
 	src/backup.o \
 	src/child.o \
 	src/codec.o \
+	src/download.o \
 	src/durable.o \
 	src/format.o \
 	src/history.o \
 	src/hooks.o \
 	src/manifest.o \
+	src/programs.o \
 	src/protech_backup.o \
+	src/restore.o \
 	src/retention.o \
 	src/schedule.o \
 	src/status.o \
 	src/stored.o \
+	src/verify.o \
 	src/worker.o
 
 EXTENSION = protech_backup
 DATA = sql/protech_backup--1.0.sql
+# a psql-only client that downloads a backup over SQL (protech_backup_read)
+SCRIPTS = bin/protech_backup_download
 PGFILEDESC = "protech_backup - scheduled, verified pg_dump backups run by the server"
 
 # zstd and gzip compression of the dump stream (libzstd-dev, zlib1g-dev)

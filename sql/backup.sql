@@ -39,6 +39,29 @@ FROM (SELECT started_at, lead(started_at) OVER () AS next_started
       FROM protech_backup_list()) AS l
 WHERE next_started IS NOT NULL;
 
+-- each backup was read back after it was taken (verify_after_backup =
+-- checksum); verify reads it back again, or restores it too
+SELECT count(*) AS backups, bool_and(verify_result = 'ok: checksum') AS checked,
+       bool_and(verified_at >= finished_at) AS after
+FROM protech_backup_list();
+SELECT checksum_ok, restored, tables, rows, detail
+FROM protech_backup_verify((SELECT file_name FROM protech_backup_list() LIMIT 1));
+SELECT checksum_ok, restored, tables, rows, detail
+FROM protech_backup_verify((SELECT file_name FROM protech_backup_list() LIMIT 1),
+                           restore => true);
+SELECT verify_result FROM protech_backup_list() LIMIT 1;
+SELECT count(*) AS scratch_databases FROM pg_database
+WHERE datname LIKE 'protech\_backup\_verify\_%';
+
+-- names that are not those of backups are refused before any file is opened
+\set VERBOSITY terse
+SELECT * FROM protech_backup_verify('../postgresql.conf');
+SELECT * FROM protech_backup_verify('/etc/passwd');
+SELECT * FROM protech_backup_verify(NULL);
+SELECT * FROM protech_backup_restore('a/b', 'restored');
+SELECT protech_backup_read('', 0, 1);
+\set VERBOSITY default
+
 -- EXECUTE is revoked from PUBLIC on every function of the extension
 SELECT p.oid::regprocedure AS executable_by_public
 FROM pg_proc p
@@ -48,10 +71,14 @@ JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'protech_backup'
 WHERE EXISTS (SELECT FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a
 			  WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE');
 
+-- EXECUTE is revoked from PUBLIC
 CREATE ROLE regress_pb_user;
 SET ROLE regress_pb_user;
 SELECT * FROM protech_backup_now();
 SELECT * FROM protech_backup_list();
+SELECT * FROM protech_backup_verify('x');
+SELECT * FROM protech_backup_restore('x', 'y');
+SELECT protech_backup_read('x', 0, 1);
 RESET ROLE;
 DROP ROLE regress_pb_user;
 
@@ -68,6 +95,7 @@ ALTER SYSTEM SET protech_backup.lock_wait_timeout = -1;
 ALTER SYSTEM SET protech_backup.database = '';
 ALTER SYSTEM SET protech_backup.role = 'a_role_name_that_is_far_too_long_to_be_a_postgresql_identifier_at_all';
 ALTER SYSTEM SET protech_backup.timezone = 'Mars/Olympus_Mons';
+ALTER SYSTEM SET protech_backup.verify_after_backup = 'sometimes';
 -- good values are accepted
 ALTER SYSTEM SET protech_backup.timezone = 'Asia/Manila';
 ALTER SYSTEM RESET ALL;

@@ -12,7 +12,10 @@ CREATE TYPE protech_backup_info AS (
 	sha256 text,
 	started_at timestamptz,
 	finished_at timestamptz,
-	trigger text
+	trigger text,
+	verified_at timestamptz,
+	verify_result text,
+	globals_file text
 );
 
 CREATE FUNCTION protech_backup_now()
@@ -74,6 +77,37 @@ COMMENT ON FUNCTION protech_backup_cleanup(boolean) IS 'apply backup retention n
 
 -- It deletes backups: only a superuser runs it until it grants EXECUTE.
 REVOKE ALL ON FUNCTION protech_backup_cleanup(boolean) FROM PUBLIC;
+
+-- Verify a backup: read it back against its manifest and, with restore,
+-- restore it into a scratch database.  Not STRICT, so that a NULL argument
+-- raises an error instead of silently returning nothing.
+CREATE FUNCTION protech_backup_verify(file_name text, restore boolean DEFAULT false)
+RETURNS TABLE(file_name text, checksum_ok boolean, restored boolean,
+			  tables integer, rows bigint, duration interval, detail text)
+AS 'MODULE_PATHNAME', 'protech_backup_verify'
+LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1;
+COMMENT ON FUNCTION protech_backup_verify(text, boolean) IS 'read a backup back against its manifest and, with restore, restore it into a scratch database; record the outcome';
+
+-- Restore a backup into a new database.
+CREATE FUNCTION protech_backup_restore(file_name text, target_database name)
+RETURNS TABLE(database name, tables integer, rows bigint, duration interval)
+AS 'MODULE_PATHNAME', 'protech_backup_restore'
+LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1;
+COMMENT ON FUNCTION protech_backup_restore(text, name) IS 'restore a backup into a new database, which must not exist yet';
+
+-- Raw bytes of a backup, for download over an SQL connection; also needs
+-- the privileges of pg_read_server_files, which it checks itself.
+CREATE FUNCTION protech_backup_read(file_name text, "offset" bigint, length integer)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'protech_backup_read'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION protech_backup_read(text, bigint, integer) IS 'length bytes of a backup file from offset on, for download';
+
+-- They read backups, create databases and read server files: only a
+-- superuser runs them until it grants EXECUTE.
+REVOKE ALL ON FUNCTION protech_backup_verify(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION protech_backup_restore(text, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION protech_backup_read(text, bigint, integer) FROM PUBLIC;
 
 -- Not STRICT, so that a NULL argument raises an error instead of
 -- silently returning nothing.
@@ -187,7 +221,11 @@ AS $$
 			   current_setting('protech_backup.timezone') AS timezone),
 	runtime AS (SELECT * FROM @extschema@.protech_backup_runtime()),
 	backups AS (SELECT * FROM @extschema@.protech_backup_list()),
-	newest AS (SELECT * FROM backups ORDER BY started_at DESC LIMIT 1),
+	-- a backup whose verification failed is no success
+	newest AS (
+		SELECT * FROM backups
+		WHERE verify_result IS NULL OR verify_result NOT LIKE 'failed%'
+		ORDER BY started_at DESC LIMIT 1),
 	totals AS (
 		SELECT count(*) AS backups, coalesce(sum(size_bytes), 0)::bigint AS bytes
 		FROM backups),

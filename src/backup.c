@@ -25,28 +25,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "catalog/pg_authid.h"
 #include "commands/dbcommands.h"
 #include "utils/acl.h"
 #include "common/cryptohash.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "miscadmin.h"
 #include "pgtime.h"
-#include "postmaster/postmaster.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
-#include "utils/varlena.h"
 
 #include "protech_backup.h"
 
 PG_FUNCTION_INFO_V1(protech_backup_now);
 
-/* the application_name of pg_dump's connections */
-#define PG_DUMP_APPLICATION_NAME "protech_backup"
+/* the name a manifest has while it is written */
+#define MANIFEST_PARTIAL_SUFFIX \
+	PROTECH_BACKUP_MANIFEST_SUFFIX PROTECH_BACKUP_PARTIAL_SUFFIX
+
 /* how many of pg_dump's last lines an error message quotes */
 #define PG_DUMP_TAIL_LINES 10
 /* what pg_dump prints when --lock-wait-timeout expires on a table */
@@ -104,7 +104,7 @@ terminate_pg_dump_backends(void)
 
 		if (backend != NULL && backend->st_procpid != MyProcPid &&
 			backend->st_backendType == B_BACKEND &&
-			strcmp(backend->st_appname, PG_DUMP_APPLICATION_NAME) == 0 &&
+			strcmp(backend->st_appname, PROTECH_BACKUP_APPLICATION_NAME) == 0 &&
 			kill(backend->st_procpid, SIGTERM) == 0)
 			ereport(LOG,
 					(errmsg("protech_backup: terminated process %d, left over from the failed pg_dump",
@@ -192,15 +192,6 @@ write_dump_chunk(const char *data, size_t len, void *arg)
 }
 
 /*
- * Output sink that collects a small output into a StringInfo.
- */
-static void
-collect_output(const char *data, size_t len, void *arg)
-{
-	appendBinaryStringInfo((StringInfo) arg, data, len);
-}
-
-/*
  * The last few lines of what a program printed, for errdetail.
  */
 char *
@@ -245,8 +236,9 @@ check_pg_dump(const char *pg_dump, const char *const *envp)
 						 PG_MAJORVERSION)));
 
 	initStringInfo(&output);
-	status = protech_backup_run_child("pg_dump", argv, envp, collect_output,
-									  &output, &output, protech_backup_timeout);
+	status = protech_backup_run_child("pg_dump", argv, envp, NULL, NULL,
+									  protech_backup_collect_output, &output,
+									  &output, protech_backup_timeout);
 	version = pstrdup(protech_backup_last_lines(&output, 1));
 	if (status != 0 ||
 		sscanf(version, "pg_dump (PostgreSQL) %d", &major) != 1)
@@ -266,21 +258,6 @@ check_pg_dump(const char *pg_dump, const char *const *envp)
 				 errhint("Set protech_backup.pg_dump_path to the pg_dump of PostgreSQL %s or later.",
 						 PG_MAJORVERSION)));
 	return version;
-}
-
-/*
- * The first of the server's Unix socket directories, or "localhost" when it
- * listens on none, so that pg_dump reaches this very server.
- */
-static char *
-server_socket_host(void)
-{
-	char	   *rawstring = pstrdup(Unix_socket_directories);
-	List	   *dirs;
-
-	if (!SplitDirectoriesString(rawstring, ',', &dirs) || dirs == NIL)
-		return "localhost";
-	return (char *) linitial(dirs);
 }
 
 /*
@@ -413,8 +390,10 @@ check_free_space(const char *directory)
 
 /*
  * Remove the ".partial" files and folders a crashed backup left behind.  Only called
- * while holding the backup slot, so none of them belongs to a live backup.
- * A directory that does not exist yet has none.
+ * while holding the backup slot, so none of them belongs to a live backup,
+ * and a partial manifest only while holding the manifest lock, so none
+ * belongs to a live verification.  A directory that does not exist yet has
+ * none.
  */
 void
 protech_backup_remove_stale_partials(const char *directory)
@@ -429,6 +408,8 @@ protech_backup_remove_stale_partials(const char *directory)
 	{
 		char		path[MAXPGPATH];
 		size_t		len = strlen(de->d_name);
+		bool		manifest;
+		bool		removed;
 
 		if (strncmp(de->d_name, PROTECH_BACKUP_PREFIX,
 					strlen(PROTECH_BACKUP_PREFIX)) != 0 ||
@@ -437,7 +418,16 @@ protech_backup_remove_stale_partials(const char *directory)
 				   PROTECH_BACKUP_PARTIAL_SUFFIX) != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", directory, de->d_name);
-		if (protech_backup_remove_dump(path))
+		/* a verification may be writing a manifest: that happens locked */
+		manifest = len >= strlen(MANIFEST_PARTIAL_SUFFIX) &&
+			strcmp(de->d_name + len - strlen(MANIFEST_PARTIAL_SUFFIX),
+				   MANIFEST_PARTIAL_SUFFIX) == 0;
+		if (manifest)
+			protech_backup_lock_manifests();
+		removed = protech_backup_remove_dump(path);
+		if (manifest)
+			protech_backup_unlock_manifests();
+		if (removed)
 			ereport(LOG,
 					(errmsg("protech_backup: removed stale partial backup \"%s\"",
 							path)));
@@ -563,6 +553,32 @@ protech_backup_check_database(const char *database)
 }
 
 /*
+ * The number of user tables (PROTECH_BACKUP_USER_TABLES) in the database
+ * this process is connected to, protech_backup.database, for the manifest:
+ * a restore is checked against it.  It is counted just before pg_dump
+ * starts, in a snapshot of its own, so a table created or dropped in
+ * between makes it differ from what pg_dump's snapshot holds.
+ */
+static int32
+count_user_tables(void)
+{
+	int32		tables;
+	bool		isnull;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	if (SPI_execute("SELECT pg_catalog.count(*)::pg_catalog.int4 "
+					PROTECH_BACKUP_USER_TABLES, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not count the tables of the database");
+	tables = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	PopActiveSnapshot();
+	return tables;
+}
+
+/*
  * pg_dump's command line for a backup stored as storage says: the fixed
  * arguments (format, lock wait timeout, compression, jobs, and for the
  * directory format the folder to write), then the words of
@@ -640,8 +656,9 @@ dump_to_file(const char *program, const char *const *argv,
 		sink.codec = protech_backup_codec_begin(storage->method, storage->level,
 												true, store_bytes, &sink);
 
-	status = protech_backup_run_child(program, argv, envp, write_dump_chunk,
-									  &sink, output, protech_backup_timeout);
+	status = protech_backup_run_child(program, argv, envp, NULL, NULL,
+									  write_dump_chunk, &sink, output,
+									  protech_backup_timeout);
 	if (status != 0)
 		return status;
 	if (sink.codec && !protech_backup_codec_end(sink.codec))
@@ -675,16 +692,12 @@ dump_globals(const char *directory, const char *database, const char *role,
 			 ProtechBackupInfo *info)
 {
 	ProtechBackupStorage as_is = {0};
-	char		pg_dumpall[MAXPGPATH];
 	const char *argv[5];
 	int			argc = 0;
 	StringInfoData output;
 	int			status;
 
-	strlcpy(pg_dumpall, my_exec_path, sizeof(pg_dumpall));
-	get_parent_directory(pg_dumpall);
-	strlcat(pg_dumpall, "/pg_dumpall", sizeof(pg_dumpall));
-	argv[argc++] = pg_dumpall;
+	argv[argc++] = protech_backup_program_path("pg_dumpall");
 	argv[argc++] = "--globals-only";
 	argv[argc++] = "--no-password";
 	if (!superuser_arg(get_role_oid(role, false)))
@@ -712,11 +725,14 @@ dump_globals(const char *directory, const char *database, const char *role,
 /*
  * Take one backup of protech_backup.database now, recorded with the given
  * trigger ("manual", "schedule", ...) for history row run_id (0 if none),
- * stored as protech_backup.format, .compression and .jobs say, then apply
- * retention; *retention_report says what retention deleted (NULL if
- * nothing).  Returns the new backup's manifest entry.  Raises an error,
- * having removed every file it started, when anything fails; a combination
- * of settings that cannot work is refused before anything is written.
+ * stored as protech_backup.format, .compression and .jobs say, verify it
+ * as protech_backup.verify_after_backup says, then apply retention;
+ * *retention_report says what retention deleted (NULL if nothing).
+ * Returns the new backup's manifest entry.  Raises an error, having
+ * removed every file it started, when anything fails before the backup is
+ * complete; a combination of settings that cannot work is refused before
+ * anything is written.  A backup whose verification fails is kept, its
+ * manifest saying so, and the error raised.
  */
 ProtechBackupInfo *
 protech_backup_take(const char *trigger, int64 run_id,
@@ -735,36 +751,9 @@ protech_backup_take(const char *trigger, int64 run_id,
 	protech_backup_require_preload();
 	protech_backup_storage_in_force(&storage);
 	protech_backup_check_database(database);
-	role = protech_backup_role[0] ? pstrdup(protech_backup_role) :
-		GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false);
-	if (protech_backup_pg_dump_path[0])
-		pg_dump = pstrdup(protech_backup_pg_dump_path);
-	else
-	{
-		pg_dump = pstrdup(my_exec_path);
-		get_parent_directory(pg_dump);
-		pg_dump = psprintf("%s/pg_dump", pg_dump);
-	}
-	if (protech_backup_passfile[0] && access(protech_backup_passfile, R_OK) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read password file \"%s\": %m",
-						protech_backup_passfile),
-				 errhint("Make protech_backup.passfile name a file the server's user can read, with mode 0600, or set it to an empty string.")));
-	{
-		const char *extra[] = {
-			psprintf("PGHOST=%s", server_socket_host()),
-			psprintf("PGPORT=%d", PostPortNumber),
-			psprintf("PGUSER=%s", role),
-			psprintf("PGDATABASE=%s", database),
-			"PGAPPNAME=" PG_DUMP_APPLICATION_NAME,
-			protech_backup_passfile[0] ?
-			psprintf("PGPASSFILE=%s", protech_backup_passfile) : NULL,
-			NULL
-		};
-
-		envp = protech_backup_child_environment(extra);
-	}
+	role = protech_backup_connection_role();
+	pg_dump = protech_backup_program_path("pg_dump");
+	envp = protech_backup_connection_environment(database, role);
 	directory = protech_backup_resolved_directory();
 
 	protech_backup_claim_slot(run_id);
@@ -779,6 +768,7 @@ protech_backup_take(const char *trigger, int64 run_id,
 		protech_backup_remove_stale_partials(directory);
 		check_free_space(directory);
 
+		info->tables = count_user_tables();
 		info->started_at = GetCurrentTimestamp();
 		choose_file_name(directory, info->started_at, storage.suffix,
 						 info->file_name);
@@ -791,7 +781,8 @@ protech_backup_take(const char *trigger, int64 run_id,
 		if (storage.format == PROTECH_BACKUP_FORMAT_DIRECTORY)
 		{
 			/* pg_dump writes the folder; what it prints is kept with stderr */
-			status = protech_backup_run_child("pg_dump", argv, envp, NULL, NULL,
+			status = protech_backup_run_child("pg_dump", argv, envp,
+											  NULL, NULL, NULL, NULL,
 											  &pg_dump_output,
 											  protech_backup_timeout);
 			if (status == 0)
@@ -834,6 +825,8 @@ protech_backup_take(const char *trigger, int64 run_id,
 		files.dump_path[0] = '\0';
 		files.globals_path[0] = '\0';
 
+		/* a failed verification fails the run, before retention runs */
+		protech_backup_verify_new_backup(directory, info);
 		*retention_report = protech_backup_run_retention(directory);
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(release_backup, PointerGetDatum(&files));

@@ -16,7 +16,10 @@
  * The child's standard output goes to a sink callback (so the caller can
  * hash, compress and write it in one pass with a fixed-size buffer), or, when
  * there is no sink, into the same capture as standard error.  Of standard
- * error only the tail is kept, to quote in error messages.
+ * error only the tail is kept, to quote in error messages.  Its standard
+ * input is /dev/null, or, when the caller gives a source callback, a pipe
+ * the loop fills from that callback whenever the child has read what was
+ * written (so a restore can decompress a backup straight into psql).
  *
  * While standard output flows, the loop pauses CHILD_BATCH_MS between
  * drains instead of waking for every write of the child, so that the
@@ -64,6 +67,7 @@ extern char **environ;
 typedef struct ChildProcess
 {
 	pid_t		pid;			/* 0 once reaped */
+	int			stdin_fd;		/* write end, or -1 */
 	int			stdout_fd;		/* read end, or -1 */
 	int			stderr_fd;		/* read end, or -1 */
 	int			pidfd;			/* readable when the child exits, or -1 */
@@ -72,17 +76,19 @@ typedef struct ChildProcess
 } ChildProcess;
 
 /*
- * In the child: wire up standard input/output/error, drop every other
- * descriptor, restore default signal handling and exec.  Never returns.
+ * In the child: wire up standard input (stdin_fd, or /dev/null when it is
+ * -1), output and error, drop every other descriptor, restore default
+ * signal handling and exec.  Never returns.
  */
 static void
 exec_child(const char *const *argv, const char *const *envp,
-		   int stdout_fd, int stderr_fd, pid_t parent)
+		   int stdin_fd, int stdout_fd, int stderr_fd, pid_t parent)
 {
 	sigset_t	none;
-	int			devnull = open("/dev/null", O_RDONLY);
 
-	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 ||
+	if (stdin_fd < 0)
+		stdin_fd = open("/dev/null", O_RDONLY);
+	if (stdin_fd < 0 || dup2(stdin_fd, STDIN_FILENO) < 0 ||
 		dup2(stdout_fd, STDOUT_FILENO) < 0 ||
 		dup2(stderr_fd, STDERR_FILENO) < 0)
 		_exit(127);
@@ -124,6 +130,9 @@ cleanup_child(int code, Datum arg)
 	if (child->wait_set != NULL)
 		FreeWaitEventSet(child->wait_set);
 	child->wait_set = NULL;
+	if (child->stdin_fd >= 0)
+		close(child->stdin_fd);
+	child->stdin_fd = -1;
 	if (child->stdout_fd >= 0)
 		close(child->stdout_fd);
 	child->stdout_fd = -1;
@@ -138,15 +147,17 @@ cleanup_child(int code, Datum arg)
 /*
  * The set of events the loop waits for: the latch, postmaster death, and
  * whichever of the child's descriptors are still open.  Rebuilt when a pipe
- * reaches end of file, since PostgreSQL 15 cannot remove an event.
+ * is closed, since PostgreSQL 15 cannot remove an event.
  */
 static WaitEventSet *
 make_wait_set(ChildProcess *child)
 {
-	WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, 5);
+	WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, 6);
 
 	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	if (child->stdin_fd >= 0)
+		AddWaitEventToSet(set, WL_SOCKET_WRITEABLE, child->stdin_fd, NULL, NULL);
 	if (child->stdout_fd >= 0)
 		AddWaitEventToSet(set, WL_SOCKET_READABLE, child->stdout_fd, NULL, NULL);
 	if (child->stderr_fd >= 0)
@@ -214,7 +225,88 @@ drain_pipe(int *fd, char *buf, ProtechBackupSink sink, void *sink_arg,
 }
 
 /*
+ * Close both ends of a pipe that was created (or do nothing for {-1, -1}).
+ */
+static void
+close_pipe(int fds[2])
+{
+	if (fds[0] >= 0)
+	{
+		close(fds[0]);
+		close(fds[1]);
+	}
+}
+
+/*
+ * What feeds the child's standard input: the source callback, and the
+ * piece it produced last, written from cursor on.
+ */
+typedef struct ChildInput
+{
+	ProtechBackupSource source;
+	void	   *source_arg;
+	bool		exhausted;		/* the source has no more */
+	StringInfoData pending;
+	int			cursor;
+} ChildInput;
+
+/*
+ * Write to the child's standard input, without blocking, as much as it
+ * takes, asking the source for more whenever the last piece is written.
+ * Closes *fd when the input is complete, or when the child has closed its
+ * end (EPIPE: it stopped reading, its exit status says why), and returns
+ * true when it did, so the caller rebuilds its wait set.
+ */
+static bool
+fill_pipe(int *fd, ChildInput *input)
+{
+	for (;;)
+	{
+		ssize_t		n;
+
+		protech_backup_check_for_interrupts();
+		if (input->cursor == input->pending.len)
+		{
+			resetStringInfo(&input->pending);
+			input->cursor = 0;
+			if (!input->exhausted &&
+				!input->source(&input->pending, input->source_arg))
+				input->exhausted = true;
+			if (input->pending.len == 0)
+			{
+				if (!input->exhausted)
+					continue;
+				close(*fd);
+				*fd = -1;
+				return true;
+			}
+		}
+		n = write(*fd, input->pending.data + input->cursor,
+				  input->pending.len - input->cursor);
+		if (n > 0)
+		{
+			input->cursor += n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return false;
+		if (n < 0 && errno == EPIPE)
+		{
+			close(*fd);
+			*fd = -1;
+			return true;
+		}
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write input of child process: %m")));
+	}
+}
+
+/*
  * Run argv[0] with the given argument vector and environment, feeding its
+ * standard input from stdin_source (or /dev/null when that is NULL) and its
  * standard output to stdout_sink (or, when that is NULL, into stderr_tail
  * with its standard error).  what names the program in messages.  When
  * timeout_s is positive, a child still running after that many seconds is
@@ -224,40 +316,47 @@ drain_pipe(int *fd, char *buf, ProtechBackupSink sink, void *sink_arg,
 int
 protech_backup_run_child(const char *what, const char *const *argv,
 						 const char *const *envp,
+						 ProtechBackupSource stdin_source, void *source_arg,
 						 ProtechBackupSink stdout_sink, void *sink_arg,
 						 StringInfo stderr_tail, int timeout_s)
 {
-	ChildProcess child = {0, -1, -1, -1, false, NULL};
+	ChildProcess child = {0, -1, -1, -1, -1, false, NULL};
+	ChildInput	input = {stdin_source, source_arg, false};
+	int			in_pipe[2] = {-1, -1};
 	int			out_pipe[2] = {-1, -1};
-	int			err_pipe[2];
+	int			err_pipe[2] = {-1, -1};
 	int			status = 0;
 	char	   *buf = palloc(CHILD_READ_CHUNK);
 	TimestampTz deadline = timeout_s > 0 ?
 		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_s * 1000L) : 0;
 
 	if (pipe2(err_pipe, O_CLOEXEC) != 0 ||
-		(stdout_sink != NULL && pipe2(out_pipe, O_CLOEXEC) != 0))
+		(stdout_sink != NULL && pipe2(out_pipe, O_CLOEXEC) != 0) ||
+		(stdin_source != NULL && pipe2(in_pipe, O_CLOEXEC) != 0))
+	{
+		int			save_errno = errno;
+
+		close_pipe(err_pipe);
+		close_pipe(out_pipe);
+		errno = save_errno;
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create pipe for %s: %m", what)));
+	}
 
 	fflush(NULL);
 	child.pid = fork();
 	if (child.pid == 0)
-		exec_child(argv, envp,
+		exec_child(argv, envp, in_pipe[0],
 				   stdout_sink ? out_pipe[1] : err_pipe[1], err_pipe[1],
 				   getppid());
 	if (child.pid < 0)
 	{
 		int			save_errno = errno;
 
-		close(err_pipe[0]);
-		close(err_pipe[1]);
-		if (out_pipe[0] >= 0)
-		{
-			close(out_pipe[0]);
-			close(out_pipe[1]);
-		}
+		close_pipe(err_pipe);
+		close_pipe(out_pipe);
+		close_pipe(in_pipe);
 		errno = save_errno;
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
@@ -274,6 +373,14 @@ protech_backup_run_child(const char *what, const char *const *argv,
 		child.batch = fcntl(child.stdout_fd, F_SETPIPE_SZ, CHILD_PIPE_SIZE) >=
 			CHILD_PIPE_SIZE;
 		(void) fcntl(child.stdout_fd, F_SETFL, O_NONBLOCK);
+	}
+	if (in_pipe[1] >= 0)
+	{
+		close(in_pipe[0]);
+		child.stdin_fd = in_pipe[1];
+		(void) fcntl(child.stdin_fd, F_SETPIPE_SZ, CHILD_PIPE_SIZE);
+		(void) fcntl(child.stdin_fd, F_SETFL, O_NONBLOCK);
+		initStringInfo(&input.pending);
 	}
 	(void) fcntl(child.stderr_fd, F_SETFL, O_NONBLOCK);
 	child.pidfd = syscall(SYS_pidfd_open, child.pid, 0);
@@ -293,6 +400,8 @@ protech_backup_run_child(const char *what, const char *const *argv,
 			if (child.stderr_fd >= 0)
 				closed |= drain_pipe(&child.stderr_fd, buf, NULL, NULL,
 									 stderr_tail, &got);
+			if (child.stdin_fd >= 0)
+				closed |= fill_pipe(&child.stdin_fd, &input);
 			if (closed && child.wait_set != NULL)
 			{
 				FreeWaitEventSet(child.wait_set);
@@ -302,6 +411,7 @@ protech_backup_run_child(const char *what, const char *const *argv,
 			{
 				pid_t		r = waitpid(child.pid, &status, WNOHANG);
 
+				/* once it has exited, input it did not read is dropped */
 				if (r == child.pid)
 				{
 					child.pid = 0;
@@ -346,8 +456,19 @@ protech_backup_run_child(const char *what, const char *const *argv,
 	PG_END_ENSURE_ERROR_CLEANUP(cleanup_child, PointerGetDatum(&child));
 	cleanup_child(0, PointerGetDatum(&child));
 	pfree(buf);
+	if (input.pending.data != NULL)
+		pfree(input.pending.data);
 
 	return status;
+}
+
+/*
+ * Output sink that collects a small output into the StringInfo arg.
+ */
+void
+protech_backup_collect_output(const char *data, size_t len, void *arg)
+{
+	appendBinaryStringInfo((StringInfo) arg, data, len);
 }
 
 /*

@@ -4,8 +4,10 @@
  *		gzip (zlib) and zstd (libzstd) streams, compressing or
  *		decompressing, chunk by chunk through one fixed-size output buffer:
  *		the backup compresses pg_dump's output with it in the same pass that
- *		hashes and writes it, and the stored-backup check decompresses a
- *		backup fully with it.  Memory use does not depend on the data size.
+ *		hashes and writes it, the stored-backup check decompresses a backup
+ *		fully with it, and a restore decompresses a backup into psql or
+ *		pg_restore with it, one output buffer at a time.  Memory use does not
+ *		depend on the data size.
  *
  * A gzip stream is one gzip member (RFC 1952, with its CRC-32); a zstd
  * stream is one zstd frame with its content checksum, so that both
@@ -35,7 +37,8 @@ struct ProtechBackupCodec
 	bool		library_state;	/* zs or zstd holds library memory */
 	ProtechBackupSink output;
 	void	   *output_arg;
-	z_stream	zs;
+	z_stream	zs;				/* gzip state, with its pending input */
+	ZSTD_inBuffer zin;			/* zstd's pending input */
 	ZSTD_CCtx  *cctx;
 	ZSTD_DCtx  *dctx;
 	char	   *error;
@@ -69,15 +72,15 @@ free_library_state(void *arg)
 }
 
 /*
- * Record why the stream failed; returns false for the caller to return.
+ * Record why the stream failed; returns -1 for a step to return.
  */
-static bool
+static int
 codec_fail(ProtechBackupCodec *codec, const char *what, const char *why)
 {
 	codec->error = psprintf("%s %s: %s",
 							codec->method == PROTECH_BACKUP_METHOD_GZIP ? "gzip" : "zstd",
 							what, why ? why : "unknown error");
-	return false;
+	return -1;
 }
 
 /*
@@ -136,99 +139,129 @@ protech_backup_codec_begin(ProtechBackupMethod method, int level,
 }
 
 /*
- * Run the gzip library over the input until it is consumed (and, when
- * finishing, until the stream is complete), handing out every full or
- * final buffer.
+ * Give the stream its next input, which it reads in place: the previous
+ * input must be consumed (the last protech_backup_codec_step returned 0).
  */
-static bool
-gzip_step(ProtechBackupCodec *codec, const char *data, size_t len, bool finish)
+void
+protech_backup_codec_input(ProtechBackupCodec *codec, const char *data,
+						   size_t len)
+{
+	if (codec->method == PROTECH_BACKUP_METHOD_GZIP)
+	{
+		codec->zs.next_in = (Bytef *) data;
+		codec->zs.avail_in = len;
+	}
+	else
+	{
+		codec->zin.src = data;
+		codec->zin.size = len;
+		codec->zin.pos = 0;
+	}
+}
+
+/*
+ * One run of the gzip library over the pending input (and, when finishing,
+ * towards the end of the stream) into the output buffer, handing out what
+ * it produced.  Returns 1 when there is more to do, 0 when the input is
+ * consumed (or, finishing, the stream complete), -1 when the stream failed.
+ */
+static int
+gzip_step(ProtechBackupCodec *codec, bool finish)
 {
 	z_stream   *zs = &codec->zs;
+	int			ret;
 
-	zs->next_in = (Bytef *) data;
-	zs->avail_in = len;
-	for (;;)
-	{
-		int			ret;
-
-		if (!codec->compress && codec->finished && zs->avail_in > 0)
-			return codec_fail(codec, "data is damaged",
-							  "there is data after the end of the stream");
-		zs->next_out = (Bytef *) codec->buffer;
-		zs->avail_out = CODEC_BUFFER_SIZE;
-		if (codec->compress)
-			ret = deflate(zs, finish ? Z_FINISH : Z_NO_FLUSH);
-		else
-			ret = inflate(zs, Z_NO_FLUSH);
-		if (ret == Z_STREAM_END)
-			codec->finished = true;
-		else if (ret != Z_OK && ret != Z_BUF_ERROR)
-			return codec_fail(codec,
-							  codec->compress ? "compression failed" : "data is damaged",
-							  zs->msg);
-		if (zs->avail_out < CODEC_BUFFER_SIZE)
-			codec->output(codec->buffer, CODEC_BUFFER_SIZE - zs->avail_out,
-						  codec->output_arg);
-		if (finish ? codec->finished :
-			zs->avail_in == 0 && zs->avail_out > 0)
-			return true;
-	}
+	if (!codec->compress && codec->finished && zs->avail_in > 0)
+		return codec_fail(codec, "data is damaged",
+						  "there is data after the end of the stream");
+	zs->next_out = (Bytef *) codec->buffer;
+	zs->avail_out = CODEC_BUFFER_SIZE;
+	if (codec->compress)
+		ret = deflate(zs, finish ? Z_FINISH : Z_NO_FLUSH);
+	else
+		ret = inflate(zs, Z_NO_FLUSH);
+	if (ret == Z_STREAM_END)
+		codec->finished = true;
+	else if (ret != Z_OK && ret != Z_BUF_ERROR)
+		return codec_fail(codec,
+						  codec->compress ? "compression failed" : "data is damaged",
+						  zs->msg);
+	if (zs->avail_out < CODEC_BUFFER_SIZE)
+		codec->output(codec->buffer, CODEC_BUFFER_SIZE - zs->avail_out,
+					  codec->output_arg);
+	if (finish ? codec->finished : zs->avail_in == 0 && zs->avail_out > 0)
+		return 0;
+	return 1;
 }
 
 /*
  * The same for zstd.
  */
-static bool
-zstd_step(ProtechBackupCodec *codec, const char *data, size_t len, bool finish)
+static int
+zstd_step(ProtechBackupCodec *codec, bool finish)
 {
-	ZSTD_inBuffer in = {data, len, 0};
+	ZSTD_outBuffer out = {codec->buffer, CODEC_BUFFER_SIZE, 0};
+	ZSTD_inBuffer *in = &codec->zin;
+	size_t		ret;
 
-	for (;;)
-	{
-		ZSTD_outBuffer out = {codec->buffer, CODEC_BUFFER_SIZE, 0};
-		size_t		ret;
-
-		if (!codec->compress && codec->finished && in.pos < in.size)
-			return codec_fail(codec, "data is damaged",
-							  "there is data after the end of the frame");
-		if (codec->compress)
-			ret = ZSTD_compressStream2(codec->cctx, &out, &in,
-									   finish ? ZSTD_e_end : ZSTD_e_continue);
-		else
-			ret = ZSTD_decompressStream(codec->dctx, &out, &in);
-		if (ZSTD_isError(ret))
-			return codec_fail(codec,
-							  codec->compress ? "compression failed" : "data is damaged",
-							  ZSTD_getErrorName(ret));
-		if (out.pos > 0)
-			codec->output(codec->buffer, out.pos, codec->output_arg);
-		if (ret == 0 && (finish || !codec->compress))
-			codec->finished = true;
-		if (finish ? codec->finished :
-			in.pos == in.size && out.pos < out.size)
-			return true;
-	}
+	if (!codec->compress && codec->finished && in->pos < in->size)
+		return codec_fail(codec, "data is damaged",
+						  "there is data after the end of the frame");
+	if (codec->compress)
+		ret = ZSTD_compressStream2(codec->cctx, &out, in,
+								   finish ? ZSTD_e_end : ZSTD_e_continue);
+	else
+		ret = ZSTD_decompressStream(codec->dctx, &out, in);
+	if (ZSTD_isError(ret))
+		return codec_fail(codec,
+						  codec->compress ? "compression failed" : "data is damaged",
+						  ZSTD_getErrorName(ret));
+	if (out.pos > 0)
+		codec->output(codec->buffer, out.pos, codec->output_arg);
+	if (ret == 0 && (finish || !codec->compress))
+		codec->finished = true;
+	if (finish ? codec->finished : in->pos == in->size && out.pos < out.size)
+		return 0;
+	return 1;
 }
 
 /*
- * Feed len bytes of input to the stream.  Returns false when the input is
- * not valid compressed data (protech_backup_codec_error says why).
+ * Process some of the input given by protech_backup_codec_input, handing
+ * out at most one output buffer (so a caller that must not hold more than
+ * that can pace the stream).  Returns 1 when it must be called again, 0 when
+ * the input is consumed, -1 when it is not valid compressed data
+ * (protech_backup_codec_error says why).
+ */
+int
+protech_backup_codec_step(ProtechBackupCodec *codec)
+{
+	if (codec->method == PROTECH_BACKUP_METHOD_GZIP)
+		return gzip_step(codec, false);
+	return zstd_step(codec, false);
+}
+
+/*
+ * Feed len bytes of input to the stream, all of it at once.  Returns false
+ * when the input is not valid compressed data (protech_backup_codec_error
+ * says why).
  */
 bool
 protech_backup_codec_feed(ProtechBackupCodec *codec, const char *data,
 						  size_t len)
 {
-	if (codec->method == PROTECH_BACKUP_METHOD_GZIP)
-		return gzip_step(codec, data, len, false);
-	return zstd_step(codec, data, len, false);
+	int			ret;
+
+	protech_backup_codec_input(codec, data, len);
+	while ((ret = protech_backup_codec_step(codec)) > 0)
+		;
+	return ret == 0;
 }
 
 /*
  * End the stream: a compressor writes out the rest and the trailer; a
  * decompressor checks that no chunk failed and that the stream was
- * complete.  Frees the library's
- * memory either way.  Returns false, with the reason, when the stream
- * failed.
+ * complete.  Frees the library's memory either way.  Returns false, with
+ * the reason, when the stream failed.
  */
 bool
 protech_backup_codec_end(ProtechBackupCodec *codec)
@@ -236,14 +269,22 @@ protech_backup_codec_end(ProtechBackupCodec *codec)
 	bool		ok;
 
 	if (codec->compress)
-		ok = codec->method == PROTECH_BACKUP_METHOD_GZIP ?
-			gzip_step(codec, NULL, 0, true) :
-			zstd_step(codec, NULL, 0, true);
+	{
+		int			ret;
+
+		protech_backup_codec_input(codec, NULL, 0);
+		while ((ret = codec->method == PROTECH_BACKUP_METHOD_GZIP ?
+				gzip_step(codec, true) : zstd_step(codec, true)) > 0)
+			;
+		ok = ret == 0;
+	}
 	else
-		ok = codec->error == NULL &&
-			(codec->finished ||
-			 codec_fail(codec, "data is damaged",
-					   "it ends before the end of the compressed stream"));
+	{
+		if (codec->error == NULL && !codec->finished)
+			(void) codec_fail(codec, "data is damaged",
+							  "it ends before the end of the compressed stream");
+		ok = codec->error == NULL;
+	}
 	free_library_state(codec);
 	return ok;
 }

@@ -89,7 +89,7 @@ protech_backup_run_post_backup_command(const char *directory,
 	initStringInfo(&output);
 	status = protech_backup_run_child("post_backup_command", argv,
 									  protech_backup_child_environment(no_extra),
-									  NULL, NULL, &output,
+									  NULL, NULL, NULL, NULL, &output,
 									  protech_backup_timeout);
 	printed = protech_backup_last_lines(&output, HOOK_OUTPUT_LINES);
 	if (status == 0)

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * manifest.c
- *		The manifest beside each backup, and the list of backups built from
- *		the manifests: protech_backup_list().
+ *		The manifest beside each backup, the list of backups built from the
+ *		manifests (protech_backup_list()), finding the backup a file name
+ *		given to an SQL function names, and recording a verification.
  *
  * A manifest is a small JSON object in "<dump name>.json", written to a
  * ".partial" name, fsynced and renamed after the dump itself is complete.
@@ -14,6 +15,12 @@
  * of src/common, so a damaged manifest is skipped instead of aborting the
  * listing.
  *
+ * A verification rewrites the manifest whole (verified_at, verify_result),
+ * the same way.  Every manifest is written holding the manifest lock, and
+ * retention removes manifests holding it, so a ".json.partial" exists only
+ * while its writer holds the lock, and a verification never brings back
+ * the manifest of a backup retention has just deleted.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -22,6 +29,7 @@
 #include <unistd.h>
 
 #include "common/jsonapi.h"
+#include "common/string.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -61,8 +69,14 @@ typedef enum ManifestField
 	MF_GLOBALS_FILE,
 	MF_GLOBALS_SIZE_BYTES,
 	MF_GLOBALS_SHA256,
+	MF_TABLES,
+	MF_VERIFIED_AT,				/* null until the first verification */
+	MF_VERIFY_RESULT,			/* null until the first verification */
 	MF_COUNT
 } ManifestField;
+
+/* the fields that may be null */
+#define MF_FIRST_OPTIONAL MF_VERIFIED_AT
 
 static const char *const manifest_field_names[MF_COUNT] = {
 	"protech_backup_manifest",
@@ -80,6 +94,9 @@ static const char *const manifest_field_names[MF_COUNT] = {
 	"globals_file",
 	"globals_size_bytes",
 	"globals_sha256",
+	"tables",
+	"verified_at",
+	"verify_result",
 };
 
 typedef struct ManifestParse
@@ -158,10 +175,10 @@ protech_backup_is_backup_name(const char *name)
 /*
  * Write the manifest of a complete backup: "<file_name>.json", mode 0600
  * whatever the umask, via a ".partial" name, fsynced and durably renamed.
+ * The caller holds the manifest lock.
  */
-void
-protech_backup_write_manifest(const char *directory,
-							  const ProtechBackupInfo *info)
+static void
+write_manifest_locked(const char *directory, const ProtechBackupInfo *info)
 {
 	StringInfoData json;
 	char		partial[MAXPGPATH];
@@ -199,6 +216,17 @@ protech_backup_write_manifest(const char *directory,
 					 info->globals_size_bytes);
 	appendStringInfoString(&json, ",\n  \"globals_sha256\": ");
 	escape_json(&json, info->globals_sha256);
+	appendStringInfo(&json, ",\n  \"tables\": %d", info->tables);
+	appendStringInfoString(&json, ",\n  \"verified_at\": ");
+	if (info->verified_at != 0)
+		escape_json(&json, format_utc_timestamp(info->verified_at));
+	else
+		appendStringInfoString(&json, "null");
+	appendStringInfoString(&json, ",\n  \"verify_result\": ");
+	if (info->verify_result[0] != '\0')
+		escape_json(&json, info->verify_result);
+	else
+		appendStringInfoString(&json, "null");
 	appendStringInfoString(&json, "\n}\n");
 
 	snprintf(path, sizeof(path), "%s/%s%s", directory, info->file_name,
@@ -241,6 +269,18 @@ protech_backup_write_manifest(const char *directory,
 	PG_END_TRY();
 }
 
+/*
+ * Write the manifest of a complete backup (see write_manifest_locked).
+ */
+void
+protech_backup_write_manifest(const char *directory,
+							  const ProtechBackupInfo *info)
+{
+	protech_backup_lock_manifests();
+	write_manifest_locked(directory, info);
+	protech_backup_unlock_manifests();
+}
+
 static void
 manifest_field_start(void *state, char *fname, bool isnull)
 {
@@ -259,6 +299,7 @@ manifest_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	ManifestParse *parse = (ManifestParse *) state;
 
+	/* a null leaves the field unset */
 	if (parse->current >= 0 && parse->lex->lex_level == 1 &&
 		(tokentype == JSON_TOKEN_STRING || tokentype == JSON_TOKEN_NUMBER))
 		parse->values[parse->current] = token;
@@ -289,25 +330,23 @@ parse_size(const char *value, int64 *size)
 
 /*
  * Read and check the manifest manifest_name in directory.  Fills *info and
- * returns true when it describes a complete backup: every field present and
- * well-formed, the file name its own with the suffix of the recorded format
- * and compression, and the dump present with the recorded size.  Returns
- * false for anything else, never raising an error for a damaged manifest.
+ * *storage and returns true when it is well-formed: every required field
+ * present and valid, the file name its own with the suffix of the recorded
+ * format and compression.  Returns false for anything else, never raising
+ * an error for a damaged manifest.  Does not look at the dump.
  */
-bool
-protech_backup_read_manifest(const char *directory, const char *manifest_name,
-							 ProtechBackupInfo *info)
+static bool
+parse_manifest(const char *directory, const char *manifest_name,
+			   ProtechBackupInfo *info, ProtechBackupStorage *storage)
 {
 	char		path[MAXPGPATH];
-	char		dump_path[MAXPGPATH];
 	char		buf[MANIFEST_MAX_BYTES + 1];
-	ProtechBackupStorage storage;
 	size_t		file_name_len;
 	int			fd;
 	int			len;
 	ManifestParse parse = {0};
 	JsonSemAction sem = {0};
-	struct stat st;
+	char	   *end;
 	size_t		name_len = strlen(manifest_name) -
 		strlen(PROTECH_BACKUP_MANIFEST_SUFFIX);
 
@@ -328,7 +367,7 @@ protech_backup_read_manifest(const char *directory, const char *manifest_name,
 	sem.scalar = manifest_scalar;
 	if (pg_parse_json(parse.lex, &sem) != JSON_SUCCESS)
 		return false;
-	for (int i = 0; i < MF_COUNT; i++)
+	for (int i = 0; i < MF_FIRST_OPTIONAL; i++)
 		if (parse.values[i] == NULL)
 			return false;
 
@@ -345,7 +384,11 @@ protech_backup_read_manifest(const char *directory, const char *manifest_name,
 		!copy_field(info->globals_file, sizeof(info->globals_file), parse.values[MF_GLOBALS_FILE]) ||
 		!copy_field(info->globals_sha256, sizeof(info->globals_sha256), parse.values[MF_GLOBALS_SHA256]) ||
 		!parse_utc_timestamp(parse.values[MF_STARTED_AT], &info->started_at) ||
-		!parse_utc_timestamp(parse.values[MF_FINISHED_AT], &info->finished_at))
+		!parse_utc_timestamp(parse.values[MF_FINISHED_AT], &info->finished_at) ||
+		(parse.values[MF_VERIFIED_AT] != NULL &&
+		 !parse_utc_timestamp(parse.values[MF_VERIFIED_AT], &info->verified_at)) ||
+		(parse.values[MF_VERIFY_RESULT] != NULL &&
+		 !copy_field(info->verify_result, sizeof(info->verify_result), parse.values[MF_VERIFY_RESULT])))
 		return false;
 
 	/* the manifest must describe the dump it is named after */
@@ -353,29 +396,123 @@ protech_backup_read_manifest(const char *directory, const char *manifest_name,
 		strncmp(info->file_name, manifest_name, name_len) != 0 ||
 		!protech_backup_is_backup_name(info->file_name) ||
 		strspn(info->sha256, "0123456789abcdef") != PG_SHA256_DIGEST_LENGTH * 2 ||
-		!protech_backup_storage_of(info->format, info->compression, &storage))
+		!protech_backup_storage_of(info->format, info->compression, storage))
 		return false;
 	file_name_len = strlen(info->file_name);
-	if (file_name_len < strlen(storage.suffix) ||
-		strcmp(info->file_name + file_name_len - strlen(storage.suffix),
-			   storage.suffix) != 0)
+	if (file_name_len < strlen(storage->suffix) ||
+		strcmp(info->file_name + file_name_len - strlen(storage->suffix),
+			   storage->suffix) != 0)
 		return false;
 	if (!parse_size(parse.values[MF_SIZE_BYTES], &info->size_bytes) ||
 		!parse_size(parse.values[MF_GLOBALS_SIZE_BYTES], &info->globals_size_bytes))
 		return false;
 
-	/* the globals file is the dump's name plus its suffix, and present */
+	/* the globals file is the dump's name plus its suffix */
 	if (strcmp(info->globals_file,
 			   psprintf("%s%s", info->file_name, PROTECH_BACKUP_GLOBALS_SUFFIX)) != 0 ||
 		strspn(info->globals_sha256, "0123456789abcdef") != PG_SHA256_DIGEST_LENGTH * 2)
 		return false;
-	snprintf(dump_path, sizeof(dump_path), "%s/%s", directory, info->globals_file);
-	if (lstat(dump_path, &st) != 0 || !S_ISREG(st.st_mode) ||
+	errno = 0;
+	info->tables = strtoint(parse.values[MF_TABLES], &end, 10);
+	if (errno != 0 || *end != '\0' || info->tables < 0)
+		return false;
+	return true;
+}
+
+/*
+ * Read and check the manifest manifest_name in directory.  Fills *info and
+ * returns true when it describes a complete backup: a well-formed manifest
+ * (see parse_manifest) whose dump is present with the recorded size.
+ * Returns false for anything else, never raising an error for a damaged
+ * manifest.
+ */
+bool
+protech_backup_read_manifest(const char *directory, const char *manifest_name,
+							 ProtechBackupInfo *info)
+{
+	ProtechBackupStorage storage;
+	char		path[MAXPGPATH];
+	struct stat st;
+
+	if (!parse_manifest(directory, manifest_name, info, &storage))
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", directory, info->globals_file);
+	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
 		st.st_size != info->globals_size_bytes)
 		return false;
+	snprintf(path, sizeof(path), "%s/%s", directory, info->file_name);
+	return protech_backup_stored_size(path, &storage) == info->size_bytes;
+}
 
-	snprintf(dump_path, sizeof(dump_path), "%s/%s", directory, info->file_name);
-	return protech_backup_stored_size(dump_path, &storage) == info->size_bytes;
+/*
+ * The backup that the argument argno of an SQL function, a file name,
+ * names in directory, as its manifest describes it, even when its dump is
+ * damaged or gone (so that verifying it can say so).  Anything else (NULL,
+ * empty, a path, a name this extension does not give its backups, a
+ * ".partial", a file without a valid manifest) raises
+ * invalid_parameter_value; the name is matched against the backup name
+ * pattern before any path is made of it, so no other file is ever opened.
+ */
+ProtechBackupInfo *
+protech_backup_backup_argument(FunctionCallInfo fcinfo, int argno,
+							   const char *directory)
+{
+	ProtechBackupInfo *info = palloc(sizeof(ProtechBackupInfo));
+	ProtechBackupStorage storage;
+	char	   *file_name;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("file_name must not be null"),
+				 errhint("Give a file_name from protech_backup_list().")));
+	file_name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (!protech_backup_is_backup_name(file_name) ||
+		strlen(directory) + strlen(file_name) +
+		strlen("/" PROTECH_BACKUP_MANIFEST_SUFFIX) >= MAXPGPATH ||
+		!parse_manifest(directory,
+						psprintf("%s%s", file_name, PROTECH_BACKUP_MANIFEST_SUFFIX),
+						info, &storage))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is not a backup", file_name),
+				 errdetail("A backup is named by the file_name column of protech_backup_list(), and has a manifest in \"%s\".",
+						   directory),
+				 errhint("Give a file_name from protech_backup_list().")));
+	return info;
+}
+
+/*
+ * Record the outcome of a verification, verified_at and verify_result of
+ * verified, in the manifest of that backup, rewriting it whole.  Returns
+ * false, writing nothing, when the manifest no longer describes that very
+ * backup (retention deleted it meanwhile, or it was edited).
+ */
+bool
+protech_backup_record_verification(const char *directory,
+								   const ProtechBackupInfo *verified)
+{
+	ProtechBackupInfo current;
+	ProtechBackupStorage storage;
+	bool		same;
+
+	protech_backup_lock_manifests();
+	same = parse_manifest(directory,
+						  psprintf("%s%s", verified->file_name,
+								   PROTECH_BACKUP_MANIFEST_SUFFIX),
+						  &current, &storage) &&
+		strcmp(current.sha256, verified->sha256) == 0 &&
+		current.size_bytes == verified->size_bytes &&
+		current.started_at == verified->started_at;
+	if (same)
+	{
+		current.verified_at = verified->verified_at;
+		strlcpy(current.verify_result, verified->verify_result,
+				sizeof(current.verify_result));
+		write_manifest_locked(directory, &current);
+	}
+	protech_backup_unlock_manifests();
+	return same;
 }
 
 static int
@@ -442,8 +579,8 @@ protech_backup_return_infos(FunctionCallInfo fcinfo, List *infos)
 	foreach(lc, infos)
 	{
 		ProtechBackupInfo *info = lfirst(lc);
-		Datum		values[9];
-		bool		nulls[9] = {0};
+		Datum		values[12];
+		bool		nulls[12] = {0};
 		NameData   *database = palloc(sizeof(NameData));
 
 		namestrcpy(database, info->database);
@@ -456,6 +593,11 @@ protech_backup_return_infos(FunctionCallInfo fcinfo, List *infos)
 		values[6] = TimestampTzGetDatum(info->started_at);
 		values[7] = TimestampTzGetDatum(info->finished_at);
 		values[8] = CStringGetTextDatum(info->trigger);
+		values[9] = TimestampTzGetDatum(info->verified_at);
+		nulls[9] = info->verified_at == 0;
+		values[10] = CStringGetTextDatum(info->verify_result);
+		nulls[10] = info->verify_result[0] == '\0';
+		values[11] = CStringGetTextDatum(info->globals_file);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 }

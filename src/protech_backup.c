@@ -4,8 +4,9 @@
  *		Module set-up of protech_backup: the settings (GUCs) with their check
  *		hooks (those of the schedule and its time zone are in schedule.c,
  *		those of what a backup is stored as in format.c),
- *		and the small piece of shared memory that makes sure at most one
- *		backup runs in the whole cluster at a time.
+ *		the small piece of shared memory that makes sure at most one
+ *		backup runs in the whole cluster at a time, and the lock under
+ *		which manifests are written and removed.
  *
  * The shared memory is only there when the library is preloaded through
  * shared_preload_libraries; every SQL function that works with backups
@@ -66,6 +67,12 @@ static ProtechBackupShared *protech_backup_shared = NULL;
  * hands it over at the worker's claim; 0 when none does.
  */
 static pid_t slot_handed_over_by = 0;
+
+/*
+ * Held while a manifest is written or removed (see manifest.c), so that a
+ * verification never rewrites the manifest of a backup being deleted.
+ */
+static LWLock *manifest_lock = NULL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -180,7 +187,8 @@ check_directory(char **newval, void **extra, GucSource source)
 }
 
 /*
- * Reserve the shared slot (PostgreSQL 15's shmem_request_hook).
+ * Reserve the shared slot and the manifest lock (PostgreSQL 15's
+ * shmem_request_hook).
  */
 static void
 protech_backup_shmem_request(void)
@@ -188,10 +196,12 @@ protech_backup_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(ProtechBackupShared)));
+	RequestNamedLWLockTranche("protech_backup", 1);
 }
 
 /*
- * Attach to (and on first use, initialize) the shared slot.
+ * Attach to (and on first use, initialize) the shared slot, and find the
+ * manifest lock.
  */
 static void
 protech_backup_shmem_startup(void)
@@ -210,6 +220,7 @@ protech_backup_shmem_startup(void)
 		memset(protech_backup_shared, 0, sizeof(ProtechBackupShared));
 		SpinLockInit(&protech_backup_shared->mutex);
 	}
+	manifest_lock = &(GetNamedLWLockTranche("protech_backup"))->lock;
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -296,6 +307,17 @@ _PG_init(void)
 							   "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   protech_backup_check_pg_dump_options, NULL, NULL);
+
+	DefineCustomEnumVariable("protech_backup.verify_after_backup",
+							 "How each backup is verified right after it is taken: off, checksum or restore.",
+							 "checksum reads it back against its manifest, decompressing it; restore also "
+							 "restores it into a scratch database and checks its tables. A failed "
+							 "verification fails the run.",
+							 &protech_backup_verify_after_backup,
+							 PROTECH_BACKUP_VERIFY_CHECKSUM,
+							 protech_backup_verify_after_backup_options,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("protech_backup.catch_up",
 							 "Run one catch-up backup at start-up when a scheduled run was missed.",
@@ -539,6 +561,24 @@ protech_backup_release_slot(void)
 		protech_backup_shared->state.running_run_id = 0;
 	}
 	SpinLockRelease(&protech_backup_shared->mutex);
+}
+
+/*
+ * Take the manifest lock, waiting for it (uninterruptibly: it is only ever
+ * held for the few file operations of writing or removing one manifest).
+ * Error recovery releases it.
+ */
+void
+protech_backup_lock_manifests(void)
+{
+	protech_backup_require_preload();
+	LWLockAcquire(manifest_lock, LW_EXCLUSIVE);
+}
+
+void
+protech_backup_unlock_manifests(void)
+{
+	LWLockRelease(manifest_lock);
 }
 
 /*

@@ -21,12 +21,16 @@
 
 /* Every file this extension creates starts with this prefix. */
 #define PROTECH_BACKUP_PREFIX "protech_backup_"
+/* The application_name of the connections of pg_dump and the other clients */
+#define PROTECH_BACKUP_APPLICATION_NAME "protech_backup"
 /* A file being written; never listed, removed when no backup runs. */
 #define PROTECH_BACKUP_PARTIAL_SUFFIX ".partial"
 /* The roles and tablespaces dumped with a backup: its dump's name plus this. */
 #define PROTECH_BACKUP_GLOBALS_SUFFIX ".globals.sql"
 /* The manifest of a backup is its dump's name plus this suffix. */
 #define PROTECH_BACKUP_MANIFEST_SUFFIX ".json"
+/* Room for the outcome of a verification in a manifest, with its NUL. */
+#define PROTECH_BACKUP_VERIFY_RESULT_SIZE 2048
 
 /* settings (protech_backup.c) */
 extern char *protech_backup_database;
@@ -47,6 +51,7 @@ extern int	protech_backup_format;
 extern char *protech_backup_compression;
 extern int	protech_backup_jobs;
 extern char *protech_backup_pg_dump_options;
+extern int	protech_backup_verify_after_backup;
 
 /* the values of protech_backup.format */
 typedef enum ProtechBackupFormat
@@ -55,6 +60,14 @@ typedef enum ProtechBackupFormat
 	PROTECH_BACKUP_FORMAT_CUSTOM,
 	PROTECH_BACKUP_FORMAT_DIRECTORY
 } ProtechBackupFormat;
+
+/* the values of protech_backup.verify_after_backup */
+typedef enum ProtechBackupVerifyAfter
+{
+	PROTECH_BACKUP_VERIFY_OFF,
+	PROTECH_BACKUP_VERIFY_CHECKSUM,
+	PROTECH_BACKUP_VERIFY_RESTORE
+} ProtechBackupVerifyAfter;
 
 /* compression methods, in the order format.c names them */
 typedef enum ProtechBackupMethod
@@ -103,7 +116,26 @@ typedef struct ProtechBackupInfo
 	char		globals_file[MAXPGPATH];	/* pg_dumpall --globals-only */
 	int64		globals_size_bytes;
 	char		globals_sha256[PG_SHA256_DIGEST_STRING_LENGTH];
+	int32		tables;			/* user tables when the backup started */
+	/* the last verification: 0 and "" until the first */
+	TimestampTz verified_at;
+	char		verify_result[PROTECH_BACKUP_VERIFY_RESULT_SIZE];
 } ProtechBackupInfo;
+
+/*
+ * The user tables of a database, as the FROM clause of a query over
+ * pg_class c and pg_namespace n: ordinary and partitioned tables outside the
+ * system schemas, not part of an extension.  The count a backup records and
+ * the count of a restore both use it, so that they count the same things.
+ */
+#define PROTECH_BACKUP_USER_TABLES \
+	"FROM pg_catalog.pg_class c " \
+	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace " \
+	"WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' " \
+	"AND n.nspname !~ '^pg_' " \
+	"AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d " \
+	"WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass " \
+	"AND d.objid = c.oid AND d.deptype = 'e')"
 
 /*
  * What all processes share: the backup running now (the cluster-wide slot:
@@ -129,6 +161,8 @@ extern int64 protech_backup_slot_run_id(void);
 extern void protech_backup_slot_set_file(const char *file_name);
 extern void protech_backup_report_progress(uint64 bytes_written);
 extern void protech_backup_release_slot(void);
+extern void protech_backup_lock_manifests(void);
+extern void protech_backup_unlock_manifests(void);
 extern void protech_backup_set_scheduler_state(pid_t pid, TimestampTz next_run_at);
 extern void protech_backup_get_state(ProtechBackupState *state);
 extern char *protech_backup_resolved_directory(void);
@@ -158,14 +192,26 @@ typedef struct ProtechBackupCodec ProtechBackupCodec;
 
 /* child.c: run a program by fork/exec inside the latch loop */
 typedef void (*ProtechBackupSink) (const char *data, size_t len, void *arg);
+/* appends the next piece of input to buf; false when there is no more */
+typedef bool (*ProtechBackupSource) (StringInfo buf, void *arg);
 extern int	protech_backup_run_child(const char *what,
 									 const char *const *argv,
 									 const char *const *envp,
+									 ProtechBackupSource stdin_source,
+									 void *source_arg,
 									 ProtechBackupSink stdout_sink,
 									 void *sink_arg,
 									 StringInfo stderr_tail,
 									 int timeout_s);
+extern void protech_backup_collect_output(const char *data, size_t len,
+										  void *arg);
 extern const char **protech_backup_child_environment(const char *const *extra);
+
+/* programs.c: where the client programs are, how they reach this server */
+extern char *protech_backup_connection_role(void);
+extern char *protech_backup_program_path(const char *program);
+extern const char **protech_backup_connection_environment(const char *database,
+														  const char *role);
 
 /* durable.c: fsync and durable rename that never PANIC */
 extern bool protech_backup_fsync(const char *path, bool isdir, int elevel);
@@ -179,6 +225,9 @@ extern ProtechBackupCodec *protech_backup_codec_begin(ProtechBackupMethod method
 													  void *output_arg);
 extern bool protech_backup_codec_feed(ProtechBackupCodec *codec,
 									  const char *data, size_t len);
+extern void protech_backup_codec_input(ProtechBackupCodec *codec,
+									   const char *data, size_t len);
+extern int	protech_backup_codec_step(ProtechBackupCodec *codec);
 extern bool protech_backup_codec_end(ProtechBackupCodec *codec);
 extern const char *protech_backup_codec_error(ProtechBackupCodec *codec);
 
@@ -205,8 +254,27 @@ extern bool protech_backup_read_manifest(const char *directory,
 										 const char *manifest_name,
 										 ProtechBackupInfo *info);
 extern bool protech_backup_is_backup_name(const char *name);
+extern ProtechBackupInfo *protech_backup_backup_argument(FunctionCallInfo fcinfo,
+														 int argno,
+														 const char *directory);
+extern bool protech_backup_record_verification(const char *directory,
+											   const ProtechBackupInfo *verified);
 extern List *protech_backup_list_backups(const char *directory);
 extern void protech_backup_return_infos(FunctionCallInfo fcinfo, List *infos);
+
+/* restore.c: restoring a backup into a new database */
+extern bool protech_backup_restore_into(const char *directory,
+										const ProtechBackupInfo *info,
+										const char *target, bool keep,
+										int32 *tables, int64 *rows,
+										char **problem);
+extern char *protech_backup_scratch_database_name(void);
+extern void protech_backup_drop_leftover_scratch_databases(void);
+
+/* verify.c: verifying a backup */
+extern const struct config_enum_entry protech_backup_verify_after_backup_options[];
+extern void protech_backup_verify_new_backup(const char *directory,
+											 ProtechBackupInfo *info);
 
 /* hooks.c: the post-backup command */
 extern bool protech_backup_run_post_backup_command(const char *directory,

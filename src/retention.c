@@ -386,12 +386,17 @@ delete_backup(const char *directory, const char *file_name,
 {
 	char		manifest[MAXPGPATH];
 	char		dump[MAXPGPATH];
+	bool		removed;
 
 	snprintf(manifest, sizeof(manifest), "%s/%s%s", directory, file_name,
 			 PROTECH_BACKUP_MANIFEST_SUFFIX);
 	snprintf(dump, sizeof(dump), "%s/%s", directory, file_name);
 
-	if (unlink(manifest) != 0 && errno != ENOENT)
+	/* a verification of this backup must not write its manifest again */
+	protech_backup_lock_manifests();
+	removed = unlink(manifest) == 0 || errno == ENOENT;
+	protech_backup_unlock_manifests();
+	if (!removed)
 	{
 		ereport(WARNING,
 				(errcode_for_file_access(),

@@ -54,6 +54,7 @@
 #include "storage/dsm.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/procsignal.h"
 #include "tcop/tcopprot.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
@@ -194,13 +195,21 @@ wait_on_latch(long timeout_ms)
 /*
  * Interrupt check for long waits of a backup: the usual
  * CHECK_FOR_INTERRUPTS, plus a SIGTERM of our workers turned into an ERROR
- * so that the run is recorded before the process exits.
+ * so that the run is recorded before the process exits.  While cancel
+ * interrupts are held (creating or dropping a database, see restore.c) a
+ * SIGTERM waits like a cancel.  Whatever is held, a ProcSignalBarrier is
+ * absorbed: the DROP DATABASE a child runs waits until every backend,
+ * this one included, has absorbed one, and this process may be exiting
+ * (with all interrupts held) while it drops its scratch database.
  */
 void
 protech_backup_check_for_interrupts(void)
 {
 	CHECK_FOR_INTERRUPTS();
-	if (ShutdownRequestPending)
+	if (ProcSignalBarrierPending)
+		ProcessProcSignalBarrier();
+	if (ShutdownRequestPending && InterruptHoldoffCount == 0 &&
+		QueryCancelHoldoffCount == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_ADMIN_SHUTDOWN),
 				 errmsg("backup interrupted: %s",
@@ -600,7 +609,8 @@ wait_for_extension(const char *database)
 
 /*
  * Start-up housekeeping of the scheduler: runs a crash left 'running' are
- * failed, old history is purged, stale partial files are removed (when no
+ * failed, old history is purged, scratch databases of interrupted
+ * verifications are dropped, stale partial files are removed (when no
  * backup is running).
  */
 static void
@@ -616,6 +626,7 @@ scheduler_housekeeping(void)
 						failed)));
 	if (protech_backup_history_days > 0)
 		protech_backup_history_purge(protech_backup_history_days);
+	protech_backup_drop_leftover_scratch_databases();
 	end_work();
 
 	if (protech_backup_try_claim_slot(0))

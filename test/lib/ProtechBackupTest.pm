@@ -1,9 +1,10 @@
 # ProtechBackupTest: what the TAP tests of protech_backup share.
 #
 # A node with the extension preloaded and its backup directory under the
-# node's base directory, a fake pg_dump for fault tests, the test-only
-# check_stored module, and small file and process helpers.  Tests run from the top of the source tree (prove is started
-# there), so fixtures are found by relative path.
+# node's base directory, a fake pg_dump for fault tests, the stored-backup
+# check, and small file and process helpers.  Tests run from the top of the
+# source tree (prove is started there), so fixtures are found by relative
+# path.
 package ProtechBackupTest;
 
 use strict;
@@ -19,7 +20,7 @@ use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(new_backup_node backup_files partial_files sha256_of
   fake_pg_dump reload_and_wait wait_until process_alive child_pids
-  schema_of contents install_check_stored check_stored extension_functions
+  schema_of contents check_stored extension_functions
   harmless_value);
 
 # A started node preloading protech_backup, with the extension created in
@@ -151,29 +152,14 @@ sub child_pids
 	return @children;
 }
 
-# protech_backup_check_stored() has no SQL surface of its own yet (the
-# verify function will call it): build the test-only module that gives it
-# one and create the function check_stored(text) in database postgres.
-sub install_check_stored
-{
-	my ($node) = @_;
-	my $pg_config = $ENV{PG_CONFIG} // '/usr/lib/postgresql/15/bin/pg_config';
-	system('make', '-s', '-C', 'test/modules/check_stored', "PG_CONFIG=$pg_config") == 0
-	  or die 'could not build test/modules/check_stored';
-	my $module = Cwd::abs_path('test/modules/check_stored/check_stored.so');
-	$node->safe_psql('postgres',
-		"CREATE FUNCTION check_stored(text) RETURNS text AS '$module', 'check_stored' LANGUAGE C STRICT"
-	);
-	return;
-}
-
-# 'ok' when backup $file is listed and reads back as its manifest records,
-# 'not listed', or what is wrong with it.
+# 'ok' when protech_backup_verify() reads backup $file back as its
+# manifest records, otherwise what differs.
 sub check_stored
 {
 	my ($node, $file) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT coalesce(check_stored('$file'), 'ok')");
+	return $node->safe_psql('app',
+		"SELECT CASE WHEN checksum_ok THEN 'ok' ELSE detail END FROM protech_backup_verify('$file')"
+	);
 }
 
 # The functions of the extension in database $db, each a hash: proc (its

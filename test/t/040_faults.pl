@@ -37,7 +37,6 @@ $node->safe_psql('app', <<'EOS');
 CREATE TABLE t AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 20000) AS g;
 CREATE TABLE locked_tbl (id int);
 EOS
-install_check_stored($node);
 $node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()') for 1 .. 2;
 
 my ($injected, $survived, $lost) = (0, 0, 0);

@@ -1,0 +1,602 @@
+/*-------------------------------------------------------------------------
+ *
+ * restore.c
+ *		Restore a stored backup into a new database of this server, count
+ *		its tables and rows, and drop it again when it was only a scratch
+ *		database or the restore failed.  Also the SQL function
+ *		protech_backup_restore(), and the removal of scratch databases a
+ *		crash left behind.
+ *
+ * CREATE DATABASE and DROP DATABASE cannot run inside a function's
+ * transaction, so everything goes through client programs run by the child
+ * runner (child.c), connected to this server as protech_backup.role (see
+ * programs.c): psql creates and drops the database (connected to the
+ * database the caller is in), restores a plain dump with ON_ERROR_STOP, and
+ * counts; pg_restore --exit-on-error restores the custom and directory
+ * formats.  What this extension compressed itself (plain .sql.gz and
+ * .sql.zst, custom .dump.zst) is decompressed here, one buffer at a time,
+ * into the program's standard input; pg_dump's own gzip is read by
+ * pg_restore.  The calling process waits in the child runner's latch loop,
+ * so cancel, statement_timeout, termination and protech_backup.timeout
+ * stop the program at once.
+ *
+ * The database is dropped (DROP DATABASE ... WITH (FORCE), since the
+ * session of a killed program may linger) by an error cleanup callback, so
+ * whatever ends the restore (an error, cancel, termination) drops it before
+ * the error returns; a normal end drops a scratch database the same way.
+ * Creating and dropping run with cancel interrupts held, so that a cancel
+ * or statement_timeout never leaves the creation half known or the drop
+ * half done.  A scratch database is named protech_backup_verify_<pid>_<random>,
+ * which cannot clash, and which the scheduler recognises at start to drop
+ * those a crash left (or a termination in the middle of CREATE DATABASE,
+ * whose server session may still finish it after psql is killed).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/procarray.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "protech_backup.h"
+
+PG_FUNCTION_INFO_V1(protech_backup_restore);
+
+/* scratch databases: this prefix, a pid, "_" and 8 hex digits */
+#define SCRATCH_PREFIX PROTECH_BACKUP_PREFIX "verify_"
+#define SCRATCH_PATTERN "^" SCRATCH_PREFIX "[0-9]+_[0-9a-f]{8}$"
+
+/* how long creating or dropping a database may wait for a lock */
+#define DATABASE_LOCK_TIMEOUT "SET lock_timeout = '1min'"
+
+/* compressed bytes read at a time when decompressing into a program */
+#define RESTORE_READ_SIZE (256 * 1024)
+
+/* lines of a failed program's output quoted when no error line is found */
+#define FAILURE_TAIL_LINES 10
+/* longest excerpt of a failed program's output that is quoted */
+#define FAILURE_EXCERPT_BYTES 1500
+
+/*
+ * Count the user tables of the database, and the rows of each (ONLY, so
+ * that a partitioned or inherited table's rows are counted once, in the
+ * table that holds them), in one statement: query_to_xml runs the count of
+ * each table, and the count is taken out of its XML.
+ */
+#define COUNT_QUERY \
+	"SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(" \
+	"pg_catalog.substring(pg_catalog.query_to_xml(pg_catalog.format(" \
+	"'SELECT pg_catalog.count(*) AS n FROM ONLY %I.%I', n.nspname, c.relname), " \
+	"false, true, '')::text, '<n>(\\d+)</n>')::bigint), 0) " \
+	PROTECH_BACKUP_USER_TABLES
+
+/*
+ * The database a restore creates, for the error cleanup that drops it.
+ */
+typedef struct TargetDatabase
+{
+	const char *name;
+	const char *psql;
+	const char *const *maintenance_envp;	/* psql in the caller's database */
+	bool		created;
+} TargetDatabase;
+
+/*
+ * Input of a program: a backup file decompressed one output buffer at a
+ * time (see decompress_next).
+ */
+typedef struct DecompressSource
+{
+	const char *path;
+	int			fd;
+	ProtechBackupCodec *codec;
+	char	   *buf;			/* compressed bytes read */
+	bool		need_input;		/* the codec has consumed buf */
+	StringInfo	out;			/* where the codec's output goes now */
+} DecompressSource;
+
+/*
+ * Output sink of the decompressor: into the piece being produced.
+ */
+static void
+append_decompressed(const char *data, size_t len, void *arg)
+{
+	DecompressSource *source = (DecompressSource *) arg;
+
+	appendBinaryStringInfo(source->out, data, len);
+}
+
+/*
+ * Input source of the child runner: the next piece of the decompressed
+ * backup (at most one output buffer of the codec), false at its end.
+ * Raises data_corrupted when the file does not decompress; it was checked
+ * just before, so only a change since then gets here.
+ */
+static bool
+decompress_next(StringInfo buf, void *arg)
+{
+	DecompressSource *source = (DecompressSource *) arg;
+
+	source->out = buf;
+	while (buf->len == 0)
+	{
+		int			ret;
+
+		if (source->need_input)
+		{
+			ssize_t		n = read(source->fd, source->buf, RESTORE_READ_SIZE);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not read file \"%s\": %m", source->path)));
+			if (n == 0)
+			{
+				if (!protech_backup_codec_end(source->codec))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("file \"%s\": %s", source->path,
+									protech_backup_codec_error(source->codec))));
+				return false;
+			}
+			protech_backup_codec_input(source->codec, source->buf, n);
+			source->need_input = false;
+		}
+		ret = protech_backup_codec_step(source->codec);
+		if (ret < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("file \"%s\": %s", source->path,
+							protech_backup_codec_error(source->codec))));
+		if (ret == 0)
+			source->need_input = true;
+	}
+	return true;
+}
+
+/*
+ * What a failed psql or pg_restore printed, for an error detail: from its
+ * first error line on ("psql:FILE:LINE: ERROR:  ..." with psql's CONTEXT,
+ * "pg_restore: error: ..." with its "Command was: ..."), which says which
+ * statement failed, or its last lines when no such line was kept; at most
+ * FAILURE_EXCERPT_BYTES of it.
+ */
+static char *
+failure_excerpt(StringInfo output)
+{
+	char	   *excerpt = NULL;
+
+	for (char *line = output->data; *line != '\0';)
+	{
+		char	   *end = strchr(line, '\n');
+		char	   *error = strstr(line, " ERROR: ");
+
+		if ((strncmp(line, "psql:", 5) == 0 && error && (!end || error < end)) ||
+			strncmp(line, "pg_restore: error: ", 19) == 0)
+		{
+			excerpt = line;
+			break;
+		}
+		if (end == NULL)
+			break;
+		line = end + 1;
+	}
+	if (excerpt == NULL)
+		excerpt = protech_backup_last_lines(output, FAILURE_TAIL_LINES);
+	excerpt = pnstrdup(excerpt,
+					   pg_mbcliplen(excerpt, strlen(excerpt), FAILURE_EXCERPT_BYTES));
+	for (size_t len = strlen(excerpt); len > 0 && excerpt[len - 1] == '\n';)
+		excerpt[--len] = '\0';
+	return excerpt;
+}
+
+/*
+ * Run psql with one SQL command in the caller's database (after setting a
+ * lock timeout, so that it cannot wait forever), with cancel interrupts
+ * held.  Returns its wait status; what it printed goes to output.
+ */
+static int
+run_database_command(const TargetDatabase *db, const char *command,
+					 StringInfo output)
+{
+	const char *argv[] = {db->psql, "-X", "-q", "--no-password",
+		"-v", "ON_ERROR_STOP=1", "-c", DATABASE_LOCK_TIMEOUT, "-c", command,
+	NULL};
+	int			status;
+
+	HOLD_CANCEL_INTERRUPTS();
+	status = protech_backup_run_child("psql", argv, db->maintenance_envp,
+									  NULL, NULL, NULL, NULL, output,
+									  protech_backup_timeout);
+	RESUME_CANCEL_INTERRUPTS();
+	return status;
+}
+
+/*
+ * Drop database db->name if this restore created it.  A failure is
+ * reported at elevel (WARNING from the error cleanup, ERROR otherwise),
+ * saying how to drop it by hand.
+ */
+static void
+drop_database(TargetDatabase *db, int elevel)
+{
+	StringInfoData output;
+	int			status;
+
+	if (!db->created)
+		return;
+	initStringInfo(&output);
+	status = run_database_command(db,
+								  psprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)",
+										   quote_identifier(db->name)),
+								  &output);
+	if (status != 0)
+	{
+		ereport(elevel,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("could not drop database \"%s\": psql %s",
+						db->name, wait_result_to_str(status)),
+				 errdetail("psql printed:\n%s",
+						   protech_backup_last_lines(&output, FAILURE_TAIL_LINES)),
+				 errhint("Drop it by hand with DROP DATABASE %s WITH (FORCE).",
+						 quote_identifier(db->name))));
+		return;
+	}
+	db->created = false;
+}
+
+/*
+ * Error and exit cleanup of a restore: drop the database it created.
+ */
+static void
+drop_database_on_error(int code, Datum arg)
+{
+	drop_database((TargetDatabase *) DatumGetPointer(arg), WARNING);
+}
+
+/*
+ * Create database db->name, empty, from template0.  Raises an error saying
+ * what psql printed when that fails.  A scratch database counts as created
+ * from the start, since its name is nobody else's: an interruption then
+ * drops it if it came to exist.
+ */
+static void
+create_database(TargetDatabase *db, bool scratch)
+{
+	StringInfoData output;
+	int			status;
+
+	db->created = scratch;
+	initStringInfo(&output);
+	status = run_database_command(db,
+								  psprintf("CREATE DATABASE %s TEMPLATE template0",
+										   quote_identifier(db->name)),
+								  &output);
+	if (status != 0)
+	{
+		char	   *printed = protech_backup_last_lines(&output, FAILURE_TAIL_LINES);
+
+		db->created = false;
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("could not create database \"%s\": psql %s",
+						db->name, wait_result_to_str(status)),
+				 errdetail("psql printed:\n%s", printed),
+				 strstr(printed, "permission denied") ?
+				 errhint("Let protech_backup.role create databases (CREATEDB).") : 0));
+	}
+	db->created = true;
+}
+
+/*
+ * A libpq connection string naming database, for pg_restore's --dbname (a
+ * plain name there would be taken as a connection string when it contains
+ * "=").
+ */
+static char *
+dbname_conninfo(const char *database)
+{
+	StringInfoData conninfo;
+
+	initStringInfo(&conninfo);
+	appendStringInfoString(&conninfo, "dbname='");
+	for (const char *c = database; *c; c++)
+	{
+		if (*c == '\'' || *c == '\\')
+			appendStringInfoChar(&conninfo, '\\');
+		appendStringInfoChar(&conninfo, *c);
+	}
+	appendStringInfoChar(&conninfo, '\'');
+	return conninfo.data;
+}
+
+/*
+ * Restore the backup at path, stored as storage says, into the existing,
+ * empty database target with psql or pg_restore.  Returns true, or false
+ * with *problem saying which program failed and which statement.
+ */
+static bool
+restore_dump(const char *path, const ProtechBackupStorage *storage,
+			 const char *target, const char *role, char **problem)
+{
+	bool		plain = storage->format == PROTECH_BACKUP_FORMAT_PLAIN;
+	const char *program = plain ? "psql" : "pg_restore";
+	const char *argv[12];
+	int			argc = 0;
+	DecompressSource source = {0};
+	StringInfoData output;
+	int			status;
+
+	argv[argc++] = protech_backup_program_path(program);
+	if (plain)
+	{
+		argv[argc++] = "-X";
+		argv[argc++] = "-q";
+		argv[argc++] = "--no-password";
+		argv[argc++] = "-v";
+		argv[argc++] = "ON_ERROR_STOP=1";
+		/* the dump's SELECTs print results: only errors are of interest */
+		argv[argc++] = "--output=/dev/null";
+		argv[argc++] = "--file";
+	}
+	else
+	{
+		argv[argc++] = "--exit-on-error";
+		argv[argc++] = "--no-password";
+		argv[argc++] = psprintf("--dbname=%s", dbname_conninfo(target));
+		if (storage->format == PROTECH_BACKUP_FORMAT_DIRECTORY)
+			argv[argc++] = psprintf("--jobs=%d", protech_backup_jobs);
+	}
+	if (storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM)
+	{
+		/* psql reads "-" as standard input, pg_restore reads it without */
+		if (plain)
+			argv[argc++] = "-";
+		source.path = path;
+		source.fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+		if (source.fd < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open file \"%s\": %m", path)));
+		source.codec = protech_backup_codec_begin(storage->method, 0, false,
+												  append_decompressed, &source);
+		source.buf = palloc(RESTORE_READ_SIZE);
+		source.need_input = true;
+	}
+	else
+		argv[argc++] = path;
+	argv[argc] = NULL;
+
+	initStringInfo(&output);
+	status = protech_backup_run_child(program, argv,
+									  protech_backup_connection_environment(target, role),
+									  source.codec ? decompress_next : NULL, &source,
+									  NULL, NULL, &output, protech_backup_timeout);
+	if (source.codec)
+	{
+		CloseTransientFile(source.fd);
+		pfree(source.buf);
+	}
+	if (status == 0)
+		return true;
+	*problem = psprintf("%s failed (%s) and printed:\n%s", program,
+						wait_result_to_str(status), failure_excerpt(&output));
+	return false;
+}
+
+/*
+ * Count the user tables of database target and their rows, with psql.
+ * Returns true, or false with *problem saying what psql printed.
+ */
+static bool
+count_tables(const char *target, const char *role, int32 *tables,
+			 int64 *rows, char **problem)
+{
+	const char *argv[] = {protech_backup_program_path("psql"), "-X", "-q",
+		"--no-password", "-v", "ON_ERROR_STOP=1", "--no-align",
+	"--tuples-only", "--field-separator= ", "-c", COUNT_QUERY, NULL};
+	StringInfoData result;
+	StringInfoData output;
+	int			status;
+
+	initStringInfo(&result);
+	initStringInfo(&output);
+	status = protech_backup_run_child("psql", argv,
+									  protech_backup_connection_environment(target, role),
+									  NULL, NULL, protech_backup_collect_output,
+									  &result, &output, protech_backup_timeout);
+	if (status == 0 &&
+		sscanf(result.data, "%d " INT64_FORMAT, tables, rows) == 2)
+		return true;
+	*problem = psprintf("counting the restored tables failed: psql %s and printed:\n%s",
+						wait_result_to_str(status),
+						status == 0 ? result.data : failure_excerpt(&output));
+	return false;
+}
+
+/*
+ * Restore the backup info describes, in directory, into a new database
+ * target that this function creates from template0, and count its tables
+ * and rows.  The database stays when keep is set and everything
+ * succeeded; otherwise it is dropped before this returns, whatever
+ * happens (see the file header).  Returns true with *tables and *rows, or
+ * false with *problem saying what failed and which statement (the database
+ * dropped).  Raises an error, the database dropped, when it cannot be
+ * created or the restore is interrupted.
+ */
+bool
+protech_backup_restore_into(const char *directory,
+							const ProtechBackupInfo *info, const char *target,
+							bool keep, int32 *tables, int64 *rows,
+							char **problem)
+{
+	ProtechBackupStorage storage;
+	TargetDatabase db = {0};
+	const char *role = protech_backup_connection_role();
+	char	   *path = psprintf("%s/%s", directory, info->file_name);
+	bool		ok;
+
+	if (!protech_backup_storage_of(info->format, info->compression, &storage))
+		elog(ERROR, "backup \"%s\" has an unknown format", info->file_name);
+	db.name = target;
+	db.psql = protech_backup_program_path("psql");
+	db.maintenance_envp =
+		protech_backup_connection_environment(get_database_name(MyDatabaseId),
+											  role);
+
+	PG_ENSURE_ERROR_CLEANUP(drop_database_on_error, PointerGetDatum(&db));
+	{
+		create_database(&db, !keep);
+		ok = restore_dump(path, &storage, target, role, problem) &&
+			count_tables(target, role, tables, rows, problem);
+		/* should this fail, the cleanup tries once more */
+		if (!ok || !keep)
+			drop_database(&db, ERROR);
+	}
+	PG_END_ENSURE_ERROR_CLEANUP(drop_database_on_error, PointerGetDatum(&db));
+	return ok;
+}
+
+/*
+ * A name for a scratch database that cannot clash with any other: the
+ * prefix, this process's pid and 32 random bits.
+ */
+char *
+protech_backup_scratch_database_name(void)
+{
+	uint32		random_bits;
+
+	if (!pg_strong_random(&random_bits, sizeof(random_bits)))
+		elog(ERROR, "could not generate a random number");
+	return psprintf(SCRATCH_PREFIX "%d_%08x", MyProcPid, random_bits);
+}
+
+/*
+ * Drop the scratch databases a crash left behind: those named by the
+ * pattern of protech_backup_scratch_database_name() whose pid is not a live
+ * process of this server (a restarted server has none).  Called by the
+ * scheduler at start, in a transaction; a failure is a WARNING.
+ */
+void
+protech_backup_drop_leftover_scratch_databases(void)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+	TargetDatabase db = {0};
+
+	SPI_connect();
+	if (SPI_execute("SELECT datname FROM pg_catalog.pg_database "
+					"WHERE datname OPERATOR(pg_catalog.~) '" SCRATCH_PATTERN "'",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the databases");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		names = lappend(names,
+						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	if (names == NIL)
+		return;
+
+	db.psql = protech_backup_program_path("psql");
+	db.maintenance_envp =
+		protech_backup_connection_environment(get_database_name(MyDatabaseId),
+											  protech_backup_connection_role());
+	foreach(lc, names)
+	{
+		db.name = lfirst(lc);
+		if (BackendPidGetProc(atoi(db.name + strlen(SCRATCH_PREFIX))) != NULL)
+			continue;
+		db.created = true;
+		drop_database(&db, WARNING);
+		if (!db.created)
+			ereport(LOG,
+					(errmsg("protech_backup: dropped scratch database \"%s\" left by an interrupted verification",
+							db.name)));
+	}
+}
+
+/*
+ * SQL: protech_backup_restore(file_name text, target_database name)
+ *		RETURNS TABLE(database name, tables integer, rows bigint,
+ *					  duration interval)
+ *
+ * Restore a backup into a new database, which must not exist yet: the live
+ * database is never dropped or overwritten.  The backup is read back and
+ * checked against its manifest first.  When the restore fails, the
+ * half-restored database is dropped and the error quotes the statement
+ * that failed.
+ */
+Datum
+protech_backup_restore(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ProtechBackupInfo *info;
+	char	   *directory;
+	char	   *target;
+	char	   *problem;
+	int32		tables;
+	int64		rows;
+	TimestampTz started_at = GetCurrentTimestamp();
+	Interval   *duration = palloc0(sizeof(Interval));
+	Datum		values[4];
+	bool		nulls[4] = {0};
+
+	protech_backup_require_preload();
+	directory = protech_backup_resolved_directory();
+	info = protech_backup_backup_argument(fcinfo, 0, directory);
+	if (PG_ARGISNULL(1) || NameStr(*PG_GETARG_NAME(1))[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("target_database must not be null or empty")));
+	target = NameStr(*PG_GETARG_NAME(1));
+	if (strncmp(target, SCRATCH_PREFIX, strlen(SCRATCH_PREFIX)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("target_database \"%s\" starts with \"%s\"",
+						target, SCRATCH_PREFIX),
+				 errdetail("Names starting so are reserved for the scratch databases of protech_backup_verify(), which the scheduler drops.")));
+	if (OidIsValid(get_database_oid(target, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_DATABASE),
+				 errmsg("database \"%s\" already exists", target),
+				 errdetail("protech_backup_restore() only restores into a new database; it never drops or overwrites one."),
+				 errhint("Restore into a new database, then swap the names with ALTER DATABASE ... RENAME TO.")));
+	if (!protech_backup_check_stored(directory, info, &problem))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("backup \"%s\" does not match its manifest",
+						info->file_name),
+				 errdetail("Reading it back: %s.", problem),
+				 errhint("Restore another backup from protech_backup_list().")));
+
+	if (!protech_backup_restore_into(directory, info, target, true,
+									 &tables, &rows, &problem))
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("could not restore backup \"%s\" into database \"%s\"",
+						info->file_name, target),
+				 errdetail("%s\nThe half-restored database \"%s\" was dropped.",
+						   problem, target)));
+
+	duration->time = GetCurrentTimestamp() - started_at;
+	InitMaterializedSRF(fcinfo, 0);
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(target));
+	values[1] = Int32GetDatum(tables);
+	values[2] = Int64GetDatum(rows);
+	values[3] = IntervalPGetDatum(duration);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}

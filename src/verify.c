@@ -1,0 +1,186 @@
+/*-------------------------------------------------------------------------
+ *
+ * verify.c
+ *		Verifying a backup: reading it back against its manifest and, on
+ *		request, restoring it into a scratch database and checking the
+ *		number of tables against the count its manifest recorded; then
+ *		recording the outcome (verified_at, verify_result) in the manifest.
+ *		The SQL function protech_backup_verify() and the verification of
+ *		each new backup that protech_backup.verify_after_backup asks for.
+ *
+ * A damaged backup is a finding, not an error: the SQL function reports it
+ * in its row and never raises for it.  After a backup, a failed
+ * verification fails the run, but the backup stays on disk with
+ * verify_result "failed: ..." in its manifest, for a DBA to inspect.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "protech_backup.h"
+
+PG_FUNCTION_INFO_V1(protech_backup_verify);
+
+/* setting */
+int			protech_backup_verify_after_backup = PROTECH_BACKUP_VERIFY_CHECKSUM;
+
+const struct config_enum_entry protech_backup_verify_after_backup_options[] = {
+	{"off", PROTECH_BACKUP_VERIFY_OFF, false},
+	{"checksum", PROTECH_BACKUP_VERIFY_CHECKSUM, false},
+	{"restore", PROTECH_BACKUP_VERIFY_RESTORE, false},
+	{NULL, 0, false}
+};
+
+/*
+ * The outcome of one verification.
+ */
+typedef struct Verification
+{
+	bool		checksum_ok;
+	bool		restore;		/* a restore was asked for */
+	bool		restored;		/* it succeeded, with the recorded tables */
+	bool		counted;		/* tables and rows are known */
+	int32		tables;
+	int64		rows;
+	char	   *detail;			/* what is wrong, NULL when nothing is */
+	TimestampTz started_at;
+	TimestampTz finished_at;
+} Verification;
+
+/*
+ * Verify the backup info describes, in directory: read it back (fully
+ * decompressing it) against the size and SHA-256 of its manifest and, when
+ * restore is set and that matched, restore it into a scratch database
+ * (dropped again whatever happens), count its tables and rows, and compare
+ * the number of tables with the manifest's.  Record the outcome in the
+ * manifest, and in info.  Raises an error only when the verification
+ * itself cannot run (or is interrupted); nothing is recorded then.
+ */
+static void
+verify_backup(const char *directory, ProtechBackupInfo *info, bool restore,
+			  Verification *v)
+{
+	char	   *problem;
+	char	   *result;
+
+	memset(v, 0, sizeof(*v));
+	v->restore = restore;
+	v->started_at = GetCurrentTimestamp();
+	v->checksum_ok = protech_backup_check_stored(directory, info, &problem);
+	if (!v->checksum_ok)
+		v->detail = restore ? psprintf("%s; not restored", problem) : problem;
+	else if (restore)
+	{
+		v->counted = protech_backup_restore_into(directory, info,
+												 protech_backup_scratch_database_name(),
+												 false, &v->tables, &v->rows,
+												 &problem);
+		if (!v->counted)
+			v->detail = problem;
+		else if (v->tables != info->tables)
+			v->detail = psprintf("restored %d tables, the manifest records %d (counted when the backup started)",
+								 v->tables, info->tables);
+		else
+			v->restored = true;
+	}
+	v->finished_at = GetCurrentTimestamp();
+
+	if (v->detail != NULL)
+		result = psprintf("failed: %s", v->detail);
+	else if (restore)
+		result = psprintf("ok: restored %d tables, " INT64_FORMAT " rows",
+						  v->tables, v->rows);
+	else
+		result = pstrdup("ok: checksum");
+	info->verified_at = v->finished_at;
+	strlcpy(info->verify_result, result,
+			pg_mbcliplen(result, strlen(result),
+						 sizeof(info->verify_result) - 1) + 1);
+	if (!protech_backup_record_verification(directory, info))
+		ereport(WARNING,
+				(errmsg("the verification of backup \"%s\" was not recorded",
+						info->file_name),
+				 errdetail("Its manifest was removed or changed while it was verified.")));
+}
+
+/*
+ * Verify a backup just taken, as protech_backup.verify_after_backup says.
+ * Raises an error when the verification fails, so that the run fails; the
+ * backup stays, its manifest saying what failed.
+ */
+void
+protech_backup_verify_new_backup(const char *directory, ProtechBackupInfo *info)
+{
+	Verification v;
+
+	if (protech_backup_verify_after_backup == PROTECH_BACKUP_VERIFY_OFF)
+		return;
+	verify_backup(directory, info,
+				  protech_backup_verify_after_backup == PROTECH_BACKUP_VERIFY_RESTORE,
+				  &v);
+	if (v.detail != NULL)
+		ereport(ERROR,
+				(errcode(v.checksum_ok ? ERRCODE_EXTERNAL_ROUTINE_EXCEPTION :
+						 ERRCODE_DATA_CORRUPTED),
+				 errmsg("verification of backup \"%s\" failed", info->file_name),
+				 errdetail("%s", v.detail),
+				 errhint("The backup is kept; protech_backup_list() shows it with verify_result \"failed: ...\".")));
+}
+
+/*
+ * SQL: protech_backup_verify(file_name text, restore boolean DEFAULT false)
+ *		RETURNS TABLE(file_name text, checksum_ok boolean, restored boolean,
+ *					  tables integer, rows bigint, duration interval,
+ *					  detail text)
+ *
+ * Verify a backup (see verify_backup) and return the outcome as one row:
+ * restored is NULL when no restore was asked for, tables and rows are
+ * those of the restore, detail says what is wrong (NULL when nothing is).
+ * A damaged backup is reported, never raised.
+ */
+Datum
+protech_backup_verify(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ProtechBackupInfo *info;
+	char	   *directory;
+	Verification v;
+	Interval   *duration = palloc0(sizeof(Interval));
+	Datum		values[7];
+	bool		nulls[7] = {0};
+
+	protech_backup_require_preload();
+	directory = protech_backup_resolved_directory();
+	info = protech_backup_backup_argument(fcinfo, 0, directory);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("restore must not be null")));
+
+	verify_backup(directory, info, PG_GETARG_BOOL(1), &v);
+
+	duration->time = v.finished_at - v.started_at;
+	InitMaterializedSRF(fcinfo, 0);
+	values[0] = CStringGetTextDatum(info->file_name);
+	values[1] = BoolGetDatum(v.checksum_ok);
+	values[2] = BoolGetDatum(v.restored);
+	nulls[2] = !v.restore;
+	values[3] = Int32GetDatum(v.tables);
+	nulls[3] = !v.counted;
+	values[4] = Int64GetDatum(v.rows);
+	nulls[4] = !v.counted;
+	values[5] = IntervalPGetDatum(duration);
+	if (v.detail != NULL)
+		values[6] = CStringGetTextDatum(v.detail);
+	else
+		nulls[6] = true;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}

@@ -1,0 +1,458 @@
+# Verifying, restoring and downloading backups over SQL:
+# - protech_backup_verify() with and without restore, and
+#   protech_backup_restore(), for every format and compression, on the
+#   many-object-kinds database: equal schema-only dumps, rows and sequences,
+#   the table count of the manifest, verified_at and verify_result listed;
+# - damaged backups (a flipped byte, truncated, manifest edited) reported,
+#   never raised; names that are not backups refused with 22023 before any
+#   file is opened; a restore into an existing database refused with 42P04;
+# - a restore failing half-way (psql and pg_restore) quotes the failed
+#   statement and drops its database; cancel, statement_timeout and
+#   termination during a restore drop the scratch or target database
+#   before the error returns; the scheduler drops scratch databases a crash
+#   left;
+# - protech_backup.verify_after_backup: restore, a failed verification
+#   failing the run (history, status) with the backup kept, off;
+# - bin/protech_backup_download round trip, damage and permissions, and
+#   protech_backup_read()'s arguments;
+# - the README's runbook: restore into a new database, swap the names.
+use strict;
+use warnings;
+
+use lib 'test/lib';
+use Cwd;
+use IPC::Run;
+use POSIX qw(mkfifo);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use ProtechBackupTest;
+use Test::More;
+
+my $node = new_backup_node('verify', fixture => 1);
+my $dir = $node->{protech_backup_dir};
+my $download = Cwd::abs_path('bin/protech_backup_download');
+my $scratch_re = 'protech\_backup\_verify\_%';
+
+sub scalar_of
+{
+	my ($sql, $db) = @_;
+	return $node->safe_psql($db // 'app', $sql);
+}
+
+sub scratch_databases
+{
+	return scalar_of("SELECT count(*) FROM pg_database WHERE datname LIKE '$scratch_re'");
+}
+
+# The user tables of the source and their rows, counted here independently.
+my @tables = split /\n/, scalar_of(q{
+	SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'sales')
+	  AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+					  AND d.objid = c.oid AND d.deptype = 'e')});
+my $rows = 0;
+$rows += scalar_of("SELECT count(*) FROM ONLY $_") for @tables;
+my $ntables = scalar(@tables);
+my $src_schema = schema_of($node, 'app');
+my $src_contents = contents($node, 'app');
+
+# Every format and compression: verify, verify with restore, restore.
+my @combinations = (
+	[ 'plain', 'none', 1 ], [ 'plain', 'gzip', 1 ], [ 'plain', 'zstd', 1 ],
+	[ 'custom', 'none', 1 ], [ 'custom', 'gzip', 1 ], [ 'custom', 'zstd', 1 ],
+	[ 'directory', 'none', 2 ], [ 'directory', 'gzip', 1 ]);
+my %taken;
+my $n = 0;
+my $file;
+for my $c (@combinations)
+{
+	my ($format, $compression, $jobs) = @$c;
+	my $what = "$format/$compression";
+	reload_and_wait($node,
+		'protech_backup.format' => $format,
+		'protech_backup.compression' => $compression,
+		'protech_backup.jobs' => $jobs);
+	$file = scalar_of('SELECT file_name FROM protech_backup_now()');
+	$taken{$what} = $file;
+
+	like(slurp_file("$dir/$file.json"), qr/"tables": $ntables,/,
+		"$what: the manifest records the table count");
+	is( scalar_of(
+			"SELECT verified_at >= finished_at, verify_result FROM protech_backup_list() WHERE file_name = '$file'"
+		),
+		't|ok: checksum',
+		"$what: verified by checksum after the backup (the default)");
+	is( scalar_of(
+			"SELECT checksum_ok, restored IS NULL, tables IS NULL, rows IS NULL, duration >= '0', detail IS NULL FROM protech_backup_verify('$file')"
+		),
+		't|t|t|t|t|t',
+		"$what: verify reads it back");
+	is( scalar_of(
+			"SELECT file_name, checksum_ok, restored, tables, rows, detail IS NULL FROM protech_backup_verify('$file', restore => true)"
+		),
+		"$file|t|t|$ntables|$rows|t",
+		"$what: verify restores it with every table and row");
+	is( scalar_of(
+			"SELECT verify_result FROM protech_backup_list() WHERE file_name = '$file'"),
+		"ok: restored $ntables tables, $rows rows",
+		"$what: the list shows the verification");
+	is(scratch_databases(), '0', "$what: the scratch database is dropped");
+
+	my $db = 'restored_' . $n++;
+	is( scalar_of(
+			"SELECT database, tables, rows, duration >= '0' FROM protech_backup_restore('$file', '$db')"
+		),
+		"$db|$ntables|$rows|t",
+		"$what: restore reports the database, tables and rows");
+	is(schema_of($node, $db), $src_schema, "$what: restored schema equals the source");
+	is_deeply(contents($node, $db), $src_contents,
+		"$what: restored rows and sequences equal the source");
+	scalar_of("DROP DATABASE $db", 'postgres');
+}
+reload_and_wait($node,
+	'protech_backup.format' => 'plain',
+	'protech_backup.compression' => 'none',
+	'protech_backup.jobs' => 1);
+
+# Names that are not backups: 22023, nothing opened.  A FIFO would block
+# whoever opened it.
+my $good = $taken{'custom/none'};
+mkfifo($node->basedir . '/fifo', 0600) or die "mkfifo: $!";
+for my $f ("$good.partial", 'notes.txt', 'protech_backup_manual_copy.sql',
+	'protech_backup_20000101_000000.sql')
+{
+	open(my $fh, '>', "$dir/$f") or die;
+	print $fh "SELECT 1;\n";
+	close($fh);
+}
+for my $bad ('../postgresql.conf', '/etc/passwd', 'a/b', '', "$good.partial",
+	'notes.txt', 'protech_backup_manual_copy.sql',
+	'protech_backup_20000101_000000.sql', "$good.json", '../fifo',
+	'protech_backup_20000101_000000_' . ('9' x 5000) . '.sql')
+{
+	my $shown = length($bad) > 60 ? substr($bad, 0, 60) . '...' : $bad;
+	for my $call ("protech_backup_verify('$bad')",
+		"protech_backup_restore('$bad', 'never_created')",
+		"protech_backup_read('$bad', 0, 10)")
+	{
+		my ($ret, $out, $err) = $node->psql('app',
+			"\\set VERBOSITY verbose\nSELECT * FROM $call",
+			timeout => 60);
+		like($err, qr/ERROR:  22023: "\Q$bad\E" is not a backup/,
+			(split /\(/, $call)[0] . "('$shown'): 22023");
+	}
+}
+for my $call ('protech_backup_verify(NULL)',
+	"protech_backup_restore(NULL, 'never_created')",
+	'protech_backup_read(NULL, 0, 10)')
+{
+	my ($ret, $out, $err) = $node->psql('app',
+		"\\set VERBOSITY verbose\nSELECT * FROM $call");
+	like($err, qr/ERROR:  22023: file_name must not be null/, "$call: 22023");
+}
+is(scalar_of("SELECT count(*) FROM pg_database WHERE datname = 'never_created'"),
+	'0', 'no database was created for a bad name');
+
+# A restore into a database that exists is refused; so are reserved names.
+my ($ret, $out, $err) = $node->psql('app',
+	"\\set VERBOSITY verbose\nSELECT * FROM protech_backup_restore('$good', 'app')");
+like($err, qr/ERROR:  42P04: database "app" already exists/,
+	'restore into an existing database: 42P04');
+is_deeply(contents($node, 'app'), $src_contents, 'the existing database is untouched');
+($ret, $out, $err) = $node->psql('app',
+	"\\set VERBOSITY verbose\nSELECT * FROM protech_backup_restore('$good', 'protech_backup_verify_1_00000000')");
+like($err, qr/ERROR:  22023: target_database "protech_backup_verify_1_00000000" starts with/,
+	'restore into a scratch name: 22023');
+
+# Damaged backups: reported, never raised, and recorded.
+sub flip_byte
+{
+	my ($path, $offset) = @_;
+	open(my $fh, '+<:raw', $path) or die "could not open $path: $!";
+	seek($fh, $offset, 0);
+	read($fh, my $byte, 1);
+	seek($fh, $offset, 0);
+	print $fh chr(ord($byte) ^ 0x55);
+	close($fh);
+	return;
+}
+
+sub verify_row
+{
+	my ($file, $restore) = @_;
+	return scalar_of(
+		"SELECT checksum_ok, coalesce(restored::text, 'null'), detail FROM protech_backup_verify('$file', $restore)"
+	);
+}
+
+my $sql = $taken{'plain/none'};
+flip_byte("$dir/$sql", 100);
+like(verify_row($sql, 'false'),
+	qr/^f\|null\|".*\Q$sql\E" has SHA-256 [0-9a-f]{64}, its manifest records [0-9a-f]{64}$/,
+	'a flipped byte: checksum_ok false, the SHA-256 differs');
+like(verify_row($sql, 'true'), qr/^f\|false\|.* has SHA-256 .*; not restored$/,
+	'a flipped byte: not restored');
+like(scalar_of("SELECT verify_result FROM protech_backup_list() WHERE file_name = '$sql'"),
+	qr/^failed: ".*" has SHA-256 /, 'a flipped byte: the list shows the failure');
+($ret, $out, $err) = $node->psql('app',
+	"\\set VERBOSITY verbose\nSELECT * FROM protech_backup_restore('$sql', 'from_damaged')");
+like($err, qr/ERROR:  XX001: backup "\Q$sql\E" does not match its manifest\nDETAIL:  Reading it back: .* has SHA-256 /,
+	'a damaged backup is not restored: XX001');
+
+my $zst = $taken{'plain/zstd'};
+flip_byte("$dir/$zst", int((-s "$dir/$zst") / 2));
+like(verify_row($zst, 'false'), qr/^f\|null\|file ".*\Q$zst\E": zstd data is damaged: /,
+	'a flipped byte in a zstd backup: the decompressor says so');
+
+my $dump = $taken{'custom/gzip'};
+truncate("$dir/$dump", (-s "$dir/$dump") - 10) or die;
+is(scalar_of("SELECT count(*) FROM protech_backup_list() WHERE file_name = '$dump'"),
+	'0', 'a truncated backup is no longer listed');
+like(verify_row($dump, 'false'), qr/^f\|null\|".*\Q$dump\E" has \d+ bytes, its manifest records \d+$/,
+	'a truncated backup: verify still answers, the size differs');
+
+my $gz = $taken{'plain/gzip'};
+my $manifest = slurp_file("$dir/$gz.json");
+$manifest =~ s/"sha256": "[0-9a-f]{64}"/"sha256": "@{['0' x 64]}"/ or die;
+open(my $mfh, '>', "$dir/$gz.json") or die;
+print $mfh $manifest;
+close($mfh);
+like(verify_row($gz, 'false'), qr/^f\|null\|".*" has SHA-256 [0-9a-f]{64}, its manifest records 0{64}$/,
+	'an edited manifest: the SHA-256 differs');
+
+# A restore that fails half-way: a table owned by a role that is gone.
+scalar_of(q{
+	CREATE ROLE gone_owner;
+	CREATE TABLE owned (id int);
+	INSERT INTO owned VALUES (1), (2);
+	ALTER TABLE owned OWNER TO gone_owner});
+reload_and_wait($node, 'protech_backup.compression' => 'zstd');
+my $plain_bad = scalar_of('SELECT file_name FROM protech_backup_now()');
+reload_and_wait($node,
+	'protech_backup.format' => 'custom',
+	'protech_backup.compression' => 'none');
+my $custom_bad = scalar_of('SELECT file_name FROM protech_backup_now()');
+scalar_of('DROP TABLE owned; DROP ROLE gone_owner');
+
+like(verify_row($plain_bad, 'true'),
+	qr/^t\|false\|psql failed \(child process exited with exit code 3\) and printed:\npsql:<stdin>:\d+: ERROR:  role "gone_owner" does not exist$/,
+	'plain restore failing half-way: the psql line that failed is quoted');
+like(verify_row($custom_bad, 'true'),
+	qr/^t\|false\|pg_restore failed \(child process exited with exit code 1\) and printed:\npg_restore: error: could not execute query: ERROR:  role "gone_owner" does not exist\nCommand was: ALTER TABLE public\.owned OWNER TO gone_owner;$/,
+	'custom restore failing half-way: pg_restore\'s statement is quoted');
+is(scratch_databases(), '0', 'failed restores leave no scratch database');
+($ret, $out, $err) = $node->psql('app',
+	"\\set VERBOSITY verbose\nSELECT * FROM protech_backup_restore('$plain_bad', 'half_restored')");
+like($err,
+	qr/ERROR:  38000: could not restore backup "\Q$plain_bad\E" into database "half_restored"\nDETAIL:  psql failed .*\npsql:<stdin>:\d+: ERROR:  role "gone_owner" does not exist\nThe half-restored database "half_restored" was dropped\./,
+	'protech_backup_restore failing half-way: 38000, the statement quoted');
+is(scalar_of("SELECT count(*) FROM pg_database WHERE datname = 'half_restored'"),
+	'0', 'the half-restored database is dropped');
+
+# Cancel, statement_timeout and termination during a restore: a dump that
+# sleeps in the middle.
+my $sleepy_dump = fake_pg_dump($node, 'sleepy_pg_dump',
+	'echo "CREATE TABLE before_sleep (i int);"; echo "SELECT pg_sleep(600);"');
+reload_and_wait($node,
+	'protech_backup.format' => 'plain',
+	'protech_backup.pg_dump_path' => $sleepy_dump);
+my $sleepy = scalar_of('SELECT file_name FROM protech_backup_now()');
+reload_and_wait($node, 'protech_backup.pg_dump_path' => '');
+
+sub sleeping
+{
+	return scalar_of(
+		"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'protech_backup' AND query LIKE '%pg_sleep(600)%'"
+	);
+}
+
+# Start $call in a session of its own; wait until the restore sleeps.
+sub start_sleeping_restore
+{
+	my ($call) = @_;
+	my $bg = $node->background_psql('app', on_error_stop => 0);
+	my $pid = $bg->query('SELECT pg_backend_pid()');
+	$bg->query_until(qr/started/, "\\echo started\nSELECT * FROM $call;\n");
+	wait_until(sub { sleeping() eq '1' }, 'the restore to reach pg_sleep');
+	return ($bg, $pid);
+}
+
+my ($bg, $pid) = start_sleeping_restore("protech_backup_verify('$sleepy', true)");
+is(scratch_databases(), '1', 'a verification restores into a scratch database');
+scalar_of("SELECT pg_cancel_backend($pid)");
+$bg->query('SELECT 1');
+like($bg->{stderr}, qr/canceling statement due to user request/, 'cancel: the call is canceled');
+is(scratch_databases(), '0', 'cancel: the scratch database is gone when the error returns');
+is(sleeping(), '0', 'cancel: the restore is stopped');
+$bg->quit;
+
+($ret, $out, $err) = $node->psql('app',
+	"SET statement_timeout = '3s';\nSELECT * FROM protech_backup_verify('$sleepy', true)");
+like($err, qr/canceling statement due to statement timeout/, 'statement_timeout: the call is canceled');
+is(scratch_databases(), '0', 'statement_timeout: the scratch database is gone');
+
+($bg, $pid) = start_sleeping_restore("protech_backup_restore('$sleepy', 'canceled_target')");
+scalar_of("SELECT pg_cancel_backend($pid)");
+$bg->query('SELECT 1');
+is(scalar_of("SELECT count(*) FROM pg_database WHERE datname = 'canceled_target'"),
+	'0', 'cancel: a restore\'s target database is gone when the error returns');
+$bg->quit;
+
+($bg, $pid) = start_sleeping_restore("protech_backup_verify('$sleepy', true)");
+scalar_of("SELECT pg_terminate_backend($pid)");
+wait_until(sub { !process_alive($pid) }, 'the terminated backend to exit');
+is(scratch_databases(), '0', 'termination: the scratch database is gone when the backend has exited');
+is(sleeping(), '0', 'termination: the restore is stopped');
+eval { $bg->quit };
+is(scalar_of("SELECT verify_result FROM protech_backup_list() WHERE file_name = '$sleepy'"),
+	'ok: checksum', 'an interrupted verification records nothing');
+
+# verify_after_backup: restore, a failed one, off.
+reload_and_wait($node,
+	'protech_backup.verify_after_backup' => 'restore',
+	'protech_backup.format' => 'custom');
+$file = scalar_of('SELECT file_name FROM protech_backup_now()');
+is(scalar_of("SELECT verify_result FROM protech_backup_list() WHERE file_name = '$file'"),
+	"ok: restored $ntables tables, $rows rows",
+	'verify_after_backup = restore: the new backup is restored and recorded');
+
+my $bad_dump = fake_pg_dump($node, 'bad_pg_dump',
+	'echo "CREATE TABLE t (i int);"; echo "SELECT 1/0;"');
+reload_and_wait($node,
+	'protech_backup.format' => 'plain',
+	'protech_backup.pg_dump_path' => $bad_dump);
+my @before = backup_files($node);
+($ret, $out, $err) = $node->psql('app', "\\set VERBOSITY verbose\nSELECT * FROM protech_backup_now()");
+like($err,
+	qr/ERROR:  38000: verification of backup "(protech_backup_\d{8}_\d{6}(_\d+)?\.sql)" failed\nDETAIL:  psql failed .*\npsql:.*:2: ERROR:  division by zero\n.*HINT:  The backup is kept/s,
+	'a failed verification fails protech_backup_now()');
+my ($failed) = $err =~ /verification of backup "([^"]+)"/;
+ok(-f "$dir/$failed" && -f "$dir/$failed.json", 'the backup that failed verification is kept');
+like(scalar_of("SELECT verify_result FROM protech_backup_list() WHERE file_name = '$failed'"),
+	qr/^failed: psql failed .*division by zero/s, 'its manifest records the failure');
+like(scalar_of("SELECT status || ': ' || message FROM protech_backup_history ORDER BY run_id DESC LIMIT 1"),
+	qr/^failed: verification of backup "\Q$failed\E" failed\npsql failed /,
+	'the run is recorded as failed');
+like(scalar_of("SELECT last_success_file <> '$failed', array_to_string(problems, ';') FROM protech_backup_status()"),
+	qr/^t\|.*last backup failed: verification of backup "\Q$failed\E" failed/,
+	'the status reports the failed run, and does not count the backup as a success');
+is(scratch_databases(), '0', 'the failed verification left no scratch database');
+
+reload_and_wait($node,
+	'protech_backup.verify_after_backup' => 'off',
+	'protech_backup.pg_dump_path' => '');
+$file = scalar_of('SELECT file_name FROM protech_backup_now()');
+is( scalar_of(
+		"SELECT verified_at IS NULL, verify_result IS NULL FROM protech_backup_list() WHERE file_name = '$file'"
+	),
+	't|t',
+	'verify_after_backup = off: the backup is not verified');
+like(slurp_file("$dir/$file.json"),
+	qr/"verified_at": null,\n  "verify_result": null\n/, 'the manifest says so');
+
+# protech_backup_read() and bin/protech_backup_download.
+$file = $taken{'custom/none'};
+my $path = "$dir/$file";
+my $sha = scalar_of("SELECT sha256 FROM protech_backup_list() WHERE file_name = '$file'");
+is(scalar_of("SELECT encode(protech_backup_read('$file', 3, 20), 'hex')"),
+	unpack('H*', substr(slurp_file($path), 3, 20)), 'read: the bytes at an offset');
+is(scalar_of("SELECT length(protech_backup_read('$file', " . ((-s $path) - 5) . ", 100))"),
+	'5', 'read: fewer bytes at the end');
+is(scalar_of("SELECT length(protech_backup_read('$file', 1000000000, 100))"),
+	'0', 'read: none past the end');
+for my $bad ([ "'$file', -1, 10", 'offset must not be null or negative' ],
+	[ "'$file', 0, -1", 'length must not be null or negative' ],
+	[ "'$file', NULL, 10", 'offset must not be null or negative' ],
+	[ "'$file', 0, 1073741823", 'length must be at most 1073741819, the largest bytea' ])
+{
+	($ret, $out, $err) = $node->psql('app',
+		"\\set VERBOSITY verbose\nSELECT protech_backup_read($bad->[0])");
+	like($err, qr/ERROR:  22023: \Q$bad->[1]\E/, "read($bad->[0]): 22023");
+}
+($ret, $out, $err) = $node->psql('app',
+	"\\set VERBOSITY verbose\nSELECT protech_backup_read('$taken{'directory/none'}', 0, 10)");
+like($err, qr/ERROR:  42809: backup ".*" is a folder, not a file\n.*HINT:  Take backups to download in the custom format/s,
+	'read of a directory-format backup: refused with a hint');
+
+scalar_of(q{
+	CREATE ROLE dba LOGIN;
+	GRANT EXECUTE ON FUNCTION protech_backup_list(), protech_backup_read(text, bigint, integer) TO dba});
+my @conn = ('-h', $node->host, '-p', $node->port, '-d', 'app', '-U', 'dba');
+my $local = $node->basedir . '/downloaded';
+
+# run bin/protech_backup_download; returns its exit status and stderr
+sub download
+{
+	my ($name, $chunk) = @_;
+	my $stderr;
+	local $ENV{PROTECH_BACKUP_DOWNLOAD_CHUNK} = $chunk if $chunk;
+	IPC::Run::run([ $download, @conn, $name ], '>', $local, '2>', \$stderr);
+	return ($? >> 8, $stderr);
+}
+
+my ($status, $stderr) = download($file);
+isnt($status, 0, 'download without pg_read_server_files fails');
+like($stderr, qr/permission denied to read backups/, 'and says why');
+($ret, $out, $err) = $node->psql('app',
+	"\\set VERBOSITY verbose\nSELECT protech_backup_read('$file', 0, 10)",
+	extra_params => [ '-U', 'dba' ]);
+like($err, qr/ERROR:  42501: permission denied to read backups/, 'read without pg_read_server_files: 42501');
+
+scalar_of('GRANT pg_read_server_files TO dba');
+($status, $stderr) = download($file, 30000);
+is($status, 0, 'download in many slices succeeds') or diag($stderr);
+is(sha256_of($local), $sha, 'the downloaded bytes have the manifest\'s SHA-256');
+is(-s $local, -s $path, 'and its size');
+($status, $stderr) = download($sql);
+isnt($status, 0, 'download of a damaged backup fails');
+like($stderr, qr/arrived with SHA-256 [0-9a-f]{64}, its manifest records [0-9a-f]{64}/,
+	'and says the SHA-256 differs');
+($status, $stderr) = download('no_such_backup.sql');
+isnt($status, 0, 'download of a name that is not listed fails');
+
+scalar_of('REVOKE EXECUTE ON FUNCTION protech_backup_read(text, bigint, integer) FROM dba');
+for my $call ("protech_backup_read('$file', 0, 10)", "protech_backup_verify('$file')",
+	"protech_backup_restore('$file', 'x')")
+{
+	($ret, $out, $err) = $node->psql('app', "\\set VERBOSITY verbose\nSELECT * FROM $call",
+		extra_params => [ '-U', 'dba' ]);
+	like($err, qr/ERROR:  42501: permission denied for function/, "$call: EXECUTE is not granted by default");
+}
+
+# A scratch database a crash left is dropped when the scheduler starts; a
+# database that only looks alike is not.
+scalar_of('CREATE DATABASE protech_backup_verify_999999999_deadbeef', 'postgres');
+scalar_of('CREATE DATABASE protech_backup_verify_mine', 'postgres');
+$node->restart;
+wait_until(sub { scratch_databases() eq '1' }, 'the leftover scratch database to be dropped');
+is(scalar_of("SELECT datname FROM pg_database WHERE datname LIKE '$scratch_re'"),
+	'protech_backup_verify_mine', 'only the leftover of the pattern is dropped');
+like(slurp_file($node->logfile),
+	qr/dropped scratch database "protech_backup_verify_999999999_deadbeef" left by an interrupted verification/,
+	'and the log says so');
+
+# The README's runbook: restore the newest good backup into a new
+# database, move the scheduler away, swap the names, move it back.
+my $newest = $taken{'custom/none'};
+scalar_of("SELECT * FROM protech_backup_restore('$newest', 'app_restored')");
+scalar_of("ALTER SYSTEM SET protech_backup.database = 'postgres'; SELECT pg_reload_conf()");
+wait_until(
+	sub {
+		scalar_of("SELECT count(*) FROM pg_stat_activity WHERE datname = 'app'", 'postgres') eq '0';
+	},
+	'the scheduler to leave database app');
+# autovacuum may visit database app for a moment: retry
+for my $rename ('app RENAME TO app_broken', 'app_restored RENAME TO app')
+{
+	wait_until(sub { ($node->psql('postgres', "ALTER DATABASE $rename"))[0] == 0 },
+		"ALTER DATABASE $rename");
+}
+scalar_of('ALTER SYSTEM RESET protech_backup.database; SELECT pg_reload_conf()', 'postgres');
+is(schema_of($node, 'app'), $src_schema, 'runbook: the swapped-in database has the schema');
+is_deeply(contents($node, 'app'), $src_contents, 'runbook: and the rows');
+ok( $node->poll_query_until('app',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'protech_backup scheduler' AND datname = 'app'"
+	),
+	'runbook: the scheduler runs in the restored database');
+
+done_testing();
