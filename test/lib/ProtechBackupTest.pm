@@ -207,6 +207,7 @@ sub harmless_value
 	  : $type =~ /int/ ? '0'
 	  : $name =~ /schedule/ ? "'0 0 * * *'"
 	  : $name =~ /zone/ ? "'UTC'"
+	  : $type eq 'name' ? "'protech_backup_bad_input_target'"
 	  : "'$file'";
 }
 

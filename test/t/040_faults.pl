@@ -591,6 +591,8 @@ my %bad_values = (
 	'integer' => [ 'NULL', '-1', '-2147483648', '2147483647' ],
 	'bigint' => [ 'NULL', '-1', '-9223372036854775808', '9223372036854775807' ],
 	'boolean' => ['NULL'],
+	# a database that exists already, or no name at all
+	'name' => [ 'NULL', "''", "'app'", "'postgres'" ],
 	'timestamp with time zone' => [ 'NULL', "'infinity'", "'-infinity'" ],
 	'timestamp with time zone[]' => [ 'NULL', "'{NULL}'" ],
 	'bigint[]' => [ 'NULL', "'{NULL}'", "'{-1}'" ],
