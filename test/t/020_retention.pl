@@ -79,7 +79,7 @@ ok(!-e "$dir/$_", "stale $_ is removed by the next backup") for @partials;
 my $log = slurp_file($node->logfile, $log_offset);
 like(
 	$log,
-	qr/protech_backup: removed stale partial file "\Q$dir\/$_\E"/,
+	qr/protech_backup: removed stale partial backup "\Q$dir\/$_\E"/,
 	"removal of stale $_ is logged") for @partials;
 
 #
