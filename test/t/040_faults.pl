@@ -244,8 +244,9 @@ SKIP:
 			reload_and_wait($node, 'protech_backup.format' => 'plain');
 		});
 
-	# A dump that fills the disk exactly, leaving no room for its manifest:
-	# the dump renamed into place must go too.
+	# A dump that fills the disk exactly, leaving no room for the globals
+	# file and the manifest written after it: the dump renamed into place
+	# must go too.
 	fault(
 		'disk full while the manifest is written',
 		sub {
@@ -255,12 +256,16 @@ SKIP:
 			reload_and_wait($node, 'protech_backup.pg_dump_path' => $exact);
 			like(
 				backup_error(),
-				qr/ERROR:  53100: could not write to file "\Q$small\E\/protech_backup_\d{8}_\d{6}(_\d+)?\.sql\.json\.partial": No space left on device/,
-				'disk full at the manifest: says so');
-			is(scalar(grep { !/\.json$/ && !exists listed_backups()->{$_} } backup_files($node)),
-				0, 'disk full at the manifest: no dump without a manifest is left');
+				qr/ERROR:  53100: could not write to file "\Q$small\E\/protech_backup_\d{8}_\d{6}(_\d+)?\.sql(\.globals\.sql|\.json)\.partial": No space left on device/,
+				'disk full after the dump (at the globals or the manifest): says so');
+			my $listed = listed_backups();
+			is( scalar(
+					grep { !/\.json$/ && !exists $listed->{ s/\.globals\.sql$//r } }
+					  backup_files($node)),
+				0,
+				'disk full after the dump: no dump without a manifest is left');
 		},
-		history => qr/\.json\.partial": No space left on device/,
+		history => qr/(\.globals\.sql|\.json)\.partial": No space left on device/,
 		recover => sub { reload_and_wait($node, 'protech_backup.pg_dump_path' => '') });
 
 	fault(
