@@ -20,7 +20,7 @@ use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(new_backup_node backup_files partial_files sha256_of
   fake_pg_dump reload_and_wait wait_until process_alive child_pids
-  schema_of contents check_stored extension_functions
+  schema_of contents check_stored flip_byte extension_functions
   harmless_value);
 
 # A started node preloading protech_backup, with the extension created in
@@ -150,6 +150,19 @@ sub child_pids
 	}
 	closedir($dh);
 	return @children;
+}
+
+# Damage the file at $path: flip the bits of its byte at $offset.
+sub flip_byte
+{
+	my ($path, $offset) = @_;
+	open(my $fh, '+<:raw', $path) or die "could not open $path: $!";
+	seek($fh, $offset, 0);
+	read($fh, my $byte, 1);
+	seek($fh, $offset, 0);
+	print $fh chr(ord($byte) ^ 0x55);
+	close($fh);
+	return;
 }
 
 # 'ok' when protech_backup_verify() reads backup $file back as its

@@ -122,18 +122,6 @@ is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_list()'),
 	scalar(@combinations), 'every backup is listed');
 
 # Damaged backups: the stored-backup check says what is wrong.
-sub flip_byte
-{
-	my ($path, $offset) = @_;
-	open(my $fh, '+<:raw', $path) or die "could not open $path: $!";
-	seek($fh, $offset, 0);
-	read($fh, my $byte, 1);
-	seek($fh, $offset, 0);
-	print $fh chr(ord($byte) ^ 0x55);
-	close($fh);
-	return;
-}
-
 my $zst = $taken{'plain/zstd:5'};
 flip_byte("$dir/$zst", int((-s "$dir/$zst") / 2));
 like(check_stored($node, $zst), qr/^file ".*\Q$zst\E": zstd data is damaged: /,

@@ -165,18 +165,6 @@ like($err, qr/ERROR:  22023: target_database "protech_backup_verify_1_00000000" 
 	'restore into a scratch name: 22023');
 
 # Damaged backups: reported, never raised, and recorded.
-sub flip_byte
-{
-	my ($path, $offset) = @_;
-	open(my $fh, '+<:raw', $path) or die "could not open $path: $!";
-	seek($fh, $offset, 0);
-	read($fh, my $byte, 1);
-	seek($fh, $offset, 0);
-	print $fh chr(ord($byte) ^ 0x55);
-	close($fh);
-	return;
-}
-
 sub verify_row
 {
 	my ($file, $restore) = @_;
