@@ -283,7 +283,13 @@ SKIP:
 				qr/ERROR:  53100: not enough free space in backup directory "\Q$small\E" to start a backup\nDETAIL:  Its file system has .* \(\d+ bytes\) free, less than 1\.2 times the size of the last backup "\Q$last\E", .* \(9000000 bytes\)\.\nHINT:  /,
 				'refused up front: the numbers and the last backup');
 			is_deeply([ backup_files($node) ], \@files, 'refused up front: nothing written');
-			unlink("$small/$last.json", "$small/$last") == 2 or die "could not remove $last";
+			like(
+				$node->safe_psql('app',
+					"SELECT array_to_string(problems, ';') FROM protech_backup_status()"),
+				qr/free space in \Q$small\E \(.*\) is less than the size of the last backup \(.*\)/,
+				'and protech_backup_status() reports too little room for the next backup');
+			unlink("$small/$last.json", "$small/$last.globals.sql", "$small/$last") == 3
+			  or die "could not remove $last";
 		},
 		recover => sub { reload_and_wait($node, 'protech_backup.min_free_space' => 0) });
 
