@@ -36,17 +36,6 @@ PG_FUNCTION_INFO_V1(protech_backup_read);
 #define MAX_SLICE (MaxAllocSize - VARHDRSZ)
 
 /*
- * Raise the error for a bad argument of protech_backup_read().
- */
-static void
-reject_argument(const char *name, const char *problem)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s %s", name, problem)));
-}
-
-/*
  * SQL: protech_backup_read(file_name text, "offset" bigint, length integer)
  *		RETURNS bytea
  *
@@ -80,15 +69,15 @@ protech_backup_read(PG_FUNCTION_ARGS)
 	directory = protech_backup_resolved_directory();
 	info = protech_backup_backup_argument(fcinfo, 0, directory);
 	if (PG_ARGISNULL(1) || PG_GETARG_INT64(1) < 0)
-		reject_argument("offset", "must not be null or negative");
+		protech_backup_reject_argument("offset", "must not be null or negative", NULL);
 	if (PG_ARGISNULL(2) || PG_GETARG_INT32(2) < 0)
-		reject_argument("length", "must not be null or negative");
+		protech_backup_reject_argument("length", "must not be null or negative", NULL);
 	offset = PG_GETARG_INT64(1);
 	length = PG_GETARG_INT32(2);
 	if (length > MAX_SLICE)
-		reject_argument("length",
+		protech_backup_reject_argument("length",
 						psprintf("must be at most %d, the largest bytea",
-								 (int) MAX_SLICE));
+								 (int) MAX_SLICE), NULL);
 	if (!protech_backup_storage_of(info->format, info->compression, &storage))
 		elog(ERROR, "backup \"%s\" has an unknown format", info->file_name);
 	if (storage.format == PROTECH_BACKUP_FORMAT_DIRECTORY)

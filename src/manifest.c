@@ -462,10 +462,8 @@ protech_backup_backup_argument(FunctionCallInfo fcinfo, int argno,
 	char	   *file_name;
 
 	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("file_name must not be null"),
-				 errhint("Give a file_name from protech_backup_list().")));
+		protech_backup_reject_argument("file_name", "must not be null",
+									   "Give a file_name from protech_backup_list().");
 	file_name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
 	if (!protech_backup_is_backup_name(file_name) ||
 		strlen(directory) + strlen(file_name) +

@@ -393,6 +393,21 @@ _PG_init(void)
 }
 
 /*
+ * Raise invalid_parameter_value for argument name of an SQL function of
+ * the extension, which problem describes ("must not be null"), with hint
+ * (or NULL).  One wording for every function.
+ */
+void
+protech_backup_reject_argument(const char *name, const char *problem,
+							   const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("argument \"%s\" %s", name, problem),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/*
  * Raise a clear error when the library was not preloaded: without the shared
  * slot nothing can guarantee that only one backup runs at a time.
  */

@@ -154,6 +154,9 @@ typedef struct ProtechBackupState
 
 /* protech_backup.c: module set-up and the shared state */
 extern void protech_backup_require_preload(void);
+extern void protech_backup_reject_argument(const char *name,
+										   const char *problem,
+										   const char *hint) pg_attribute_noreturn();
 extern void protech_backup_claim_slot(int64 run_id);
 extern bool protech_backup_try_claim_slot(int64 run_id);
 extern void protech_backup_take_over_slot_from(pid_t holder);

@@ -558,9 +558,8 @@ protech_backup_restore(PG_FUNCTION_ARGS)
 	directory = protech_backup_resolved_directory();
 	info = protech_backup_backup_argument(fcinfo, 0, directory);
 	if (PG_ARGISNULL(1) || NameStr(*PG_GETARG_NAME(1))[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("target_database must not be null or empty")));
+		protech_backup_reject_argument("target_database",
+									   "must not be null or empty", NULL);
 	target = NameStr(*PG_GETARG_NAME(1));
 	if (strncmp(target, SCRATCH_PREFIX, strlen(SCRATCH_PREFIX)) == 0)
 		ereport(ERROR,

@@ -117,9 +117,6 @@ typedef struct RetentionOutcome
 	char	   *reason;
 } RetentionOutcome;
 
-static void reject_argument(const char *name, const char *problem)
-			pg_attribute_noreturn();
-
 /*
  * Define the retention settings.  Called from _PG_init.
  */
@@ -582,18 +579,6 @@ release_slot(int code, Datum arg)
 }
 
 /*
- * Raise the error for a bad argument of protech_backup_cleanup() or
- * protech_backup_retention_plan().
- */
-static void
-reject_argument(const char *name, const char *problem)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("argument \"%s\" %s", name, problem)));
-}
-
-/*
  * SQL: protech_backup_cleanup(dry_run boolean DEFAULT false)
  *		RETURNS TABLE(file_name text, action text, reason text)
  *
@@ -612,7 +597,7 @@ protech_backup_cleanup(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 
 	if (PG_ARGISNULL(0))
-		reject_argument("dry_run", "must not be null");
+		protech_backup_reject_argument("dry_run", "must not be null", NULL);
 	dry_run = PG_GETARG_BOOL(0);
 	protech_backup_require_preload();
 	directory = protech_backup_resolved_directory();
@@ -657,16 +642,16 @@ array_argument(FunctionCallInfo fcinfo, int argno, const char *name,
 	char		typalign;
 
 	if (PG_ARGISNULL(argno))
-		reject_argument(name, "must not be null");
+		protech_backup_reject_argument(name, "must not be null", NULL);
 	array = PG_GETARG_ARRAYTYPE_P(argno);
 	if (ARR_NDIM(array) > 1)
-		reject_argument(name, "must be a one-dimensional array");
+		protech_backup_reject_argument(name, "must be a one-dimensional array", NULL);
 	get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
 	deconstruct_array(array, element_type, typlen, typbyval, typalign,
 					  &elements, &nulls, count);
 	for (int i = 0; i < *count; i++)
 		if (nulls[i])
-			reject_argument(name, "must not contain null values");
+			protech_backup_reject_argument(name, "must not contain null values", NULL);
 	return elements;
 }
 
@@ -678,9 +663,9 @@ static int
 count_argument(FunctionCallInfo fcinfo, int argno, const char *name)
 {
 	if (PG_ARGISNULL(argno))
-		reject_argument(name, "must not be null");
+		protech_backup_reject_argument(name, "must not be null", NULL);
 	if (PG_GETARG_INT32(argno) < 0)
-		reject_argument(name, "must not be negative");
+		protech_backup_reject_argument(name, "must not be negative", NULL);
 	return PG_GETARG_INT32(argno);
 }
 
@@ -722,12 +707,12 @@ protech_backup_retention_plan(PG_FUNCTION_ARGS)
 	rules.weekly = count_argument(fcinfo, 5, "keep_weekly");
 	rules.monthly = count_argument(fcinfo, 6, "keep_monthly");
 	if (PG_ARGISNULL(7))
-		reject_argument("max_size", "must not be null");
+		protech_backup_reject_argument("max_size", "must not be null", NULL);
 	rules.max_size = PG_GETARG_INT64(7);
 	if (rules.max_size < 0)
-		reject_argument("max_size", "must not be negative");
+		protech_backup_reject_argument("max_size", "must not be negative", NULL);
 	if (PG_ARGISNULL(8))
-		reject_argument("timezone", "must not be null");
+		protech_backup_reject_argument("timezone", "must not be null", NULL);
 	zone = text_to_cstring(PG_GETARG_TEXT_PP(8));
 	rules.tz = pg_tzset(zone);
 	if (rules.tz == NULL || !pg_tz_acceptable(rules.tz))
@@ -736,10 +721,10 @@ protech_backup_retention_plan(PG_FUNCTION_ARGS)
 				 errmsg("time zone \"%s\" not recognized", zone),
 				 errhint("Use a name from pg_timezone_names, such as \"UTC\" or \"Asia/Manila\".")));
 	if (PG_ARGISNULL(9))
-		reject_argument("now", "must not be null");
+		protech_backup_reject_argument("now", "must not be null", NULL);
 	rules.now = PG_GETARG_TIMESTAMPTZ(9);
 	if (TIMESTAMP_NOT_FINITE(rules.now))
-		reject_argument("now", "must be finite");
+		protech_backup_reject_argument("now", "must be finite", NULL);
 
 	items = palloc0(n * sizeof(RetentionItem));
 	for (int i = 0; i < n; i++)
@@ -748,9 +733,9 @@ protech_backup_retention_plan(PG_FUNCTION_ARGS)
 		items[i].size_bytes = DatumGetInt64(size_bytes[i]);
 		items[i].position = i;
 		if (TIMESTAMP_NOT_FINITE(items[i].started_at))
-			reject_argument("started_at", "must not contain infinite timestamps");
+			protech_backup_reject_argument("started_at", "must not contain infinite timestamps", NULL);
 		if (items[i].size_bytes < 0)
-			reject_argument("size_bytes", "must not contain negative sizes");
+			protech_backup_reject_argument("size_bytes", "must not contain negative sizes", NULL);
 	}
 	plan_retention(items, n, &rules);
 

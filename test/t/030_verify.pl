@@ -148,7 +148,7 @@ for my $call ('protech_backup_verify(NULL)',
 {
 	my ($ret, $out, $err) = $node->psql('app',
 		"\\set VERBOSITY verbose\nSELECT * FROM $call");
-	like($err, qr/ERROR:  22023: file_name must not be null/, "$call: 22023");
+	like($err, qr/ERROR:  22023: argument "file_name" must not be null/, "$call: 22023");
 }
 is(scalar_of("SELECT count(*) FROM pg_database WHERE datname = 'never_created'"),
 	'0', 'no database was created for a bad name');
@@ -348,10 +348,10 @@ is(scalar_of("SELECT length(protech_backup_read('$file', " . ((-s $path) - 5) . 
 	'5', 'read: fewer bytes at the end');
 is(scalar_of("SELECT length(protech_backup_read('$file', 1000000000, 100))"),
 	'0', 'read: none past the end');
-for my $bad ([ "'$file', -1, 10", 'offset must not be null or negative' ],
-	[ "'$file', 0, -1", 'length must not be null or negative' ],
-	[ "'$file', NULL, 10", 'offset must not be null or negative' ],
-	[ "'$file', 0, 1073741823", 'length must be at most 1073741819, the largest bytea' ])
+for my $bad ([ "'$file', -1, 10", 'argument "offset" must not be null or negative' ],
+	[ "'$file', 0, -1", 'argument "length" must not be null or negative' ],
+	[ "'$file', NULL, 10", 'argument "offset" must not be null or negative' ],
+	[ "'$file', 0, 1073741823", 'argument "length" must be at most 1073741819, the largest bytea' ])
 {
 	($ret, $out, $err) = $node->psql('app',
 		"\\set VERBOSITY verbose\nSELECT protech_backup_read($bad->[0])");
