@@ -20,7 +20,7 @@ use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(new_backup_node backup_files partial_files sha256_of
   fake_pg_dump reload_and_wait wait_until process_alive child_pids
-  schema_of contents check_stored flip_byte extension_functions
+  schema_of contents check_stored flip_byte lock_table prepend_hba extension_functions
   harmless_value);
 
 # A started node preloading protech_backup, with the extension created in
@@ -150,6 +150,28 @@ sub child_pids
 	}
 	closedir($dh);
 	return @children;
+}
+
+# A session of its own, returned, holding ACCESS EXCLUSIVE on $table in
+# database $db until it commits: pg_dump then waits for the lock.
+sub lock_table
+{
+	my ($node, $db, $table) = @_;
+	my $locker = $node->background_psql($db);
+	$locker->query_safe("BEGIN; LOCK TABLE $table IN ACCESS EXCLUSIVE MODE;");
+	return $locker;
+}
+
+# Put $line first in the node's pg_hba.conf (takes effect on reload).
+sub prepend_hba
+{
+	my ($node, $line) = @_;
+	my $hba = $node->data_dir . '/pg_hba.conf';
+	my $lines = slurp_file($hba);
+	open(my $fh, '>', $hba) or die "could not write $hba: $!";
+	print $fh "$line\n$lines";
+	close($fh);
+	return;
 }
 
 # Damage the file at $path: flip the bits of its byte at $offset.

@@ -49,15 +49,6 @@ sub set_schedule
 	return;
 }
 
-# Hold an ACCESS EXCLUSIVE lock on t in a session of its own, so that
-# pg_dump waits for it.
-sub lock_t
-{
-	my $locker = $node->background_psql('app');
-	$locker->query_safe('BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE;');
-	return $locker;
-}
-
 ok( $node->poll_query_until('app',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'protech_backup scheduler' AND datname = 'app' AND state = 'idle'"
 	),
@@ -68,7 +59,7 @@ is( $node->safe_psql('app',
 
 # 1. A schedule set by reload, due within the next minute, while pg_dump
 # has to wait for a lock: the scheduler shows the running backup.
-my $locker = lock_t();
+my $locker = lock_table($node, 'app', 't');
 my ($schedule, $due) = next_minute_schedule();
 set_schedule($schedule);
 ok( $node->poll_query_until('app',
@@ -94,7 +85,7 @@ ok( $node->poll_query_until('app',
 	'the scheduler is idle again');
 
 # 2. A scheduled run due while a manual backup runs is skipped, not queued.
-$locker = lock_t();
+$locker = lock_table($node, 'app', 't');
 my $manual = $node->background_psql('app');
 $manual->query_until(qr/started/,
 	"\\echo started\nSELECT count(*) FROM protech_backup_now();\n");
@@ -186,7 +177,7 @@ reload_and_wait($node, 'protech_backup.schedule' => '');
 # 5. A crash (kill -9 of the backup worker) during a manual backup: after
 # the crash restart the 'running' row is marked failed, the partial file
 # removed, pg_dump gone, and the next backup succeeds.
-$locker = lock_t();
+$locker = lock_table($node, 'app', 't');
 $manual = $node->background_psql('app', on_error_stop => 0);
 $manual->query_until(qr/started/,
 	"\\echo started\nSELECT count(*) FROM protech_backup_now();\n");

@@ -48,8 +48,7 @@ is(status('next_run_at = protech_backup_next_run(schedule, timezone, now())'),
 	't', 'next_run_at is the next slot of the schedule');
 
 # running: a backup waiting for a lock
-my $locker = $node->background_psql('app');
-$locker->query_safe('BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE;');
+my $locker = lock_table($node, 'app', 't');
 my $listener = $node->background_psql('app');
 $listener->query_safe('LISTEN protech_backup');
 my $manual = $node->background_psql('app');

@@ -181,8 +181,7 @@ reload_and_wait(
 # Cleanup never races a running backup: hold a lock pg_dump waits for, so
 # that a backup stays in progress.
 #
-my $locker = $node->background_psql('app');
-$locker->query_safe('BEGIN; LOCK TABLE pets IN ACCESS EXCLUSIVE MODE');
+my $locker = lock_table($node, 'app', 'pets');
 my $backer = $node->background_psql('app');
 $backer->query_until(qr/started/,
 	"\\echo started\nSELECT file_name FROM protech_backup_now();\n");

@@ -105,15 +105,6 @@ sub backup_error
 	return $err;
 }
 
-# A session of its own holding ACCESS EXCLUSIVE on $table in $db.
-sub lock_table
-{
-	my ($db, $table) = @_;
-	my $locker = $node->background_psql($db);
-	$locker->query_safe("BEGIN; LOCK TABLE $table IN ACCESS EXCLUSIVE MODE;");
-	return $locker;
-}
-
 # Start a manual backup in a background session while locked_tbl is
 # locked, and wait until pg_dump waits for that lock.  Returns the session,
 # the backup worker's pid, pg_dump's pid and that of its backend.
@@ -153,7 +144,7 @@ fault(
 		$node->safe_psql('app',
 			'CREATE TABLE big AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 400000) AS g'
 		);
-		my $locker = lock_table('app', 'locked_tbl');
+		my $locker = lock_table($node, 'app', 'locked_tbl');
 		my ($bg, $worker, $pg_dump) = start_blocked_backup();
 		my ($partial) = partial_files($node);
 		$locker->query_safe('COMMIT');
@@ -181,7 +172,7 @@ fault(
 fault(
 	'server crash mid-backup',
 	sub {
-		my $locker = lock_table('app', 'locked_tbl');
+		my $locker = lock_table($node, 'app', 'locked_tbl');
 		my ($bg, $worker, $pg_dump, $backend) = start_blocked_backup();
 		ok(scalar(partial_files($node)), 'server crash mid-backup: a partial file is being written');
 		my $offset = -s $node->logfile;
@@ -383,11 +374,7 @@ fault(
 	'pg_hba.conf rejects the role',
 	sub {
 		$node->safe_psql('postgres', 'CREATE ROLE pb_rejected LOGIN SUPERUSER');
-		my $hba = $node->data_dir . '/pg_hba.conf';
-		my $lines = slurp_file($hba);
-		open(my $fh, '>', $hba) or die;
-		print $fh "local all pb_rejected reject\n$lines";
-		close($fh);
+		prepend_hba($node, 'local all pb_rejected reject');
 		reload_and_wait($node, 'protech_backup.role' => 'pb_rejected');
 		like(
 			backup_error(),
@@ -407,7 +394,7 @@ fault(
 		$node->safe_psql('victim',
 			'CREATE EXTENSION protech_backup; CREATE TABLE locked_tbl (id int)');
 		reload_and_wait($node, 'protech_backup.database' => 'victim');
-		my $locker = lock_table('victim', 'locked_tbl');
+		my $locker = lock_table($node, 'victim', 'locked_tbl');
 		my ($bg, $worker, $pg_dump) = start_blocked_backup();
 		my $offset = -s $node->logfile;
 		$node->safe_psql('postgres', 'DROP DATABASE victim WITH (FORCE)');
@@ -428,7 +415,7 @@ fault(
 	'a table locked past protech_backup.lock_wait_timeout',
 	sub {
 		reload_and_wait($node, 'protech_backup.lock_wait_timeout' => '2s');
-		my $locker = lock_table('app', 'locked_tbl');
+		my $locker = lock_table($node, 'app', 'locked_tbl');
 		my $started = time;
 		like(
 			backup_error(),
@@ -448,7 +435,7 @@ fault(
 		reload_and_wait($node,
 			'protech_backup.lock_wait_timeout' => 0,
 			'protech_backup.timeout' => '2s');
-		my $locker = lock_table('app', 'locked_tbl');
+		my $locker = lock_table($node, 'app', 'locked_tbl');
 		like(
 			backup_error(),
 			qr/ERROR:  57014: pg_dump did not finish within protech_backup\.timeout \(2 s\) and was killed/,
@@ -552,7 +539,7 @@ fault(
 	'20 sessions call protech_backup_now() at once',
 	sub {
 		my $runs_before = $node->safe_psql('app', 'SELECT count(*) FROM protech_backup_history');
-		my $locker = lock_table('app', 'locked_tbl');
+		my $locker = lock_table($node, 'app', 'locked_tbl');
 		my @calls = map {
 			my $call = {};
 			$call->{h} = IPC::Run::start(

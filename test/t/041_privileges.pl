@@ -92,11 +92,7 @@ my $password = 'S3cret-pw-4711';
 $node->safe_psql('postgres', "CREATE ROLE pb_pw LOGIN SUPERUSER");
 $node->safe_psql('postgres',
 	"SET log_statement = 'none';\nALTER ROLE pb_pw PASSWORD '$password';");
-my $hba = $node->data_dir . '/pg_hba.conf';
-my $hba_lines = slurp_file($hba);
-open(my $fh, '>', $hba) or die;
-print $fh "local all pb_pw scram-sha-256\n$hba_lines";
-close($fh);
+prepend_hba($node, 'local all pb_pw scram-sha-256');
 reload_and_wait($node, 'protech_backup.role' => 'pb_pw');
 
 my ($ret, $out, $err) = $node->psql('app',
@@ -113,14 +109,13 @@ like($err,
 	qr/ERROR:  58P01: could not read password file "\Q$passfile\E": No such file or directory\nHINT:  /,
 	'a missing password file: says so');
 
-open($fh, '>', $passfile) or die;
+open(my $fh, '>', $passfile) or die;
 print $fh "*:*:*:pb_pw:$password\n";
 close($fh);
 chmod(0600, $passfile) or die;
 
 # While pg_dump waits for a lock, look at what pg_stat_activity shows.
-my $locker = $node->background_psql('app');
-$locker->query_safe('BEGIN; LOCK TABLE locked_tbl IN ACCESS EXCLUSIVE MODE;');
+my $locker = lock_table($node, 'app', 'locked_tbl');
 my $bg = $node->background_psql('app');
 $bg->query_until(qr/started/,
 	"\\echo started\nSELECT file_name FROM protech_backup_now();\n");
@@ -163,8 +158,7 @@ $node->safe_psql($db,
 reload_and_wait($node,
 	'protech_backup.database' => $db,
 	'protech_backup.role' => $role);
-$locker = $node->background_psql($db);
-$locker->query_safe('BEGIN; LOCK TABLE locked_tbl IN ACCESS EXCLUSIVE MODE;');
+$locker = lock_table($node, $db, 'locked_tbl');
 $bg = $node->background_psql('app');
 $bg->query_until(qr/started/,
 	"\\echo started\nSELECT file_name FROM protech_backup_now();\n");
