@@ -71,9 +71,18 @@ typedef struct BackupFiles
 } BackupFiles;
 
 /*
+ * Every this many bytes stored, ask the kernel to start writing them back
+ * (as backend_flush_after does for the server's own writes), so that the
+ * fsync that makes the backup durable finds little left to write instead
+ * of the whole dump: without it, that fsync made an uncompressed backup
+ * about 4% slower than a bare pg_dump, which does not sync plain output.
+ */
+#define BACKUP_FLUSH_AFTER (8 * 1024 * 1024)
+
+/*
  * What the output sink needs: the compressor (NULL when the output is
  * stored as it comes), where to write, the running hash and count of the
- * bytes stored.
+ * bytes stored, and how many of them writeback was started for.
  */
 typedef struct DumpSink
 {
@@ -82,6 +91,7 @@ typedef struct DumpSink
 	const char *path;
 	pg_cryptohash_ctx *sha256;
 	uint64		bytes;
+	uint64		flushed;
 } DumpSink;
 
 /*
@@ -143,8 +153,8 @@ release_backup(int code, Datum arg)
 
 /*
  * Store bytes of the backup as they will stay on disk: hash and write
- * them.  The output of the compressor, or pg_dump's own output when
- * nothing compresses it here.
+ * them, starting writeback every BACKUP_FLUSH_AFTER bytes.  The output of
+ * the compressor, or pg_dump's own output when nothing compresses it here.
  */
 static void
 store_bytes(const char *data, size_t len, void *arg)
@@ -172,6 +182,11 @@ store_bytes(const char *data, size_t len, void *arg)
 		}
 		data += written;
 		len -= written;
+	}
+	if (sink->bytes - sink->flushed >= BACKUP_FLUSH_AFTER)
+	{
+		pg_flush_data(sink->fd, sink->flushed, sink->bytes - sink->flushed);
+		sink->flushed = sink->bytes;
 	}
 	protech_backup_report_progress(sink->bytes);
 }
