@@ -60,6 +60,7 @@ SELECT * FROM protech_backup_verify('/etc/passwd');
 SELECT * FROM protech_backup_verify(NULL);
 SELECT * FROM protech_backup_restore('a/b', 'restored');
 SELECT protech_backup_read('', 0, 1);
+SELECT protech_backup_read_size('a/b');
 \set VERBOSITY default
 
 -- EXECUTE is revoked from PUBLIC on every function of the extension
@@ -79,6 +80,7 @@ SELECT * FROM protech_backup_list();
 SELECT * FROM protech_backup_verify('x');
 SELECT * FROM protech_backup_restore('x', 'y');
 SELECT protech_backup_read('x', 0, 1);
+SELECT protech_backup_read_size('x');
 RESET ROLE;
 DROP ROLE regress_pb_user;
 

@@ -101,13 +101,20 @@ CREATE FUNCTION protech_backup_read(file_name text, "offset" bigint, length inte
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'protech_backup_read'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION protech_backup_read(text, bigint, integer) IS 'length bytes of a backup file from offset on, for download';
+COMMENT ON FUNCTION protech_backup_read(text, bigint, integer) IS 'length bytes of a backup from offset on (a directory-format backup as a tar archive), for download';
+
+CREATE FUNCTION protech_backup_read_size(file_name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'protech_backup_read_size'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION protech_backup_read_size(text) IS 'how many bytes protech_backup_read() serves for a backup';
 
 -- They read backups, create databases and read server files: only a
 -- superuser runs them until it grants EXECUTE.
 REVOKE ALL ON FUNCTION protech_backup_verify(text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION protech_backup_restore(text, name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION protech_backup_read(text, bigint, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION protech_backup_read_size(text) FROM PUBLIC;
 
 -- Not STRICT, so that a NULL argument raises an error instead of
 -- silently returning nothing.

@@ -239,6 +239,8 @@ extern pg_cryptohash_ctx *protech_backup_sha256_begin(void);
 extern void protech_backup_sha256_update(pg_cryptohash_ctx *ctx,
 										 const char *data, size_t len);
 extern void protech_backup_sha256_end(pg_cryptohash_ctx *ctx, char *hex);
+extern char **protech_backup_folder_files(const char *path, int *count,
+										  char **problem);
 extern void protech_backup_seal_folder(const char *path, int64 *size_bytes,
 									   char *sha256);
 extern int64 protech_backup_stored_size(const char *path,

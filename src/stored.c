@@ -160,8 +160,8 @@ compare_names(const void *a, const void *b)
  * The names of the entries of folder path in byte order, or NULL with
  * *problem set when it cannot be read or holds anything but regular files.
  */
-static char **
-folder_files(const char *path, int *count, char **problem)
+char	  **
+protech_backup_folder_files(const char *path, int *count, char **problem)
 {
 	char	  **names = pgfnames(path);
 	int			n = 0;
@@ -203,7 +203,7 @@ folder_digest(const char *path, bool sync, bool gunzip, int64 *size_bytes,
 	char	  **names;
 	int			count;
 
-	names = folder_files(path, &count, problem);
+	names = protech_backup_folder_files(path, &count, problem);
 	if (names == NULL)
 		return false;
 	*size_bytes = 0;
@@ -250,7 +250,7 @@ make_folder_private(const char *path)
 	char	  **names;
 	int			count;
 
-	names = folder_files(path, &count, &problem);
+	names = protech_backup_folder_files(path, &count, &problem);
 	if (names == NULL)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -311,7 +311,7 @@ protech_backup_stored_size(const char *path, const ProtechBackupStorage *storage
 	if (storage->format != PROTECH_BACKUP_FORMAT_DIRECTORY)
 		return S_ISREG(st.st_mode) ? st.st_size : -1;
 	if (!S_ISDIR(st.st_mode) ||
-		(names = folder_files(path, &count, &problem)) == NULL)
+		(names = protech_backup_folder_files(path, &count, &problem)) == NULL)
 		return -1;
 	for (int i = 0; i < count; i++)
 	{

@@ -133,7 +133,8 @@ for my $bad ('../postgresql.conf', '/etc/passwd', 'a/b', '', "$good.partial",
 	my $shown = length($bad) > 60 ? substr($bad, 0, 60) . '...' : $bad;
 	for my $call ("protech_backup_verify('$bad')",
 		"protech_backup_restore('$bad', 'never_created')",
-		"protech_backup_read('$bad', 0, 10)")
+		"protech_backup_read('$bad', 0, 10)",
+		"protech_backup_read_size('$bad')")
 	{
 		my ($ret, $out, $err) = $node->psql('app',
 			"\\set VERBOSITY verbose\nSELECT * FROM $call",
@@ -144,7 +145,7 @@ for my $bad ('../postgresql.conf', '/etc/passwd', 'a/b', '', "$good.partial",
 }
 for my $call ('protech_backup_verify(NULL)',
 	"protech_backup_restore(NULL, 'never_created')",
-	'protech_backup_read(NULL, 0, 10)')
+	'protech_backup_read(NULL, 0, 10)', 'protech_backup_read_size(NULL)')
 {
 	my ($ret, $out, $err) = $node->psql('app',
 		"\\set VERBOSITY verbose\nSELECT * FROM $call");
@@ -357,14 +358,13 @@ for my $bad ([ "'$file', -1, 10", 'argument "offset" must not be null or negativ
 		"\\set VERBOSITY verbose\nSELECT protech_backup_read($bad->[0])");
 	like($err, qr/ERROR:  22023: \Q$bad->[1]\E/, "read($bad->[0]): 22023");
 }
-($ret, $out, $err) = $node->psql('app',
-	"\\set VERBOSITY verbose\nSELECT protech_backup_read('$taken{'directory/none'}', 0, 10)");
-like($err, qr/ERROR:  42809: backup ".*" is a folder, not a file\n.*HINT:  Take backups to download in the custom format/s,
-	'read of a directory-format backup: refused with a hint');
+is(scalar_of("SELECT protech_backup_read_size('$file')"), -s $path,
+	'read_size of a backup stored as a file: its size');
 
 scalar_of(q{
 	CREATE ROLE dba LOGIN;
-	GRANT EXECUTE ON FUNCTION protech_backup_list(), protech_backup_read(text, bigint, integer) TO dba});
+	GRANT EXECUTE ON FUNCTION protech_backup_list(), protech_backup_read(text, bigint, integer),
+		protech_backup_read_size(text) TO dba});
 my @conn = ('-h', $node->host, '-p', $node->port, '-d', 'app', '-U', 'dba');
 my $local = $node->basedir . '/downloaded';
 
@@ -385,6 +385,11 @@ like($stderr, qr/permission denied to read backups/, 'and says why');
 	"\\set VERBOSITY verbose\nSELECT protech_backup_read('$file', 0, 10)",
 	extra_params => [ '-U', 'dba' ]);
 like($err, qr/ERROR:  42501: permission denied to read backups/, 'read without pg_read_server_files: 42501');
+($ret, $out, $err) = $node->psql('app',
+	"\\set VERBOSITY verbose\nSELECT protech_backup_read_size('$file')",
+	extra_params => [ '-U', 'dba' ]);
+like($err, qr/ERROR:  42501: permission denied to read backups/,
+	'read_size without pg_read_server_files: 42501');
 
 scalar_of('GRANT pg_read_server_files TO dba');
 ($status, $stderr) = download($file, 30000);
@@ -398,8 +403,47 @@ like($stderr, qr/arrived with SHA-256 [0-9a-f]{64}, its manifest records [0-9a-f
 ($status, $stderr) = download('no_such_backup.sql');
 isnt($status, 0, 'download of a name that is not listed fails');
 
-scalar_of('REVOKE EXECUTE ON FUNCTION protech_backup_read(text, bigint, integer) FROM dba');
-for my $call ("protech_backup_read('$file', 0, 10)", "protech_backup_verify('$file')",
+# A directory-format backup arrives as a tar archive of its folder, in
+# slices that do not fall on tar blocks; extracted, it is the folder, and
+# pg_restore restores it.
+my $folder = $taken{'directory/none'};
+my $tar_size = scalar_of("SELECT protech_backup_read_size('$folder')");
+($status, $stderr) = download($folder, 3 * 1001);
+is($status, 0, 'download of a directory-format backup succeeds') or diag($stderr);
+is(-s $local, $tar_size, 'it is as long as read_size says');
+is(unpack('H*', slurp_file($local)),
+	scalar_of("SELECT encode(protech_backup_read('$folder', 0, $tar_size), 'hex')"),
+	'its slices join into the archive read at once');
+my $extracted = $node->basedir . '/extracted';
+mkdir $extracted or die "mkdir: $!";
+system_or_bail('tar', '-x', '-f', $local, '-C', $extracted);
+my @members = sort grep { !/^\./ } slurp_dir("$dir/$folder");
+is_deeply([ sort grep { !/^\./ } slurp_dir("$extracted/$folder") ], \@members,
+	'the archive holds the folder\'s files');
+is_deeply([ map { sha256_of("$extracted/$folder/$_") } @members ],
+	[ map { sha256_of("$dir/$folder/$_") } @members ], 'with their contents');
+is((stat("$extracted/$folder"))[2] & 07777, 0700, 'the folder extracts with mode 0700');
+is((stat("$extracted/$folder/toc.dat"))[2] & 07777, 0600, 'its files with mode 0600');
+scalar_of('CREATE DATABASE restored_download', 'postgres');
+command_ok([ 'pg_restore', '--exit-on-error', '-j', '2', '-d',
+		$node->connstr('restored_download'), "$extracted/$folder" ],
+	'pg_restore restores the extracted folder');
+is(schema_of($node, 'restored_download'), $src_schema, 'restored schema equals the source');
+is_deeply(contents($node, 'restored_download'), $src_contents,
+	'restored rows and sequences equal the source');
+scalar_of('DROP DATABASE restored_download', 'postgres');
+
+# a changed file of the folder is found by the listing's SHA-256
+flip_byte("$dir/$folder/toc.dat", 100);
+($status, $stderr) = download($folder);
+isnt($status, 0, 'download of a damaged directory-format backup fails');
+like($stderr, qr/arrived with SHA-256 [0-9a-f]{64}, its manifest records [0-9a-f]{64}/,
+	'and says the SHA-256 differs');
+flip_byte("$dir/$folder/toc.dat", 100);
+
+scalar_of('REVOKE EXECUTE ON FUNCTION protech_backup_read(text, bigint, integer), protech_backup_read_size(text) FROM dba');
+for my $call ("protech_backup_read('$file', 0, 10)", "protech_backup_read_size('$file')",
+	"protech_backup_verify('$file')",
 	"protech_backup_restore('$file', 'x')")
 {
 	($ret, $out, $err) = $node->psql('app', "\\set VERBOSITY verbose\nSELECT * FROM $call",
