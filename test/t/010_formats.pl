@@ -1,7 +1,8 @@
 # Every format and compression: a backup of the many-object-kinds database
 # is stored under its suffix, listed, reads back as its manifest says
-# (protech_backup_verify), and restores, with the command documented for
-# it, into an equal database.  Also: combinations that cannot work are
+# (protech_backup_verify), restores, with the command documented for it,
+# into an equal database, and downloads over SQL with
+# bin/protech_backup_download (its SHA-256 checked).  Also: combinations that cannot work are
 # refused before anything is written, extra pg_dump options reach pg_dump,
 # damaged backups are reported by the stored-backup check, and a failed or
 # crashed directory-format backup leaves no folder behind.
@@ -9,6 +10,7 @@ use strict;
 use warnings;
 
 use lib 'test/lib';
+use Cwd;
 use Digest::SHA;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
@@ -120,6 +122,18 @@ sub join_pipeline
 
 is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_list()'),
 	scalar(@combinations), 'every backup is listed');
+
+# Every combination downloads over SQL, the script checking the SHA-256
+# the manifest records (for a folder, its listing hash).
+my $download = Cwd::abs_path('bin/protech_backup_download');
+for my $what (sort keys %taken)
+{
+	my $stderr;
+	my $ok = IPC::Run::run(
+		[ $download, '-h', $node->host, '-p', $node->port, '-d', 'app', $taken{$what} ],
+		'>', $node->basedir . '/downloaded', '2>', \$stderr);
+	ok($ok, "$what: downloads with its SHA-256 checked") or diag($stderr);
+}
 
 # Damaged backups: the stored-backup check says what is wrong.
 my $zst = $taken{'plain/zstd:5'};
