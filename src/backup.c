@@ -568,29 +568,47 @@ protech_backup_check_database(const char *database)
 }
 
 /*
- * The number of user tables (PROTECH_BACKUP_USER_TABLES) in the database
- * this process is connected to, protech_backup.database, for the manifest:
- * a restore is checked against it.  It is counted just before pg_dump
- * starts, in a snapshot of its own, so a table created or dropped in
- * between makes it differ from what pg_dump's snapshot holds.
+ * Record in info what the manifest says of the database this process is
+ * connected to, protech_backup.database: the number of its user tables
+ * (PROTECH_BACKUP_USER_TABLES), which a restore is checked against, and its
+ * encoding and locale, which a restore creates its database with (pg_dump
+ * without --create records neither).  Read just before pg_dump starts, in a
+ * snapshot of its own, so a table created or dropped in between makes the
+ * count differ from what pg_dump's snapshot holds.
  */
-static int32
-count_user_tables(void)
+static void
+describe_database(ProtechBackupInfo *info)
 {
-	int32		tables;
+	HeapTuple	row;
+	TupleDesc	desc;
 	bool		isnull;
+	char	   *icu_locale;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
-	if (SPI_execute("SELECT pg_catalog.count(*)::pg_catalog.int4 "
-					PROTECH_BACKUP_USER_TABLES, true, 1) != SPI_OK_SELECT ||
+	if (SPI_execute("SELECT (SELECT pg_catalog.count(*)::pg_catalog.int4 "
+					PROTECH_BACKUP_USER_TABLES "), "
+					"pg_catalog.pg_encoding_to_char(d.encoding), "
+					"CASE d.datlocprovider WHEN 'i' THEN 'icu' ELSE 'libc' END, "
+					"d.datcollate, d.datctype, d.daticulocale "
+					"FROM pg_catalog.pg_database d "
+					"WHERE d.datname = pg_catalog.current_database()",
+					true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
-		elog(ERROR, "could not count the tables of the database");
-	tables = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 1, &isnull));
+		elog(ERROR, "could not describe the database");
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	info->tables = DatumGetInt32(SPI_getbinval(row, desc, 1, &isnull));
+	strlcpy(info->encoding, SPI_getvalue(row, desc, 2), sizeof(info->encoding));
+	strlcpy(info->locale_provider, SPI_getvalue(row, desc, 3),
+			sizeof(info->locale_provider));
+	strlcpy(info->lc_collate, SPI_getvalue(row, desc, 4), sizeof(info->lc_collate));
+	strlcpy(info->lc_ctype, SPI_getvalue(row, desc, 5), sizeof(info->lc_ctype));
+	icu_locale = SPI_getvalue(row, desc, 6);
+	strlcpy(info->icu_locale, icu_locale ? icu_locale : "",
+			sizeof(info->icu_locale));
 	SPI_finish();
 	PopActiveSnapshot();
-	return tables;
 }
 
 /*
@@ -783,7 +801,7 @@ protech_backup_take(const char *trigger, int64 run_id,
 		protech_backup_remove_stale_partials(directory);
 		check_free_space(directory);
 
-		info->tables = count_user_tables();
+		describe_database(info);
 		info->started_at = GetCurrentTimestamp();
 		choose_file_name(directory, info->started_at, storage.suffix,
 						 info->file_name);

@@ -70,13 +70,18 @@ typedef enum ManifestField
 	MF_GLOBALS_SIZE_BYTES,
 	MF_GLOBALS_SHA256,
 	MF_TABLES,
+	MF_ENCODING,
+	MF_LOCALE_PROVIDER,
+	MF_LC_COLLATE,
+	MF_LC_CTYPE,
+	MF_ICU_LOCALE,				/* null for the libc provider */
 	MF_VERIFIED_AT,				/* null until the first verification */
 	MF_VERIFY_RESULT,			/* null until the first verification */
 	MF_COUNT
 } ManifestField;
 
 /* the fields that may be null */
-#define MF_FIRST_OPTIONAL MF_VERIFIED_AT
+#define MF_FIRST_OPTIONAL MF_ICU_LOCALE
 
 static const char *const manifest_field_names[MF_COUNT] = {
 	"protech_backup_manifest",
@@ -95,6 +100,11 @@ static const char *const manifest_field_names[MF_COUNT] = {
 	"globals_size_bytes",
 	"globals_sha256",
 	"tables",
+	"encoding",
+	"locale_provider",
+	"lc_collate",
+	"lc_ctype",
+	"icu_locale",
 	"verified_at",
 	"verify_result",
 };
@@ -217,6 +227,19 @@ write_manifest_locked(const char *directory, const ProtechBackupInfo *info)
 	appendStringInfoString(&json, ",\n  \"globals_sha256\": ");
 	escape_json(&json, info->globals_sha256);
 	appendStringInfo(&json, ",\n  \"tables\": %d", info->tables);
+	appendStringInfoString(&json, ",\n  \"encoding\": ");
+	escape_json(&json, info->encoding);
+	appendStringInfoString(&json, ",\n  \"locale_provider\": ");
+	escape_json(&json, info->locale_provider);
+	appendStringInfoString(&json, ",\n  \"lc_collate\": ");
+	escape_json(&json, info->lc_collate);
+	appendStringInfoString(&json, ",\n  \"lc_ctype\": ");
+	escape_json(&json, info->lc_ctype);
+	appendStringInfoString(&json, ",\n  \"icu_locale\": ");
+	if (info->icu_locale[0] != '\0')
+		escape_json(&json, info->icu_locale);
+	else
+		appendStringInfoString(&json, "null");
 	appendStringInfoString(&json, ",\n  \"verified_at\": ");
 	if (info->verified_at != 0)
 		escape_json(&json, format_utc_timestamp(info->verified_at));
@@ -383,6 +406,12 @@ parse_manifest(const char *directory, const char *manifest_name,
 		!copy_field(info->pg_dump_version, sizeof(info->pg_dump_version), parse.values[MF_PG_DUMP_VERSION]) ||
 		!copy_field(info->globals_file, sizeof(info->globals_file), parse.values[MF_GLOBALS_FILE]) ||
 		!copy_field(info->globals_sha256, sizeof(info->globals_sha256), parse.values[MF_GLOBALS_SHA256]) ||
+		!copy_field(info->encoding, sizeof(info->encoding), parse.values[MF_ENCODING]) ||
+		!copy_field(info->locale_provider, sizeof(info->locale_provider), parse.values[MF_LOCALE_PROVIDER]) ||
+		!copy_field(info->lc_collate, sizeof(info->lc_collate), parse.values[MF_LC_COLLATE]) ||
+		!copy_field(info->lc_ctype, sizeof(info->lc_ctype), parse.values[MF_LC_CTYPE]) ||
+		(parse.values[MF_ICU_LOCALE] != NULL &&
+		 !copy_field(info->icu_locale, sizeof(info->icu_locale), parse.values[MF_ICU_LOCALE])) ||
 		!parse_utc_timestamp(parse.values[MF_STARTED_AT], &info->started_at) ||
 		!parse_utc_timestamp(parse.values[MF_FINISHED_AT], &info->finished_at) ||
 		(parse.values[MF_VERIFIED_AT] != NULL &&
@@ -397,6 +426,10 @@ parse_manifest(const char *directory, const char *manifest_name,
 		!protech_backup_is_backup_name(info->file_name) ||
 		strspn(info->sha256, "0123456789abcdef") != PG_SHA256_DIGEST_LENGTH * 2 ||
 		!protech_backup_storage_of(info->format, info->compression, storage))
+		return false;
+	/* an ICU locale exactly when the provider is ICU */
+	if (strcmp(info->locale_provider, "icu") == 0 ? info->icu_locale[0] == '\0' :
+		strcmp(info->locale_provider, "libc") != 0 || info->icu_locale[0] != '\0')
 		return false;
 	file_name_len = strlen(info->file_name);
 	if (file_name_len < strlen(storage->suffix) ||

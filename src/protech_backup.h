@@ -97,6 +97,9 @@ typedef struct ProtechBackupStorage
 	const char *suffix;			/* of the file name, such as ".sql.zst" */
 } ProtechBackupStorage;
 
+/* room for a locale name in a manifest */
+#define PROTECH_BACKUP_LOCALE_SIZE 256
+
 /*
  * One complete backup, as recorded in its manifest.
  */
@@ -117,6 +120,12 @@ typedef struct ProtechBackupInfo
 	int64		globals_size_bytes;
 	char		globals_sha256[PG_SHA256_DIGEST_STRING_LENGTH];
 	int32		tables;			/* user tables when the backup started */
+	/* the database's encoding and locale, which a restore creates it with */
+	char		encoding[NAMEDATALEN];
+	char		locale_provider[8]; /* "libc" or "icu" */
+	char		lc_collate[PROTECH_BACKUP_LOCALE_SIZE];
+	char		lc_ctype[PROTECH_BACKUP_LOCALE_SIZE];
+	char		icu_locale[PROTECH_BACKUP_LOCALE_SIZE]; /* "" for libc */
 	/* the last verification: 0 and "" until the first */
 	TimestampTz verified_at;
 	char		verify_result[PROTECH_BACKUP_VERIFY_RESULT_SIZE];

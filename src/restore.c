@@ -269,23 +269,36 @@ drop_database_on_error(int code, Datum arg)
 }
 
 /*
- * Create database db->name, empty, from template0.  Raises an error saying
- * what psql printed when that fails.  A scratch database counts as created
- * from the start, since its name is nobody else's: an interruption then
- * drops it if it came to exist.
+ * Create database db->name, empty, from template0, with the encoding and
+ * locale of the database the backup info describes was taken of.  Raises
+ * an error saying what psql printed when that fails.  A scratch database
+ * counts as created from the start, since its name is nobody else's: an
+ * interruption then drops it if it came to exist.
  */
 static void
-create_database(TargetDatabase *db, bool scratch)
+create_database(TargetDatabase *db, const ProtechBackupInfo *info,
+				bool scratch)
 {
+	StringInfoData command;
 	StringInfoData output;
 	int			status;
 
+	initStringInfo(&command);
+	appendStringInfo(&command,
+					 "CREATE DATABASE %s TEMPLATE template0 ENCODING %s "
+					 "LOCALE_PROVIDER %s LC_COLLATE %s LC_CTYPE %s",
+					 quote_identifier(db->name),
+					 quote_literal_cstr(info->encoding),
+					 info->locale_provider,
+					 quote_literal_cstr(info->lc_collate),
+					 quote_literal_cstr(info->lc_ctype));
+	if (info->icu_locale[0] != '\0')
+		appendStringInfo(&command, " ICU_LOCALE %s",
+						 quote_literal_cstr(info->icu_locale));
+
 	db->created = scratch;
 	initStringInfo(&output);
-	status = run_database_command(db,
-								  psprintf("CREATE DATABASE %s TEMPLATE template0",
-										   quote_identifier(db->name)),
-								  &output);
+	status = run_database_command(db, command.data, &output);
 	if (status != 0)
 	{
 		char	   *printed = protech_backup_last_lines(&output, FAILURE_TAIL_LINES);
@@ -430,7 +443,8 @@ count_tables(const char *target, const char *role, int32 *tables,
 
 /*
  * Restore the backup info describes, in directory, into a new database
- * target that this function creates from template0, and count its tables
+ * target that this function creates from template0 (with the encoding and
+ * locale of the backed-up database), and count its tables
  * and rows.  The database stays when keep is set and everything
  * succeeded; otherwise it is dropped before this returns, whatever
  * happens (see the file header).  Returns true with *tables and *rows, or
@@ -460,7 +474,7 @@ protech_backup_restore_into(const char *directory,
 
 	PG_ENSURE_ERROR_CLEANUP(drop_database_on_error, PointerGetDatum(&db));
 	{
-		create_database(&db, !keep);
+		create_database(&db, info, !keep);
 		ok = restore_dump(path, &storage, target, role, problem) &&
 			count_tables(target, role, tables, rows, problem);
 		/* should this fail, the cleanup tries once more */
