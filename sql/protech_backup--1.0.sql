@@ -121,6 +121,7 @@ REVOKE ALL ON FUNCTION protech_backup_read_size(text) FROM PUBLIC;
 CREATE FUNCTION protech_backup_retention_plan(
 	started_at timestamptz[],
 	size_bytes bigint[],
+	verify_failed boolean[],
 	retention_count int,
 	retention_days int,
 	keep_daily int,
@@ -132,12 +133,12 @@ CREATE FUNCTION protech_backup_retention_plan(
 RETURNS TABLE(started_at timestamptz, action text, reason text)
 AS 'MODULE_PATHNAME', 'protech_backup_retention_plan'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION protech_backup_retention_plan(timestamptz[], bigint[], int, int, int, int, int, bigint, text, timestamptz) IS 'which of the given backups retention would keep under the given rules, and why';
+COMMENT ON FUNCTION protech_backup_retention_plan(timestamptz[], bigint[], boolean[], int, int, int, int, int, bigint, text, timestamptz) IS 'which of the given backups retention would keep under the given rules, and why';
 
 -- Pure computation over its arguments, reading no setting and touching no
 -- file; still, like every function of the extension, only a superuser
 -- runs it until it grants EXECUTE.
-REVOKE ALL ON FUNCTION protech_backup_retention_plan(timestamptz[], bigint[], int, int, int, int, int, bigint, text, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION protech_backup_retention_plan(timestamptz[], bigint[], boolean[], int, int, int, int, int, bigint, text, timestamptz) FROM PUBLIC;
 
 -- What the server's shared memory and file system know right now; the
 -- building block of protech_backup_status().

@@ -31,6 +31,7 @@ CREATE TEMP TABLE retention_case (
 	description text NOT NULL,
 	started_at timestamptz[] NOT NULL,
 	size_bytes bigint[],
+	verify_failed boolean[],
 	retention_count int NOT NULL DEFAULT 0,
 	retention_days int NOT NULL DEFAULT 0,
 	keep_daily int NOT NULL DEFAULT 0,
@@ -154,12 +155,37 @@ INSERT INTO retention_case (id, description, started_at, retention_count,
  '{2026-11-26 12:00:00.5+00, 2026-11-26 12:00:00.5+00,
    2026-11-26 12:00:00.2+00}', 0, 1);
 
+-- backups whose last verification failed take no place under the keep
+-- rules, but stay as long as they would if they were good; over the size
+-- limit they go first
+INSERT INTO retention_case (id, description, started_at, size_bytes,
+							verify_failed, retention_count, keep_daily,
+							max_size) VALUES
+(100, 'count 2, the newest failed: two good ones kept besides it',
+ '{2026-11-26 00:00+00, 2026-11-25 00:00+00, 2026-11-24 00:00+00,
+   2026-11-23 00:00+00}', NULL, '{t, f, f, f}', 2, 0, 0),
+(101, 'count 2, an older failed one goes as it would if it were good',
+ '{2026-11-26 00:00+00, 2026-11-25 00:00+00, 2026-11-24 00:00+00,
+   2026-11-23 00:00+00}', NULL, '{f, f, t, f}', 2, 0, 0),
+(102, 'daily 2, a day whose only backup failed does not count',
+ '{2026-11-26 00:00+00, 2026-11-25 00:00+00, 2026-11-24 00:00+00,
+   2026-11-23 00:00+00}', NULL, '{t, f, f, f}', 0, 2, 0),
+(103, 'count 3, max 250: the failed one goes first',
+ '{2026-11-26 00:00+00, 2026-11-25 00:00+00, 2026-11-24 00:00+00}',
+ NULL, '{f, t, f}', 3, 0, 250),
+(104, 'count 1, every backup failed: the rules apply as to any',
+ '{2026-11-26 00:00+00, 2026-11-25 00:00+00}', NULL, '{t, t}', 1, 0, 0),
+(105, 'no keep rule: failed ones are kept like every backup',
+ '{2026-11-26 00:00+00, 2026-11-25 00:00+00}', NULL, '{f, t}', 0, 0, 0);
+
 SELECT c.id, c.description, p.started_at, p.action, p.reason
 FROM retention_case c
 LEFT JOIN LATERAL protech_backup_retention_plan(
 	c.started_at,
 	coalesce(c.size_bytes,
 			 array_fill(100::bigint, ARRAY[cardinality(c.started_at)])),
+	coalesce(c.verify_failed,
+			 array_fill(false, ARRAY[cardinality(c.started_at)])),
 	c.retention_count, c.retention_days,
 	c.keep_daily, c.keep_weekly, c.keep_monthly,
 	c.max_size, c.timezone, c.now)
@@ -170,6 +196,7 @@ ORDER BY c.id, p.n;
 SELECT * FROM protech_backup_retention_plan(
 	started_at => '{2026-11-26 00:00+00, 2026-11-25 00:00+00}',
 	size_bytes => '{1, 1}',
+	verify_failed => '{false, false}',
 	retention_count => 1, retention_days => 0,
 	keep_daily => 0, keep_weekly => 0, keep_monthly => 0,
 	max_size => 0, timezone => 'UTC', now => '2026-11-26 12:00+00');
@@ -189,27 +216,30 @@ $$;
 
 SELECT call, pg_temp.plan_error(call) AS result
 FROM (VALUES
-	($$NULL, '{}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
-	($$'{}', NULL, 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
-	($$'{2026-11-26}', '{}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
-	($$'{2026-11-26, NULL}', '{1, 1}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
-	($$'{2026-11-26}', '{NULL}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
-	($$'{{2026-11-26}}', '{{1}}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
-	($$'{infinity}', '{1}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
-	($$'{2026-11-26}', '{-1}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
-	($$'{}', '{}', -1, 0, 0, 0, 0, 0, 'UTC', now()$$),
-	($$'{}', '{}', 0, -1, 0, 0, 0, 0, 'UTC', now()$$),
-	($$'{}', '{}', 0, 0, -1, 0, 0, 0, 'UTC', now()$$),
-	($$'{}', '{}', 0, 0, 0, -1, 0, 0, 'UTC', now()$$),
-	($$'{}', '{}', 0, 0, 0, 0, -1, 0, 'UTC', now()$$),
-	($$'{}', '{}', 0, 0, 0, 0, 0, -1, 'UTC', now()$$),
-	($$'{}', '{}', NULL, 0, 0, 0, 0, 0, 'UTC', now()$$),
-	($$'{}', '{}', 0, 0, 0, 0, 0, NULL, 'UTC', now()$$),
-	($$'{}', '{}', 0, 0, 0, 0, 0, 0, 'Mars/Olympus_Mons', now()$$),
-	($$'{}', '{}', 0, 0, 0, 0, 0, 0, NULL, now()$$),
-	($$'{}', '{}', 0, 0, 0, 0, 0, 0, 'UTC', NULL$$),
-	($$'{}', '{}', 0, 0, 0, 0, 0, 0, 'UTC', 'infinity'$$),
-	($$'{}', '{}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$)
+	($$NULL, '{}', '{}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
+	($$'{}', NULL, '{}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
+	($$'{2026-11-26}', '{}', '{}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
+	($$'{2026-11-26, NULL}', '{1, 1}', '{f, f}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
+	($$'{2026-11-26}', '{NULL}', '{f}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
+	($$'{}', '{}', NULL, 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
+	($$'{2026-11-26}', '{1}', '{}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
+	($$'{2026-11-26}', '{1}', '{NULL}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
+	($$'{{2026-11-26}}', '{{1}}', '{{f}}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
+	($$'{infinity}', '{1}', '{f}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
+	($$'{2026-11-26}', '{-1}', '{f}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$),
+	($$'{}', '{}', '{}', -1, 0, 0, 0, 0, 0, 'UTC', now()$$),
+	($$'{}', '{}', '{}', 0, -1, 0, 0, 0, 0, 'UTC', now()$$),
+	($$'{}', '{}', '{}', 0, 0, -1, 0, 0, 0, 'UTC', now()$$),
+	($$'{}', '{}', '{}', 0, 0, 0, -1, 0, 0, 'UTC', now()$$),
+	($$'{}', '{}', '{}', 0, 0, 0, 0, -1, 0, 'UTC', now()$$),
+	($$'{}', '{}', '{}', 0, 0, 0, 0, 0, -1, 'UTC', now()$$),
+	($$'{}', '{}', '{}', NULL, 0, 0, 0, 0, 0, 'UTC', now()$$),
+	($$'{}', '{}', '{}', 0, 0, 0, 0, 0, NULL, 'UTC', now()$$),
+	($$'{}', '{}', '{}', 0, 0, 0, 0, 0, 0, 'Mars/Olympus_Mons', now()$$),
+	($$'{}', '{}', '{}', 0, 0, 0, 0, 0, 0, NULL, now()$$),
+	($$'{}', '{}', '{}', 0, 0, 0, 0, 0, 0, 'UTC', NULL$$),
+	($$'{}', '{}', '{}', 0, 0, 0, 0, 0, 0, 'UTC', 'infinity'$$),
+	($$'{}', '{}', '{}', 0, 0, 0, 0, 0, 0, 'UTC', now()$$)
 ) AS bad(call);
 
 --
@@ -232,14 +262,14 @@ CREATE ROLE regress_pb_user;
 SET ROLE regress_pb_user;
 SELECT * FROM protech_backup_cleanup(true);
 SELECT action, reason FROM protech_backup_retention_plan(
-	'{2026-11-26 00:00+00}', '{1}', 30, 0, 0, 0, 0, 0, 'UTC', now());
+	'{2026-11-26 00:00+00}', '{1}', '{false}', 30, 0, 0, 0, 0, 0, 'UTC', now());
 RESET ROLE;
-GRANT EXECUTE ON FUNCTION protech_backup_retention_plan(timestamptz[], bigint[], int, int, int, int, int, bigint, text, timestamptz) TO regress_pb_user;
+GRANT EXECUTE ON FUNCTION protech_backup_retention_plan(timestamptz[], bigint[], boolean[], int, int, int, int, int, bigint, text, timestamptz) TO regress_pb_user;
 SET ROLE regress_pb_user;
 SELECT action, reason FROM protech_backup_retention_plan(
-	'{2026-11-26 00:00+00}', '{1}', 30, 0, 0, 0, 0, 0, 'UTC', now());
+	'{2026-11-26 00:00+00}', '{1}', '{false}', 30, 0, 0, 0, 0, 0, 'UTC', now());
 RESET ROLE;
-REVOKE EXECUTE ON FUNCTION protech_backup_retention_plan(timestamptz[], bigint[], int, int, int, int, int, bigint, text, timestamptz) FROM regress_pb_user;
+REVOKE EXECUTE ON FUNCTION protech_backup_retention_plan(timestamptz[], bigint[], boolean[], int, int, int, int, int, bigint, text, timestamptz) FROM regress_pb_user;
 DROP ROLE regress_pb_user;
 
 DROP EXTENSION protech_backup;

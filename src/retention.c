@@ -21,8 +21,14 @@
  *	  protech_backup.timezone) that have a backup, as in borg or restic,
  *	  so that a pause in backups never makes these rules keep fewer;
  *	- when none of these is set, every backup is kept;
+ *	- a backup whose last verification failed takes no place under these
+ *	  rules: they are applied to all backups, and again to the others
+ *	  alone, and what either keeps is kept, so that N failed backups never
+ *	  push a good one out, and a failed one stays as long as it would if it
+ *	  were good (for a DBA to inspect);
  *	- then retention_max_size deletes the oldest kept backups until the
- *	  kept total is at most the limit;
+ *	  kept total is at most the limit, those that failed verification
+ *	  first;
  *	- the newest backup is always kept, whatever the rules say.
  * A backup kept by several rules is reported with the first of them in the
  * order above.
@@ -93,6 +99,7 @@ typedef struct RetentionItem
 {
 	TimestampTz started_at;
 	int64		size_bytes;
+	bool		verify_failed;	/* its last verification failed */
 	int			position;		/* index in the caller's list */
 	int64		period;			/* scratch: the period of the current tier */
 	bool		keep;
@@ -241,16 +248,20 @@ period_of(TimestampTz ts, RetentionTier tier, pg_tz *tz,
 	pg_unreachable();
 }
 
+/* appended to the reasons of the pass that leaves failed backups out */
+#define NOT_COUNTING_FAILED ", not counting backups that failed verification"
+
 /*
- * Keep a backup for the given reason, unless an earlier rule already does.
+ * Keep a backup for the given reason (followed by suffix), unless an
+ * earlier rule already does.
  */
 static void
-keep_item(RetentionItem *item, const char *reason)
+keep_item(RetentionItem *item, const char *reason, const char *suffix)
 {
 	if (item->keep)
 		return;
 	item->keep = true;
-	item->reason = pstrdup(reason);
+	item->reason = psprintf("%s%s", reason, suffix);
 }
 
 /*
@@ -259,7 +270,7 @@ keep_item(RetentionItem *item, const char *reason)
  */
 static void
 keep_newest_per_period(RetentionItem *items, int n, RetentionTier tier,
-					   int periods, pg_tz *tz)
+					   int periods, pg_tz *tz, const char *suffix)
 {
 	RetentionItem **order = palloc(n * sizeof(RetentionItem *));
 	int			found = 0;
@@ -279,9 +290,89 @@ keep_newest_per_period(RetentionItem *items, int n, RetentionTier tier,
 			continue;
 		found++;
 		period_of(order[i]->started_at, tier, tz, label, sizeof(label));
-		keep_item(order[i], label);
+		keep_item(order[i], label, suffix);
 	}
 	pfree(order);
+}
+
+/*
+ * Apply the keep rules (retention_count, retention_days, keep_daily,
+ * keep_weekly, keep_monthly; at least one is set) to items, sorted newest
+ * first, each reason followed by suffix.
+ */
+static void
+apply_keep_rules(RetentionItem *items, int n, const RetentionRules *rules,
+				 const char *suffix)
+{
+	if (rules->count > 0)
+	{
+		char	   *reason = psprintf("newest %d", rules->count);
+
+		for (int i = 0; i < n && i < rules->count; i++)
+			keep_item(&items[i], reason, suffix);
+	}
+	if (rules->days > 0)
+	{
+		char	   *reason = psprintf(rules->days == 1 ?
+									  "younger than %d day" :
+									  "younger than %d days",
+									  rules->days);
+		int64		span;
+		TimestampTz cutoff;
+
+		/* a window reaching before the start of time keeps everything */
+		if (pg_mul_s64_overflow(rules->days, USECS_PER_DAY, &span) ||
+			pg_sub_s64_overflow(rules->now, span, &cutoff))
+			cutoff = PG_INT64_MIN;
+		for (int i = 0; i < n; i++)
+			if (items[i].started_at > cutoff)
+				keep_item(&items[i], reason, suffix);
+	}
+	if (rules->daily > 0)
+		keep_newest_per_period(items, n, TIER_DAILY, rules->daily,
+							   rules->tz, suffix);
+	if (rules->weekly > 0)
+		keep_newest_per_period(items, n, TIER_WEEKLY, rules->weekly,
+							   rules->tz, suffix);
+	if (rules->monthly > 0)
+		keep_newest_per_period(items, n, TIER_MONTHLY, rules->monthly,
+							   rules->tz, suffix);
+}
+
+/*
+ * Apply the keep rules to the items whose verification did not fail, as
+ * if the others were not there, and keep in items what that keeps too.
+ * items must be sorted newest first.
+ */
+static void
+keep_not_counting_failed(RetentionItem *items, int n,
+						 const RetentionRules *rules)
+{
+	RetentionItem *verified = palloc(n * sizeof(RetentionItem));
+	int			count = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (items[i].verify_failed)
+			continue;
+		verified[count] = items[i];
+		verified[count].keep = false;
+		verified[count].reason = NULL;
+		count++;
+	}
+	apply_keep_rules(verified, count, rules, NOT_COUNTING_FAILED);
+	for (int i = 0, j = 0; i < n; i++)
+	{
+		if (items[i].verify_failed)
+			continue;
+		if (verified[j].keep && !items[i].keep)
+		{
+			items[i].keep = true;
+			items[i].reason = verified[j].reason;
+		}
+		j++;
+	}
+	pfree(verified);
 }
 
 /*
@@ -305,44 +396,13 @@ plan_retention(RetentionItem *items, int n, const RetentionRules *rules)
 		rules->weekly == 0 && rules->monthly == 0)
 	{
 		for (int i = 0; i < n; i++)
-			keep_item(&items[i], "no keep rule is set");
+			keep_item(&items[i], "no keep rule is set", "");
 	}
 	else
 	{
-		if (rules->count > 0)
-		{
-			char	   *reason = psprintf("newest %d", rules->count);
-
-			for (int i = 0; i < n && i < rules->count; i++)
-				keep_item(&items[i], reason);
-		}
-		if (rules->days > 0)
-		{
-			char	   *reason = psprintf(rules->days == 1 ?
-										  "younger than %d day" :
-										  "younger than %d days",
-										  rules->days);
-			int64		span;
-			TimestampTz cutoff;
-
-			/* a window reaching before the start of time keeps everything */
-			if (pg_mul_s64_overflow(rules->days, USECS_PER_DAY, &span) ||
-				pg_sub_s64_overflow(rules->now, span, &cutoff))
-				cutoff = PG_INT64_MIN;
-			for (int i = 0; i < n; i++)
-				if (items[i].started_at > cutoff)
-					keep_item(&items[i], reason);
-		}
-		if (rules->daily > 0)
-			keep_newest_per_period(items, n, TIER_DAILY, rules->daily,
-								   rules->tz);
-		if (rules->weekly > 0)
-			keep_newest_per_period(items, n, TIER_WEEKLY, rules->weekly,
-								   rules->tz);
-		if (rules->monthly > 0)
-			keep_newest_per_period(items, n, TIER_MONTHLY, rules->monthly,
-								   rules->tz);
-		keep_item(&items[0], "newest backup is always kept");
+		apply_keep_rules(items, n, rules, "");
+		keep_not_counting_failed(items, n, rules);
+		keep_item(&items[0], "newest backup is always kept", "");
 	}
 
 	if (rules->max_size > 0)
@@ -353,13 +413,17 @@ plan_retention(RetentionItem *items, int n, const RetentionRules *rules)
 			if (items[i].keep &&
 				pg_add_s64_overflow(total, items[i].size_bytes, &total))
 				total = PG_INT64_MAX;
-		for (int i = n - 1; i > 0 && total > rules->max_size; i--)
+		/* oldest first: those that failed verification, then the others */
+		for (int pass = 0; pass < 2; pass++)
 		{
-			if (!items[i].keep)
-				continue;
-			items[i].keep = false;
-			items[i].reason = pstrdup("over retention_max_size");
-			total -= items[i].size_bytes;
+			for (int i = n - 1; i > 0 && total > rules->max_size; i--)
+			{
+				if (!items[i].keep || (pass == 0 && !items[i].verify_failed))
+					continue;
+				items[i].keep = false;
+				items[i].reason = pstrdup("over retention_max_size");
+				total -= items[i].size_bytes;
+			}
 		}
 		/* only the newest is left, and it alone is over the limit */
 		if (total > rules->max_size)
@@ -461,6 +525,9 @@ run_retention(const char *directory, bool dry_run)
 
 		items[i].started_at = info->started_at;
 		items[i].size_bytes = info->size_bytes;
+		/* as protech_backup_list() shows it: verify_result "failed: ..." */
+		items[i].verify_failed = strncmp(info->verify_result, "failed",
+										 strlen("failed")) == 0;
 		items[i].position = i;
 	}
 	plan_retention(items, n, &rules);
@@ -628,7 +695,8 @@ protech_backup_cleanup(PG_FUNCTION_ARGS)
 
 /*
  * Fetch argument argno of protech_backup_retention_plan(), an array of a
- * type passed by value (timestamptz or bigint), as its elements; no NULLs.
+ * type passed by value (timestamptz, bigint or boolean), as its elements;
+ * no NULLs.
  */
 static Datum *
 array_argument(FunctionCallInfo fcinfo, int argno, const char *name,
@@ -656,6 +724,21 @@ array_argument(FunctionCallInfo fcinfo, int argno, const char *name,
 }
 
 /*
+ * Raise the error for the array argument name, whose length differs from
+ * that of started_at.
+ */
+static void
+reject_array_length(const char *name, int length, int started_at_length)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("arguments \"started_at\" and \"%s\" must have the same length",
+					name),
+			 errdetail("\"started_at\" has %d elements and \"%s\" has %d.",
+					   started_at_length, name, length)));
+}
+
+/*
  * Fetch the int argument argno of protech_backup_retention_plan(): not
  * NULL, not negative.
  */
@@ -671,13 +754,14 @@ count_argument(FunctionCallInfo fcinfo, int argno, const char *name)
 
 /*
  * SQL: protech_backup_retention_plan(started_at timestamptz[],
- *		size_bytes bigint[], retention_count int, retention_days int,
- *		keep_daily int, keep_weekly int, keep_monthly int, max_size bigint,
- *		timezone text, now timestamptz)
+ *		size_bytes bigint[], verify_failed boolean[], retention_count int,
+ *		retention_days int, keep_daily int, keep_weekly int,
+ *		keep_monthly int, max_size bigint, timezone text, now timestamptz)
  *		RETURNS TABLE(started_at timestamptz, action text, reason text)
  *
- * Run the retention planner on the given backups (start times and sizes
- * in bytes) and rules, as if it were now: one row per backup, newest first
+ * Run the retention planner on the given backups (start times, sizes in
+ * bytes, whether their last verification failed) and rules, as if it were
+ * now: one row per backup, newest first
  * (backups that started at the same moment in the order given), saying
  * whether retention keeps or deletes it and why.  Touches no file.
  */
@@ -687,8 +771,10 @@ protech_backup_retention_plan(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum	   *started_at;
 	Datum	   *size_bytes;
+	Datum	   *verify_failed;
 	int			n;
 	int			nsizes;
+	int			nfailed;
 	RetentionRules rules;
 	RetentionItem *items;
 	char	   *zone;
@@ -696,33 +782,33 @@ protech_backup_retention_plan(PG_FUNCTION_ARGS)
 	started_at = array_argument(fcinfo, 0, "started_at", TIMESTAMPTZOID, &n);
 	size_bytes = array_argument(fcinfo, 1, "size_bytes", INT8OID, &nsizes);
 	if (n != nsizes)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("arguments \"started_at\" and \"size_bytes\" must have the same length"),
-				 errdetail("\"started_at\" has %d elements and \"size_bytes\" has %d.",
-						   n, nsizes)));
-	rules.count = count_argument(fcinfo, 2, "retention_count");
-	rules.days = count_argument(fcinfo, 3, "retention_days");
-	rules.daily = count_argument(fcinfo, 4, "keep_daily");
-	rules.weekly = count_argument(fcinfo, 5, "keep_weekly");
-	rules.monthly = count_argument(fcinfo, 6, "keep_monthly");
-	if (PG_ARGISNULL(7))
+		reject_array_length("size_bytes", nsizes, n);
+	verify_failed = array_argument(fcinfo, 2, "verify_failed", BOOLOID,
+								   &nfailed);
+	if (n != nfailed)
+		reject_array_length("verify_failed", nfailed, n);
+	rules.count = count_argument(fcinfo, 3, "retention_count");
+	rules.days = count_argument(fcinfo, 4, "retention_days");
+	rules.daily = count_argument(fcinfo, 5, "keep_daily");
+	rules.weekly = count_argument(fcinfo, 6, "keep_weekly");
+	rules.monthly = count_argument(fcinfo, 7, "keep_monthly");
+	if (PG_ARGISNULL(8))
 		protech_backup_reject_argument("max_size", "must not be null", NULL);
-	rules.max_size = PG_GETARG_INT64(7);
+	rules.max_size = PG_GETARG_INT64(8);
 	if (rules.max_size < 0)
 		protech_backup_reject_argument("max_size", "must not be negative", NULL);
-	if (PG_ARGISNULL(8))
+	if (PG_ARGISNULL(9))
 		protech_backup_reject_argument("timezone", "must not be null", NULL);
-	zone = text_to_cstring(PG_GETARG_TEXT_PP(8));
+	zone = text_to_cstring(PG_GETARG_TEXT_PP(9));
 	rules.tz = pg_tzset(zone);
 	if (rules.tz == NULL || !pg_tz_acceptable(rules.tz))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("time zone \"%s\" not recognized", zone),
 				 errhint("Use a name from pg_timezone_names, such as \"UTC\" or \"Asia/Manila\".")));
-	if (PG_ARGISNULL(9))
+	if (PG_ARGISNULL(10))
 		protech_backup_reject_argument("now", "must not be null", NULL);
-	rules.now = PG_GETARG_TIMESTAMPTZ(9);
+	rules.now = PG_GETARG_TIMESTAMPTZ(10);
 	if (TIMESTAMP_NOT_FINITE(rules.now))
 		protech_backup_reject_argument("now", "must be finite", NULL);
 
@@ -731,6 +817,7 @@ protech_backup_retention_plan(PG_FUNCTION_ARGS)
 	{
 		items[i].started_at = DatumGetTimestampTz(started_at[i]);
 		items[i].size_bytes = DatumGetInt64(size_bytes[i]);
+		items[i].verify_failed = DatumGetBool(verify_failed[i]);
 		items[i].position = i;
 		if (TIMESTAMP_NOT_FINITE(items[i].started_at))
 			protech_backup_reject_argument("started_at", "must not contain infinite timestamps", NULL);
