@@ -2,7 +2,8 @@
 # leave the newest 30; files the extension did not write are never touched;
 # a dry run deletes nothing; stale .partial files go with the next backup;
 # a deletion that fails is a WARNING and the others go on; a failed backup
-# runs no retention; cleanup never races a running backup.
+# runs no retention; cleanup never races a running backup; a backup whose
+# verification failed takes no place under the keep rules.
 use strict;
 use warnings;
 
@@ -219,6 +220,25 @@ like(
 	qr/protech_backup: deleted backup "\Q$names[6]\E": not kept by any keep rule/,
 	'which is logged');
 ok(!-e $in_progress[0], 'no .partial file is left');
+
+#
+# A backup whose verification failed takes no place under the keep rules:
+# with one of the 28 damaged, the next backup keeps 28 good ones, and the
+# damaged one stays as long as it would anyway, for a DBA to inspect.
+#
+my $damaged = $names[33];
+flip_byte("$dir/$damaged", 10);
+is( $node->safe_psql('app',
+		"SELECT checksum_ok FROM protech_backup_verify('$damaged')"),
+	'f', 'a damaged backup fails its verification');
+push @names, backup_now();
+is(listed(), join(' ', @names[ 7 .. 35 ]),
+	'the next backup keeps 28 good backups besides the damaged one');
+is( $node->safe_psql('app',
+		"SELECT file_name, reason FROM protech_backup_cleanup(dry_run => true) WHERE file_name IN ('$names[7]', '$damaged') ORDER BY file_name"
+	),
+	"$names[7]|newest 28, not counting backups that failed verification\n$damaged|newest 28",
+	'the oldest is kept because the damaged one does not count');
 
 $node->stop;
 done_testing();
