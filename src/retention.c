@@ -7,7 +7,8 @@
  *		protech_backup_cleanup() and protech_backup_retention_plan().
  *
  * One planner decides for every backup: plan_retention() works on nothing
- * but start times and sizes, so the SQL function
+ * but start times, sizes and whether verification failed, so the SQL
+ * function
  * protech_backup_retention_plan() exposes exactly the code that decides
  * what protech_backup_cleanup() and the automatic run after each backup
  * delete, and the tests can drive it with any list of backups.
