@@ -8,10 +8,9 @@
  *
  * One planner decides for every backup: plan_retention() works on nothing
  * but start times, sizes and whether verification failed, so the SQL
- * function
- * protech_backup_retention_plan() exposes exactly the code that decides
- * what protech_backup_cleanup() and the automatic run after each backup
- * delete, and the tests can drive it with any list of backups.
+ * function protech_backup_retention_plan() exposes exactly the code that
+ * decides what protech_backup_cleanup() and the automatic run after each
+ * backup delete, and the tests can drive it with any list of backups.
  *
  * The rules, applied to the complete backups sorted newest first:
  *	- retention_count N keeps the newest N;
