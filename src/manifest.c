@@ -183,6 +183,31 @@ protech_backup_is_backup_name(const char *name)
 }
 
 /*
+ * Append ',' and the field "name": value to a manifest being written: a
+ * JSON string, or null when value is NULL or empty.
+ */
+static void
+append_string_field(StringInfo json, ManifestField field, const char *value)
+{
+	appendStringInfo(json, ",\n  \"%s\": ", manifest_field_names[field]);
+	if (value != NULL && value[0] != '\0')
+		escape_json(json, value);
+	else
+		appendStringInfoString(json, "null");
+}
+
+/*
+ * Append ',' and the field "name": value, a number, to a manifest being
+ * written.
+ */
+static void
+append_number_field(StringInfo json, ManifestField field, int64 value)
+{
+	appendStringInfo(json, ",\n  \"%s\": " INT64_FORMAT,
+					 manifest_field_names[field], value);
+}
+
+/*
  * Write the manifest of a complete backup: "<file_name>.json", mode 0600
  * whatever the umask, via a ".partial" name, fsynced and durably renamed.
  * The caller holds the manifest lock.
@@ -196,60 +221,33 @@ write_manifest_locked(const char *directory, const ProtechBackupInfo *info)
 	int			fd;
 
 	initStringInfo(&json);
-	appendStringInfo(&json, "{\n  \"protech_backup_manifest\": %d,\n",
+	appendStringInfo(&json, "{\n  \"%s\": %d", manifest_field_names[MF_VERSION],
 					 MANIFEST_VERSION);
-	appendStringInfoString(&json, "  \"file_name\": ");
-	escape_json(&json, info->file_name);
-	appendStringInfoString(&json, ",\n  \"database\": ");
-	escape_json(&json, info->database);
-	appendStringInfoString(&json, ",\n  \"format\": ");
-	escape_json(&json, info->format);
-	appendStringInfoString(&json, ",\n  \"compression\": ");
-	escape_json(&json, info->compression);
-	appendStringInfo(&json, ",\n  \"size_bytes\": " INT64_FORMAT,
-					 info->size_bytes);
-	appendStringInfoString(&json, ",\n  \"sha256\": ");
-	escape_json(&json, info->sha256);
-	appendStringInfoString(&json, ",\n  \"started_at\": ");
-	escape_json(&json, format_utc_timestamp(info->started_at));
-	appendStringInfoString(&json, ",\n  \"finished_at\": ");
-	escape_json(&json, format_utc_timestamp(info->finished_at));
-	appendStringInfoString(&json, ",\n  \"trigger\": ");
-	escape_json(&json, info->trigger);
-	appendStringInfoString(&json, ",\n  \"server_version\": ");
-	escape_json(&json, info->server_version);
-	appendStringInfoString(&json, ",\n  \"pg_dump_version\": ");
-	escape_json(&json, info->pg_dump_version);
-	appendStringInfoString(&json, ",\n  \"globals_file\": ");
-	escape_json(&json, info->globals_file);
-	appendStringInfo(&json, ",\n  \"globals_size_bytes\": " INT64_FORMAT,
-					 info->globals_size_bytes);
-	appendStringInfoString(&json, ",\n  \"globals_sha256\": ");
-	escape_json(&json, info->globals_sha256);
-	appendStringInfo(&json, ",\n  \"tables\": %d", info->tables);
-	appendStringInfoString(&json, ",\n  \"encoding\": ");
-	escape_json(&json, info->encoding);
-	appendStringInfoString(&json, ",\n  \"locale_provider\": ");
-	escape_json(&json, info->locale_provider);
-	appendStringInfoString(&json, ",\n  \"lc_collate\": ");
-	escape_json(&json, info->lc_collate);
-	appendStringInfoString(&json, ",\n  \"lc_ctype\": ");
-	escape_json(&json, info->lc_ctype);
-	appendStringInfoString(&json, ",\n  \"icu_locale\": ");
-	if (info->icu_locale[0] != '\0')
-		escape_json(&json, info->icu_locale);
-	else
-		appendStringInfoString(&json, "null");
-	appendStringInfoString(&json, ",\n  \"verified_at\": ");
-	if (info->verified_at != 0)
-		escape_json(&json, format_utc_timestamp(info->verified_at));
-	else
-		appendStringInfoString(&json, "null");
-	appendStringInfoString(&json, ",\n  \"verify_result\": ");
-	if (info->verify_result[0] != '\0')
-		escape_json(&json, info->verify_result);
-	else
-		appendStringInfoString(&json, "null");
+	append_string_field(&json, MF_FILE_NAME, info->file_name);
+	append_string_field(&json, MF_DATABASE, info->database);
+	append_string_field(&json, MF_FORMAT, info->format);
+	append_string_field(&json, MF_COMPRESSION, info->compression);
+	append_number_field(&json, MF_SIZE_BYTES, info->size_bytes);
+	append_string_field(&json, MF_SHA256, info->sha256);
+	append_string_field(&json, MF_STARTED_AT,
+						format_utc_timestamp(info->started_at));
+	append_string_field(&json, MF_FINISHED_AT,
+						format_utc_timestamp(info->finished_at));
+	append_string_field(&json, MF_TRIGGER, info->trigger);
+	append_string_field(&json, MF_SERVER_VERSION, info->server_version);
+	append_string_field(&json, MF_PG_DUMP_VERSION, info->pg_dump_version);
+	append_string_field(&json, MF_GLOBALS_FILE, info->globals_file);
+	append_number_field(&json, MF_GLOBALS_SIZE_BYTES, info->globals_size_bytes);
+	append_string_field(&json, MF_GLOBALS_SHA256, info->globals_sha256);
+	append_number_field(&json, MF_TABLES, info->tables);
+	append_string_field(&json, MF_ENCODING, info->encoding);
+	append_string_field(&json, MF_LOCALE_PROVIDER, info->locale_provider);
+	append_string_field(&json, MF_LC_COLLATE, info->lc_collate);
+	append_string_field(&json, MF_LC_CTYPE, info->lc_ctype);
+	append_string_field(&json, MF_ICU_LOCALE, info->icu_locale);
+	append_string_field(&json, MF_VERIFIED_AT, info->verified_at == 0 ? NULL :
+						format_utc_timestamp(info->verified_at));
+	append_string_field(&json, MF_VERIFY_RESULT, info->verify_result);
 	appendStringInfoString(&json, "\n}\n");
 
 	snprintf(path, sizeof(path), "%s/%s%s", directory, info->file_name,
