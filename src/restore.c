@@ -270,10 +270,10 @@ drop_database_on_error(int code, Datum arg)
 
 /*
  * Create database db->name, empty, from template0, with the encoding and
- * locale of the database the backup info describes was taken of.  Raises
- * an error saying what psql printed when that fails.  A scratch database
- * counts as created from the start, since its name is nobody else's: an
- * interruption then drops it if it came to exist.
+ * locale info records (those of the backed-up database).  Raises an error
+ * saying what psql printed when that fails.  A scratch database counts as
+ * created from the start, since its name is nobody else's: an interruption
+ * then drops it if it came to exist.
  */
 static void
 create_database(TargetDatabase *db, const ProtechBackupInfo *info,
@@ -444,13 +444,13 @@ count_tables(const char *target, const char *role, int32 *tables,
 /*
  * Restore the backup info describes, in directory, into a new database
  * target that this function creates from template0 (with the encoding and
- * locale of the backed-up database), and count its tables
- * and rows.  The database stays when keep is set and everything
- * succeeded; otherwise it is dropped before this returns, whatever
- * happens (see the file header).  Returns true with *tables and *rows, or
- * false with *problem saying what failed and which statement (the database
- * dropped).  Raises an error, the database dropped, when it cannot be
- * created or the restore is interrupted.
+ * locale of the backed-up database), and count its tables and rows.  The
+ * database stays when keep is set and everything succeeded; otherwise it is
+ * dropped before this returns, whatever happens (see the file header).
+ * Returns true with *tables and *rows, or false with *problem saying what
+ * failed and which statement (the database dropped).  Raises an error, the
+ * database dropped, when it cannot be created or the restore is
+ * interrupted.
  */
 bool
 protech_backup_restore_into(const char *directory,
