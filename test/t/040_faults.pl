@@ -594,6 +594,7 @@ my %bad_values = (
 	'timestamp with time zone' => [ 'NULL', "'infinity'", "'-infinity'" ],
 	'timestamp with time zone[]' => [ 'NULL', "'{NULL}'" ],
 	'bigint[]' => [ 'NULL', "'{NULL}'", "'{-1}'" ],
+	'boolean[]' => [ 'NULL', "'{NULL}'" ],
 );
 
 my $calls = 0;
