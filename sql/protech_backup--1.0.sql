@@ -267,6 +267,10 @@ AS $$
 				'last backup failed: ' || split_part(lf.message, E'\n', 1) END,
 			CASE WHEN lf.post_backup_status = 'failed' THEN
 				format('post_backup_command failed for %s', lf.file_name) END,
+			-- the first line of the run's message saying retention did not
+			-- delete what it had to
+			(regexp_match(lf.message,
+						  '(?:^|\n)(retention(?:: could not delete| failed)[^\n]*)'))[1],
 			CASE WHEN n.file_name IS NOT NULL AND
 					  @extschema@.protech_backup_size_anomaly() IS NOT NULL THEN
 				'size anomaly: ' || @extschema@.protech_backup_size_anomaly() END,

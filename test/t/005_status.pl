@@ -2,11 +2,13 @@
 # in each state (never run, running, succeeded, failed, scheduler stopped),
 # healthy = false for each problem it can see here, metric names and
 # values, a LISTEN client receiving the payload, post_backup_command
-# success, failure and timeout, and the rclone recipe round trip.
+# success, failure and timeout, the rclone recipe round trip, and a
+# retention run that could not delete an old backup.
 use strict;
 use warnings;
 
 use lib 'test/lib';
+use File::Path qw(rmtree);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use ProtechBackupTest;
@@ -201,6 +203,29 @@ reload_and_wait(
 	$node,
 	'protech_backup.post_backup_command' => '',
 	'protech_backup.timeout' => '0');
+
+# retention that could not delete: the folder of an old directory-format
+# backup cannot be emptied, so it stays on disk; a status problem until a
+# later backup's retention deletes what it must
+reload_and_wait(
+	$node,
+	'protech_backup.format' => 'directory',
+	'protech_backup.retention_count' => 1);
+my $stuck = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+chmod 0500, "$dir/$stuck" or die "could not chmod $dir/$stuck: $!";
+$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()');
+chmod 0700, "$dir/$stuck" or die "could not chmod $dir/$stuck: $!";
+is( status("healthy, array_to_string(problems, ';')"),
+	qq{f|retention: could not delete "$stuck": not kept by any keep rule},
+	'an old backup retention could not delete is a status problem');
+ok(-d "$dir/$stuck", 'and its folder is still there');
+rmtree("$dir/$stuck");
+$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()');
+is(status('healthy'), 't', 'healthy again once a retention run deletes what it must');
+reload_and_wait(
+	$node,
+	'protech_backup.format' => 'plain',
+	'protech_backup.retention_count' => 30);
 
 # scheduler stopped: protech_backup.database names a database that does
 # not exist, so the launcher stops the scheduler
