@@ -448,6 +448,8 @@ delete_backup(const char *directory, const char *file_name,
 	char		manifest[MAXPGPATH];
 	char		dump[MAXPGPATH];
 	bool		removed;
+	bool		dump_removed;
+	bool		globals_removed;
 
 	snprintf(manifest, sizeof(manifest), "%s/%s%s", directory, file_name,
 			 PROTECH_BACKUP_MANIFEST_SUFFIX);
@@ -475,10 +477,14 @@ delete_backup(const char *directory, const char *file_name,
 				 errhint("Remove the dump by hand.")));
 		return false;
 	}
-	/* a file, or the folder of a directory-format backup; and its globals */
-	if (!protech_backup_remove_dump(dump) ||
-		!protech_backup_remove_dump(psprintf("%s%s", dump,
-											 PROTECH_BACKUP_GLOBALS_SUFFIX)))
+	/*
+	 * A file, or the folder of a directory-format backup; and its globals,
+	 * tried even when the dump could not be removed.
+	 */
+	dump_removed = protech_backup_remove_dump(dump);
+	globals_removed = protech_backup_remove_dump(psprintf("%s%s", dump,
+														  PROTECH_BACKUP_GLOBALS_SUFFIX));
+	if (!dump_removed || !globals_removed)
 	{
 		ereport(WARNING,
 				(errmsg("could not delete backup \"%s\"", file_name),

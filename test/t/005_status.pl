@@ -219,6 +219,7 @@ is( status("healthy, array_to_string(problems, ';')"),
 	qq{f|retention: could not delete "$stuck": not kept by any keep rule},
 	'an old backup retention could not delete is a status problem');
 ok(-d "$dir/$stuck", 'and its folder is still there');
+ok(!-e "$dir/$stuck.globals.sql", 'its globals file is removed all the same');
 rmtree("$dir/$stuck");
 $node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()');
 is(status('healthy'), 't', 'healthy again once a retention run deletes what it must');
