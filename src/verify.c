@@ -160,9 +160,7 @@ protech_backup_verify(PG_FUNCTION_ARGS)
 	directory = protech_backup_resolved_directory();
 	info = protech_backup_backup_argument(fcinfo, 0, directory);
 	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("restore must not be null")));
+		protech_backup_reject_argument("restore", "must not be null", NULL);
 
 	verify_backup(directory, info, PG_GETARG_BOOL(1), &v);
 
