@@ -532,8 +532,9 @@ run_retention(const char *directory, bool dry_run)
 		items[i].started_at = info->started_at;
 		items[i].size_bytes = info->size_bytes;
 		/* as protech_backup_list() shows it: verify_result "failed: ..." */
-		items[i].verify_failed = strncmp(info->verify_result, "failed",
-										 strlen("failed")) == 0;
+		items[i].verify_failed =
+			strncmp(info->verify_result, PROTECH_BACKUP_VERIFY_FAILED,
+					strlen(PROTECH_BACKUP_VERIFY_FAILED)) == 0;
 		items[i].position = i;
 	}
 	plan_retention(items, n, &rules);

@@ -93,7 +93,7 @@ verify_backup(const char *directory, ProtechBackupInfo *info, bool restore,
 	v->finished_at = GetCurrentTimestamp();
 
 	if (v->detail != NULL)
-		result = psprintf("failed: %s", v->detail);
+		result = psprintf(PROTECH_BACKUP_VERIFY_FAILED ": %s", v->detail);
 	else if (restore)
 		result = psprintf("ok: restored %d tables, " INT64_FORMAT " rows",
 						  v->tables, v->rows);
