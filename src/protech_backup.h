@@ -31,7 +31,7 @@
 #define PROTECH_BACKUP_MANIFEST_SUFFIX ".json"
 /* Room for the outcome of a verification in a manifest, with its NUL. */
 #define PROTECH_BACKUP_VERIFY_RESULT_SIZE 2048
-/* how verify_result begins when the verification failed */
+/* How verify_result begins when the verification failed. */
 #define PROTECH_BACKUP_VERIFY_FAILED "failed"
 
 /* settings (protech_backup.c) */
