@@ -3,11 +3,11 @@
  * backup.c
  *		Take one backup: run pg_dump of protech_backup.database as a child
  *		process, stream its output into "<name>.partial" while compressing
- *		(when this extension compresses, see format.c) and hashing it, then
+ *		(when this extension compresses, see storage.c) and hashing it, then
  *		fsync, rename durably and write the manifest.  A directory-format
  *		dump is written by pg_dump itself into the folder "<name>.partial",
  *		then sealed (every file and the folder synced and hashed) and
- *		renamed durably.  Also the SQL function protech_backup_now().
+ *		renamed durably.
  *
  * protech_backup_take() is the one code path every trigger uses (manual
  * calls, pg_cron, the scheduler).  It holds the cluster-wide backup slot
@@ -26,32 +26,30 @@
 #include <unistd.h>
 
 #include "commands/dbcommands.h"
-#include "utils/acl.h"
 #include "common/cryptohash.h"
 #include "executor/spi.h"
-#include "fmgr.h"
-#include "funcapi.h"
-#include "pgtime.h"
+#include "miscadmin.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
-#include "utils/backend_status.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "protech_backup.h"
+#include "backup.h"
+#include "child.h"
+#include "codec.h"
+#include "durable.h"
+#include "manifest.h"
+#include "pg_dump.h"
+#include "programs.h"
+#include "repository.h"
+#include "retention.h"
+#include "settings.h"
+#include "slot.h"
+#include "stream.h"
+#include "verify.h"
 
-PG_FUNCTION_INFO_V1(protech_backup_now);
-
-/* the name a manifest has while it is written */
-#define MANIFEST_PARTIAL_SUFFIX \
-	PROTECH_BACKUP_MANIFEST_SUFFIX PROTECH_BACKUP_PARTIAL_SUFFIX
-
-/* how many of pg_dump's last lines an error message quotes */
-#define PG_DUMP_TAIL_LINES 10
-/* what pg_dump prints when --lock-wait-timeout expires on a table */
-#define PG_DUMP_LOCK_QUERY "Query was: LOCK TABLE "
-#define PG_DUMP_LOCK_MODE " IN ACCESS SHARE MODE"
 /* a backup needs this many times the last backup's size free */
 #define FREE_SPACE_FACTOR 1.2
 
@@ -95,35 +93,6 @@ typedef struct DumpSink
 } DumpSink;
 
 /*
- * Terminate the server processes still serving pg_dump's connections once
- * pg_dump is gone: one that waits for a lock would otherwise wait on,
- * holding the locks it already has, until the lock is granted.  They are
- * told apart by their application_name; at most one backup runs at a time.
- */
-static void
-terminate_pg_dump_backends(void)
-{
-	int			count;
-
-	pgstat_clear_backend_activity_snapshot();
-	count = pgstat_fetch_stat_numbackends();
-	for (int i = 1; i <= count; i++)
-	{
-		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
-		PgBackendStatus *backend = local ? &local->backendStatus : NULL;
-
-		if (backend != NULL && backend->st_procpid != MyProcPid &&
-			backend->st_backendType == B_BACKEND &&
-			strcmp(backend->st_appname, PROTECH_BACKUP_APPLICATION_NAME) == 0 &&
-			kill(backend->st_procpid, SIGTERM) == 0)
-			ereport(LOG,
-					(errmsg("protech_backup: terminated process %d, left over from the failed pg_dump",
-							backend->st_procpid)));
-	}
-	pgstat_clear_backend_activity_snapshot();
-}
-
-/*
  * End of a backup, whichever way it ends: remove what is unfinished (on
  * success nothing is), end what pg_dump left running on the server when
  * it did not finish, and give the cluster-wide slot back.  Also the error
@@ -139,7 +108,7 @@ release_backup(int code, Datum arg)
 	files->fd = -1;
 	if (files->partial_path[0] != '\0')
 	{
-		terminate_pg_dump_backends();
+		protech_backup_terminate_pg_dump_backends();
 		(void) protech_backup_remove_dump(files->partial_path);
 	}
 	if (files->dump_path[0] != '\0')
@@ -207,143 +176,6 @@ write_dump_chunk(const char *data, size_t len, void *arg)
 }
 
 /*
- * The last few lines of what a program printed, for errdetail.
- */
-char *
-protech_backup_last_lines(StringInfo output, int nlines)
-{
-	char	   *start;
-
-	while (output->len > 0 && output->data[output->len - 1] == '\n')
-		output->data[--output->len] = '\0';
-	start = output->data + output->len;
-	while (start > output->data && nlines > 0)
-	{
-		start--;
-		if (*start == '\n' && --nlines == 0)
-		{
-			start++;
-			break;
-		}
-	}
-	return start;
-}
-
-/*
- * The pg_dump to run: the setting, or the pg_dump next to the running
- * postgres.  Checks that it can be executed and that it is at least as new
- * as the server, and returns its version line.
- */
-static char *
-check_pg_dump(const char *pg_dump, const char *const *envp)
-{
-	const char *argv[] = {pg_dump, "--version", NULL};
-	StringInfoData output;
-	int			status;
-	char	   *version;
-	int			major;
-
-	if (access(pg_dump, X_OK) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not execute pg_dump \"%s\": %m", pg_dump),
-				 errhint("Set protech_backup.pg_dump_path to the pg_dump of PostgreSQL %s or later.",
-						 PG_MAJORVERSION)));
-
-	initStringInfo(&output);
-	status = protech_backup_run_child("pg_dump", argv, envp, NULL, NULL,
-									  protech_backup_collect_output, &output,
-									  &output, protech_backup_timeout);
-	version = pstrdup(protech_backup_last_lines(&output, 1));
-	if (status != 0 ||
-		sscanf(version, "pg_dump (PostgreSQL) %d", &major) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("\"%s\" is not a usable pg_dump", pg_dump),
-				 errdetail("\"%s --version\" printed \"%s\" (%s).",
-						   pg_dump, version, wait_result_to_str(status)),
-				 errhint("Set protech_backup.pg_dump_path to the pg_dump of PostgreSQL %s or later.",
-						 PG_MAJORVERSION)));
-	if (major < PG_VERSION_NUM / 10000)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("pg_dump \"%s\" is older than the server", pg_dump),
-				 errdetail("It reports \"%s\"; the server is PostgreSQL %s.",
-						   version, PG_VERSION),
-				 errhint("Set protech_backup.pg_dump_path to the pg_dump of PostgreSQL %s or later.",
-						 PG_MAJORVERSION)));
-	return version;
-}
-
-/*
- * Make sure the backup directory exists (creating its last component) and
- * is a directory of mode 0700, whatever the umask.  An existing directory
- * that others may enter is tightened to 0700.  Warns, once per process,
- * when it lies inside the data directory.
- */
-static void
-ensure_directory(const char *directory)
-{
-	static bool warned_in_data_directory = false;
-	struct stat st;
-
-	if (!warned_in_data_directory &&
-		protech_backup_in_data_directory(directory))
-	{
-		ereport(WARNING,
-				(errmsg("protech_backup: backup directory \"%s\" is inside the data directory",
-						directory),
-				 errdetail("Base backups and copies of the data directory will contain every backup too."),
-				 errhint("Set protech_backup.directory to a directory outside the data directory.")));
-		warned_in_data_directory = true;
-	}
-
-	if (stat(directory, &st) == 0)
-	{
-		if (!S_ISDIR(st.st_mode))
-			ereport(ERROR,
-					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("backup directory \"%s\" is not a directory",
-							directory),
-					 errhint("Set protech_backup.directory to a directory, or move the file away.")));
-		if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		{
-			if (chmod(directory, S_IRWXU) != 0)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not change the mode of backup directory \"%s\" to 0700: %m",
-								directory),
-						 errhint("Make the server's user its owner, with mode 0700.")));
-			ereport(LOG,
-					(errmsg("protech_backup: changed the mode of backup directory \"%s\" from %04o to 0700",
-							directory, (unsigned int) (st.st_mode & 07777))));
-		}
-		return;
-	}
-	if (errno != ENOENT || mkdir(directory, S_IRWXU) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create backup directory \"%s\": %m",
-						directory),
-				 errhint("Create it, owned by the server's user with mode 0700, or set protech_backup.directory.")));
-	if (chmod(directory, S_IRWXU) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not change the mode of backup directory \"%s\" to 0700: %m",
-						directory)));
-	{
-		char		parent[MAXPGPATH];
-
-		strlcpy(parent, directory, sizeof(parent));
-		get_parent_directory(parent);
-		protech_backup_fsync(parent, true, ERROR);
-	}
-	ereport(LOG,
-			(errmsg("protech_backup: created backup directory \"%s\"",
-					directory)));
-}
-
-/*
  * A size for messages: pg_size_pretty's words and the exact bytes.
  */
 static char *
@@ -404,156 +236,6 @@ check_free_space(const char *directory)
 }
 
 /*
- * Remove the ".partial" files and folders a crashed backup left behind.  Only called
- * while holding the backup slot, so none of them belongs to a live backup,
- * and a partial manifest only while holding the manifest lock, so none
- * belongs to a live verification.  A directory that does not exist yet has
- * none.
- */
-void
-protech_backup_remove_stale_partials(const char *directory)
-{
-	DIR		   *dir = AllocateDir(directory);
-	struct dirent *de;
-
-	if (dir == NULL && errno == ENOENT)
-		return;
-
-	while ((de = ReadDir(dir, directory)) != NULL)
-	{
-		char		path[MAXPGPATH];
-		size_t		len = strlen(de->d_name);
-		bool		manifest;
-		bool		removed;
-
-		if (strncmp(de->d_name, PROTECH_BACKUP_PREFIX,
-					strlen(PROTECH_BACKUP_PREFIX)) != 0 ||
-			len < strlen(PROTECH_BACKUP_PARTIAL_SUFFIX) ||
-			strcmp(de->d_name + len - strlen(PROTECH_BACKUP_PARTIAL_SUFFIX),
-				   PROTECH_BACKUP_PARTIAL_SUFFIX) != 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", directory, de->d_name);
-		/* a verification may be writing a manifest: that happens locked */
-		manifest = len >= strlen(MANIFEST_PARTIAL_SUFFIX) &&
-			strcmp(de->d_name + len - strlen(MANIFEST_PARTIAL_SUFFIX),
-				   MANIFEST_PARTIAL_SUFFIX) == 0;
-		if (manifest)
-			protech_backup_lock_manifests();
-		removed = protech_backup_remove_dump(path);
-		if (manifest)
-			protech_backup_unlock_manifests();
-		if (removed)
-			ereport(LOG,
-					(errmsg("protech_backup: removed stale partial backup \"%s\"",
-							path)));
-	}
-	FreeDir(dir);
-}
-
-/*
- * Whether a file of that name exists in the directory.
- */
-static bool
-file_exists_in(const char *directory, const char *name, const char *suffix)
-{
-	char		path[MAXPGPATH];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/%s%s", directory, name, suffix);
-	return lstat(path, &st) == 0;
-}
-
-/*
- * Choose the backup's file name from its start time in
- * protech_backup.timezone: protech_backup_YYYYMMDD_HHMMSS followed by the
- * suffix of its storage (".sql", ".sql.zst", ...), with "_2", "_3", ...
- * inserted before the suffix when a file of that name (dump, manifest or
- * partial) already exists, so two backups in one second never collide.
- */
-static void
-choose_file_name(const char *directory, TimestampTz started_at,
-				 const char *suffix, char *file_name)
-{
-	pg_time_t	t = timestamptz_to_time_t(started_at);
-	struct pg_tm *tm = pg_localtime(&t, pg_tzset(protech_backup_timezone));
-	char		stem[64];
-
-	snprintf(stem, sizeof(stem), PROTECH_BACKUP_PREFIX "%04d%02d%02d_%02d%02d%02d",
-			 tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday,
-			 tm->tm_hour, tm->tm_min, tm->tm_sec);
-	for (int n = 1;; n++)
-	{
-		if (n == 1)
-			snprintf(file_name, MAXPGPATH, "%s%s", stem, suffix);
-		else
-			snprintf(file_name, MAXPGPATH, "%s_%d%s", stem, n, suffix);
-		if (!file_exists_in(directory, file_name, "") &&
-			!file_exists_in(directory, file_name, PROTECH_BACKUP_MANIFEST_SUFFIX) &&
-			!file_exists_in(directory, file_name, PROTECH_BACKUP_PARTIAL_SUFFIX))
-			return;
-	}
-}
-
-/*
- * The table named by the last LOCK TABLE query pg_dump printed, when what
- * it printed says that the query timed out; NULL otherwise.
- */
-static char *
-lock_timeout_table(const char *printed)
-{
-	const char *query = strstr(printed, PG_DUMP_LOCK_QUERY);
-	const char *end;
-
-	if (query == NULL || strstr(printed, "statement timeout") == NULL)
-		return NULL;
-	query += strlen(PG_DUMP_LOCK_QUERY);
-	end = strstr(query, PG_DUMP_LOCK_MODE);
-	if (end == NULL)
-		return NULL;
-	return pnstrdup(query, end - query);
-}
-
-/*
- * Raise the error for a pg_dump (or pg_dumpall) that did not exit cleanly,
- * quoting its last lines and, where its words point at a known cause, what
- * to change.  A table that stayed locked past
- * protech_backup.lock_wait_timeout is named in the message itself.
- */
-static void
-report_dump_failure(const char *program, const char *database,
-					const char *role, int status, StringInfo output)
-{
-	char	   *printed = protech_backup_last_lines(output, PG_DUMP_TAIL_LINES);
-	char	   *locked = lock_timeout_table(printed);
-	char	   *what;
-	const char *hint = NULL;
-
-	if (locked)
-	{
-		what = psprintf("table %s stayed locked by another session for longer than protech_backup.lock_wait_timeout (%d ms)",
-						locked, protech_backup_lock_wait_timeout);
-		hint = "Find the session holding the lock in pg_locks and pg_stat_activity, or raise protech_backup.lock_wait_timeout.";
-	}
-	else
-	{
-		what = pstrdup(wait_result_to_str(status));
-		if (strstr(printed, "authentication failed") ||
-			strstr(printed, "pg_hba.conf") ||
-			strstr(printed, "password"))
-			hint = psprintf("Let role \"%s\" connect to database \"%s\" over the server's Unix socket (a \"local\" line in pg_hba.conf with peer or trust, or its password in the file protech_backup.passfile names), or set protech_backup.role.",
-							role, database);
-		else if (strstr(printed, "role") && strstr(printed, "does not exist"))
-			hint = "Set protech_backup.role to an existing role that can read the whole database.";
-	}
-
-	ereport(ERROR,
-			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-			 errmsg("%s of database \"%s\" failed: %s", program, database, what),
-			 printed[0] ? errdetail("%s printed:\n%s", program, printed) : 0,
-			 hint ? errhint("%s", hint) : 0));
-}
-
-/*
  * Raise undefined_database unless database exists.
  */
 void
@@ -609,50 +291,6 @@ describe_database(ProtechBackupInfo *info)
 			sizeof(info->icu_locale));
 	SPI_finish();
 	PopActiveSnapshot();
-}
-
-/*
- * pg_dump's command line for a backup stored as storage says: the fixed
- * arguments (format, lock wait timeout, compression, jobs, and for the
- * directory format the folder to write), then the words of
- * protech_backup.pg_dump_options.  Every value in it comes from a setting
- * its check hook validated or from the extension itself; the database and
- * the role travel in the environment, never as arguments.
- */
-static const char **
-pg_dump_argv(const char *pg_dump, const ProtechBackupStorage *storage,
-			 const char *folder)
-{
-	List	   *extra;
-	char	   *detail;
-	const char **argv;
-	int			argc = 0;
-	ListCell   *lc;
-
-	if (!protech_backup_parse_pg_dump_options(protech_backup_pg_dump_options,
-											  &extra, &detail))
-		elog(ERROR, "invalid protech_backup.pg_dump_options: %s", detail);
-	argv = palloc((list_length(extra) + 8) * sizeof(char *));
-	argv[argc++] = pg_dump;
-	argv[argc++] = psprintf("--format=%s",
-							protech_backup_format_options[storage->format].name);
-	argv[argc++] = "--no-password";
-	if (protech_backup_lock_wait_timeout > 0)
-		argv[argc++] = psprintf("--lock-wait-timeout=%d",
-								protech_backup_lock_wait_timeout);
-	if (storage->format != PROTECH_BACKUP_FORMAT_PLAIN)
-		argv[argc++] = psprintf("--compress=%d",
-								storage->compressor == PROTECH_BACKUP_COMPRESSOR_PG_DUMP ?
-								storage->level : 0);
-	if (storage->format == PROTECH_BACKUP_FORMAT_DIRECTORY)
-	{
-		argv[argc++] = psprintf("--jobs=%d", protech_backup_jobs);
-		argv[argc++] = psprintf("--file=%s", folder);
-	}
-	foreach(lc, extra)
-		argv[argc++] = lfirst(lc);
-	argv[argc] = NULL;
-	return argv;
 }
 
 /*
@@ -746,7 +384,7 @@ dump_globals(const char *directory, const char *database, const char *role,
 						  files->globals_partial, &files->fd, &output,
 						  &info->globals_size_bytes, info->globals_sha256);
 	if (status != 0)
-		report_dump_failure("pg_dumpall --globals-only", database, role,
+		protech_backup_report_dump_failure("pg_dumpall --globals-only", database, role,
 							status, &output);
 	snprintf(files->globals_path, MAXPGPATH, "%s/%s", directory,
 			 info->globals_file);
@@ -795,20 +433,20 @@ protech_backup_take(const char *trigger, int64 run_id,
 		const char **argv;
 		int			status;
 
-		strlcpy(info->pg_dump_version, check_pg_dump(pg_dump, envp),
+		strlcpy(info->pg_dump_version, protech_backup_check_pg_dump(pg_dump, envp),
 				sizeof(info->pg_dump_version));
-		ensure_directory(directory);
+		protech_backup_prepare_directory(directory);
 		protech_backup_remove_stale_partials(directory);
 		check_free_space(directory);
 
 		describe_database(info);
 		info->started_at = GetCurrentTimestamp();
-		choose_file_name(directory, info->started_at, storage.suffix,
-						 info->file_name);
+		protech_backup_choose_file_name(directory, info->started_at,
+										storage.suffix, info->file_name);
 		protech_backup_slot_set_file(info->file_name);
 		snprintf(files.partial_path, MAXPGPATH, "%s/%s%s", directory,
 				 info->file_name, PROTECH_BACKUP_PARTIAL_SUFFIX);
-		argv = pg_dump_argv(pg_dump, &storage, files.partial_path);
+		argv = protech_backup_pg_dump_argv(pg_dump, &storage, files.partial_path);
 
 		initStringInfo(&pg_dump_output);
 		if (storage.format == PROTECH_BACKUP_FORMAT_DIRECTORY)
@@ -828,7 +466,7 @@ protech_backup_take(const char *trigger, int64 run_id,
 								  &pg_dump_output, &info->size_bytes,
 								  info->sha256);
 		if (status != 0)
-			report_dump_failure("pg_dump", database, role, status,
+			protech_backup_report_dump_failure("pg_dump", database, role, status,
 								&pg_dump_output);
 
 		snprintf(files.dump_path, MAXPGPATH, "%s/%s", directory,
@@ -866,19 +504,4 @@ protech_backup_take(const char *trigger, int64 run_id,
 	release_backup(0, PointerGetDatum(&files));
 
 	return info;
-}
-
-/*
- * SQL: protech_backup_now() RETURNS SETOF protech_backup_info
- *
- * Take a backup now, synchronously (in a worker of its own, see worker.c),
- * and return it as one row.
- */
-Datum
-protech_backup_now(PG_FUNCTION_ARGS)
-{
-	ProtechBackupInfo *info = protech_backup_run_manual();
-
-	protech_backup_return_infos(fcinfo, list_make1(info));
-	return (Datum) 0;
 }

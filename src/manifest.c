@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * manifest.c
- *		The manifest beside each backup, the list of backups built from the
- *		manifests (protech_backup_list()), finding the backup a file name
- *		given to an SQL function names, and recording a verification.
+ *		The manifest beside each backup, the on-disk format of its
+ *		description: writing it durably, parsing and checking it, and
+ *		recording a verification in it.  Built on durable.c (the rename),
+ *		slot.c (the manifest lock) and storage.c (names and suffixes); the
+ *		listing of the backups built from the manifests is repository.c's.
  *
  * A manifest is a small JSON object in "<dump name>.json", written to a
  * ".partial" name, fsynced and renamed after the dump itself is complete.
@@ -30,19 +32,16 @@
 
 #include "common/jsonapi.h"
 #include "common/string.h"
-#include "fmgr.h"
-#include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/json.h"
 #include "utils/timestamp.h"
-#include "utils/tuplestore.h"
 
-#include "protech_backup.h"
-
-PG_FUNCTION_INFO_V1(protech_backup_list);
+#include "durable.h"
+#include "manifest.h"
+#include "slot.h"
 
 /* version of the manifest layout */
 #define MANIFEST_VERSION 1
@@ -152,34 +151,6 @@ parse_utc_timestamp(const char *s, TimestampTz *result)
 		tm.tm_min > 59 || tm.tm_sec > 59 || usec < 0)
 		return false;
 	return tm2timestamp(&tm, usec, NULL, result) == 0;
-}
-
-/*
- * Whether name is a backup file name this extension writes:
- * protech_backup_YYYYMMDD_HHMMSS[_N] followed by the suffix of one of the
- * valid format and compression combinations (format.c).
- */
-bool
-protech_backup_is_backup_name(const char *name)
-{
-	const char *p = name;
-	size_t		prefix_len = strlen(PROTECH_BACKUP_PREFIX);
-
-	if (strncmp(p, PROTECH_BACKUP_PREFIX, prefix_len) != 0)
-		return false;
-	p += prefix_len;
-	for (int i = 0; i < 15; i++, p++)
-	{
-		if (i == 8 ? *p != '_' : !isdigit((unsigned char) *p))
-			return false;
-	}
-	if (*p == '_' && isdigit((unsigned char) p[1]))
-	{
-		p++;
-		while (isdigit((unsigned char) *p))
-			p++;
-	}
-	return protech_backup_is_backup_suffix(p);
 }
 
 /*
@@ -356,9 +327,10 @@ parse_size(const char *value, int64 *size)
  * format and compression.  Returns false for anything else, never raising
  * an error for a damaged manifest.  Does not look at the dump.
  */
-static bool
-parse_manifest(const char *directory, const char *manifest_name,
-			   ProtechBackupInfo *info, ProtechBackupStorage *storage)
+bool
+protech_backup_parse_manifest(const char *directory, const char *manifest_name,
+							  ProtechBackupInfo *info,
+							  ProtechBackupStorage *storage)
 {
 	char		path[MAXPGPATH];
 	char		buf[MANIFEST_MAX_BYTES + 1];
@@ -451,67 +423,6 @@ parse_manifest(const char *directory, const char *manifest_name,
 }
 
 /*
- * Read and check the manifest manifest_name in directory.  Fills *info and
- * returns true when it describes a complete backup: a well-formed manifest
- * (see parse_manifest) whose dump is present with the recorded size.
- * Returns false for anything else, never raising an error for a damaged
- * manifest.
- */
-bool
-protech_backup_read_manifest(const char *directory, const char *manifest_name,
-							 ProtechBackupInfo *info)
-{
-	ProtechBackupStorage storage;
-	char		path[MAXPGPATH];
-	struct stat st;
-
-	if (!parse_manifest(directory, manifest_name, info, &storage))
-		return false;
-	snprintf(path, sizeof(path), "%s/%s", directory, info->globals_file);
-	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
-		st.st_size != info->globals_size_bytes)
-		return false;
-	snprintf(path, sizeof(path), "%s/%s", directory, info->file_name);
-	return protech_backup_stored_size(path, &storage) == info->size_bytes;
-}
-
-/*
- * The backup that the argument argno of an SQL function, a file name,
- * names in directory, as its manifest describes it, even when its dump is
- * damaged or gone (so that verifying it can say so).  Anything else (NULL,
- * empty, a path, a name this extension does not give its backups, a
- * ".partial", a file without a valid manifest) raises
- * invalid_parameter_value; the name is matched against the backup name
- * pattern before any path is made of it, so no other file is ever opened.
- */
-ProtechBackupInfo *
-protech_backup_backup_argument(FunctionCallInfo fcinfo, int argno,
-							   const char *directory)
-{
-	ProtechBackupInfo *info = palloc(sizeof(ProtechBackupInfo));
-	ProtechBackupStorage storage;
-	char	   *file_name;
-
-	if (PG_ARGISNULL(argno))
-		protech_backup_reject_argument("file_name", "must not be null",
-									   "Give a file_name from protech_backup_list().");
-	file_name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (!protech_backup_is_backup_name(file_name) ||
-		strlen(directory) + strlen(file_name) +
-		strlen("/" PROTECH_BACKUP_MANIFEST_SUFFIX) >= MAXPGPATH ||
-		!parse_manifest(directory,
-						psprintf("%s%s", file_name, PROTECH_BACKUP_MANIFEST_SUFFIX),
-						info, &storage))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is not a backup", file_name),
-				 errdetail("A backup is named by the file_name column of protech_backup_list(), and has a manifest in \"%s\".",
-						   directory),
-				 errhint("Give a file_name from protech_backup_list().")));
-	return info;
-}
-
-/*
  * Record the outcome of a verification, verified_at and verify_result of
  * verified, in the manifest of that backup, rewriting it whole.  Returns
  * false, writing nothing, when the manifest no longer describes that very
@@ -526,7 +437,7 @@ protech_backup_record_verification(const char *directory,
 	bool		same;
 
 	protech_backup_lock_manifests();
-	same = parse_manifest(directory,
+	same = protech_backup_parse_manifest(directory,
 						  psprintf("%s%s", verified->file_name,
 								   PROTECH_BACKUP_MANIFEST_SUFFIX),
 						  &current, &storage) &&
@@ -542,106 +453,4 @@ protech_backup_record_verification(const char *directory,
 	}
 	protech_backup_unlock_manifests();
 	return same;
-}
-
-static int
-compare_newest_first(const ListCell *a, const ListCell *b)
-{
-	const ProtechBackupInfo *x = lfirst(a);
-	const ProtechBackupInfo *y = lfirst(b);
-
-	if (x->started_at != y->started_at)
-		return x->started_at > y->started_at ? -1 : 1;
-	return -strcmp(x->file_name, y->file_name);
-}
-
-/*
- * Every complete backup in directory, newest first.  A directory that does
- * not exist yet holds no backups.
- */
-List *
-protech_backup_list_backups(const char *directory)
-{
-	List	   *result = NIL;
-	DIR		   *dir;
-	struct dirent *de;
-
-	dir = AllocateDir(directory);
-	if (dir == NULL && errno == ENOENT)
-		return NIL;
-	while ((de = ReadDir(dir, directory)) != NULL)
-	{
-		size_t		len = strlen(de->d_name);
-		size_t		suffix_len = strlen(PROTECH_BACKUP_MANIFEST_SUFFIX);
-		ProtechBackupInfo info;
-
-		if (len <= suffix_len ||
-			strcmp(de->d_name + len - suffix_len,
-				   PROTECH_BACKUP_MANIFEST_SUFFIX) != 0 ||
-			strncmp(de->d_name, PROTECH_BACKUP_PREFIX,
-					strlen(PROTECH_BACKUP_PREFIX)) != 0)
-			continue;
-		if (protech_backup_read_manifest(directory, de->d_name, &info))
-		{
-			ProtechBackupInfo *copy = palloc(sizeof(ProtechBackupInfo));
-
-			memcpy(copy, &info, sizeof(info));
-			result = lappend(result, copy);
-		}
-	}
-	FreeDir(dir);
-	list_sort(result, compare_newest_first);
-	return result;
-}
-
-/*
- * Return a list of ProtechBackupInfo as the rows of a set-returning
- * function whose result type is protech_backup_info.
- */
-void
-protech_backup_return_infos(FunctionCallInfo fcinfo, List *infos)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ListCell   *lc;
-
-	InitMaterializedSRF(fcinfo, 0);
-	foreach(lc, infos)
-	{
-		ProtechBackupInfo *info = lfirst(lc);
-		Datum		values[12];
-		bool		nulls[12] = {0};
-		NameData   *database = palloc(sizeof(NameData));
-
-		namestrcpy(database, info->database);
-		values[0] = CStringGetTextDatum(info->file_name);
-		values[1] = NameGetDatum(database);
-		values[2] = CStringGetTextDatum(info->format);
-		values[3] = CStringGetTextDatum(info->compression);
-		values[4] = Int64GetDatum(info->size_bytes);
-		values[5] = CStringGetTextDatum(info->sha256);
-		values[6] = TimestampTzGetDatum(info->started_at);
-		values[7] = TimestampTzGetDatum(info->finished_at);
-		values[8] = CStringGetTextDatum(info->trigger);
-		values[9] = TimestampTzGetDatum(info->verified_at);
-		nulls[9] = info->verified_at == 0;
-		values[10] = CStringGetTextDatum(info->verify_result);
-		nulls[10] = info->verify_result[0] == '\0';
-		values[11] = CStringGetTextDatum(info->globals_file);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-}
-
-/*
- * SQL: protech_backup_list() RETURNS SETOF protech_backup_info
- *
- * Every complete backup in the backup directory, newest first, read from
- * the files themselves.
- */
-Datum
-protech_backup_list(PG_FUNCTION_ARGS)
-{
-	protech_backup_require_preload();
-	protech_backup_return_infos(fcinfo,
-								protech_backup_list_backups(protech_backup_resolved_directory()));
-	return (Datum) 0;
 }

@@ -27,7 +27,9 @@
 #include "postmaster/postmaster.h"
 #include "utils/varlena.h"
 
-#include "protech_backup.h"
+#include "child.h"
+#include "programs.h"
+#include "settings.h"
 
 /*
  * The first of the server's Unix socket directories, or "localhost" when it

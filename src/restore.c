@@ -3,9 +3,10 @@
  * restore.c
  *		Restore a stored backup into a new database of this server, count
  *		its tables and rows, and drop it again when it was only a scratch
- *		database or the restore failed.  Also the SQL function
- *		protech_backup_restore(), and the removal of scratch databases a
- *		crash left behind.
+ *		database or the restore failed: what the SQL function
+ *		protech_backup_restore() and a verification run, and the removal of
+ *		scratch databases a crash left behind.  Built on programs.c,
+ *		child.c, repository.c and codec.c.
  *
  * CREATE DATABASE and DROP DATABASE cannot run inside a function's
  * transaction, so everything goes through client programs run by the child
@@ -40,19 +41,19 @@
 
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
-#include "fmgr.h"
-#include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/procarray.h"
 #include "utils/builtins.h"
-#include "utils/timestamp.h"
 
-#include "protech_backup.h"
-
-PG_FUNCTION_INFO_V1(protech_backup_restore);
+#include "child.h"
+#include "codec.h"
+#include "programs.h"
+#include "repository.h"
+#include "restore.h"
+#include "settings.h"
 
 /* scratch databases: this prefix, a pid, "_" and 8 hex digits */
 #define SCRATCH_PREFIX PROTECH_BACKUP_PREFIX "verify_"
@@ -543,38 +544,20 @@ protech_backup_drop_leftover_scratch_databases(void)
 }
 
 /*
- * SQL: protech_backup_restore(file_name text, target_database name)
- *		RETURNS TABLE(database name, tables integer, rows bigint,
- *					  duration interval)
- *
- * Restore a backup into a new database, which must not exist yet: the live
- * database is never dropped or overwritten.  The backup is read back and
- * checked against its manifest first.  When the restore fails, the
- * half-restored database is dropped and the error quotes the statement
- * that failed.
+ * Restore the backup info describes, in directory, into the new database
+ * target, which must not exist yet: the live database is never dropped or
+ * overwritten.  The backup is read back and checked against its manifest
+ * first.  When the restore fails, the half-restored database is dropped and
+ * the error quotes the statement that failed.  Sets *tables and *rows of
+ * the restored database.
  */
-Datum
-protech_backup_restore(PG_FUNCTION_ARGS)
+void
+protech_backup_restore_backup(const char *directory,
+							  const ProtechBackupInfo *info,
+							  const char *target, int32 *tables, int64 *rows)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ProtechBackupInfo *info;
-	char	   *directory;
-	char	   *target;
 	char	   *problem;
-	int32		tables;
-	int64		rows;
-	TimestampTz started_at = GetCurrentTimestamp();
-	Interval   *duration = palloc0(sizeof(Interval));
-	Datum		values[4];
-	bool		nulls[4] = {0};
 
-	protech_backup_require_preload();
-	directory = protech_backup_resolved_directory();
-	info = protech_backup_backup_argument(fcinfo, 0, directory);
-	if (PG_ARGISNULL(1) || NameStr(*PG_GETARG_NAME(1))[0] == '\0')
-		protech_backup_reject_argument("target_database",
-									   "must not be null or empty", NULL);
-	target = NameStr(*PG_GETARG_NAME(1));
 	if (strncmp(target, SCRATCH_PREFIX, strlen(SCRATCH_PREFIX)) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -596,20 +579,11 @@ protech_backup_restore(PG_FUNCTION_ARGS)
 				 errhint("Restore another backup from protech_backup_list().")));
 
 	if (!protech_backup_restore_into(directory, info, target, true,
-									 &tables, &rows, &problem))
+									 tables, rows, &problem))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 				 errmsg("could not restore backup \"%s\" into database \"%s\"",
 						info->file_name, target),
 				 errdetail("%s\nThe half-restored database \"%s\" was dropped.",
 						   problem, target)));
-
-	duration->time = GetCurrentTimestamp() - started_at;
-	InitMaterializedSRF(fcinfo, 0);
-	values[0] = DirectFunctionCall1(namein, CStringGetDatum(target));
-	values[1] = Int32GetDatum(tables);
-	values[2] = Int64GetDatum(rows);
-	values[3] = IntervalPGetDatum(duration);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	return (Datum) 0;
 }

@@ -1,9 +1,18 @@
 /*-------------------------------------------------------------------------
  *
- * stored.c
- *		A backup as stored on disk, a file or (directory format) a folder:
- *		its SHA-256, reading it back to check it against its manifest,
- *		renaming a folder durably, and removing it.
+ * repository.c
+ *		The backup directory and the backups in it: preparing the directory,
+ *		naming a new backup, listing the complete backups (once per call,
+ *		from their manifests), finding the backup a file name names, removing
+ *		the partial files a crash left, sealing a directory-format dump, and
+ *		reading a backup back to check it against its manifest.  Built on
+ *		manifest.c, durable.c, stream.c and settings.c.
+ *
+ * A backup exists exactly when its manifest parses (manifest.c), names its
+ * own dump with the suffix of its format and compression, and that dump is
+ * a regular file of the recorded size (a directory-format dump: a folder of
+ * regular files of that total size): a dump without a valid manifest is
+ * not a backup and is never listed.
  *
  * The size and SHA-256 of a file are those of its bytes as stored.  Those
  * of a folder are defined over the regular files directly inside it (a
@@ -26,56 +35,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/cryptohash.h"
 #include "storage/fd.h"
+#include "utils/timestamp.h"
 #include "utils/builtins.h"
 
-#include "protech_backup.h"
+#include "child.h"
+#include "codec.h"
+#include "durable.h"
+#include "manifest.h"
+#include "repository.h"
+#include "settings.h"
+#include "slot.h"
+#include "stream.h"
+
+/* the name a manifest has while it is written */
+#define MANIFEST_PARTIAL_SUFFIX \
+	PROTECH_BACKUP_MANIFEST_SUFFIX PROTECH_BACKUP_PARTIAL_SUFFIX
 
 /* bytes read at a time */
 #define STORED_READ_SIZE (256 * 1024)
-
-/*
- * A new SHA-256 computation.
- */
-pg_cryptohash_ctx *
-protech_backup_sha256_begin(void)
-{
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
-		elog(ERROR, "could not initialize SHA-256 hash");
-	return ctx;
-}
-
-/*
- * Add len bytes to a SHA-256 computation.
- */
-void
-protech_backup_sha256_update(pg_cryptohash_ctx *ctx, const char *data,
-							 size_t len)
-{
-	if (pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0)
-		elog(ERROR, "could not update SHA-256 hash: %s",
-			 pg_cryptohash_error(ctx));
-}
-
-/*
- * Finish a SHA-256 computation into hex (PG_SHA256_DIGEST_STRING_LENGTH
- * bytes, lowercase, NUL-terminated) and free it.
- */
-void
-protech_backup_sha256_end(pg_cryptohash_ctx *ctx, char *hex)
-{
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-
-	if (pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-		elog(ERROR, "could not finish SHA-256 hash: %s",
-			 pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
-	hex_encode((const char *) digest, sizeof(digest), hex);
-	hex[PG_SHA256_DIGEST_STRING_LENGTH - 1] = '\0';
-}
 
 /*
  * Output sink of a decompression whose output only needs to be produced.
@@ -398,52 +376,265 @@ protech_backup_check_stored(const char *directory,
 }
 
 /*
- * Rename the folder from (sealed already: its files and itself synced) to
- * to durably: rename it, then sync the directory holding it.
+ * Remove the ".partial" files and folders a crashed backup left behind.  Only called
+ * while holding the backup slot, so none of them belongs to a live backup,
+ * and a partial manifest only while holding the manifest lock, so none
+ * belongs to a live verification.  A directory that does not exist yet has
+ * none.
  */
 void
-protech_backup_durable_rename_folder(const char *from, const char *to)
+protech_backup_remove_stale_partials(const char *directory)
 {
-	char		parent[MAXPGPATH];
+	DIR		   *dir = AllocateDir(directory);
+	struct dirent *de;
 
-	if (rename(from, to) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not rename folder \"%s\" to \"%s\": %m",
-						from, to)));
-	strlcpy(parent, to, sizeof(parent));
-	get_parent_directory(parent);
-	protech_backup_fsync(parent, true, ERROR);
+	if (dir == NULL && errno == ENOENT)
+		return;
+
+	while ((de = ReadDir(dir, directory)) != NULL)
+	{
+		char		path[MAXPGPATH];
+		size_t		len = strlen(de->d_name);
+		bool		manifest;
+		bool		removed;
+
+		if (strncmp(de->d_name, PROTECH_BACKUP_PREFIX,
+					strlen(PROTECH_BACKUP_PREFIX)) != 0 ||
+			len < strlen(PROTECH_BACKUP_PARTIAL_SUFFIX) ||
+			strcmp(de->d_name + len - strlen(PROTECH_BACKUP_PARTIAL_SUFFIX),
+				   PROTECH_BACKUP_PARTIAL_SUFFIX) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", directory, de->d_name);
+		/* a verification may be writing a manifest: that happens locked */
+		manifest = len >= strlen(MANIFEST_PARTIAL_SUFFIX) &&
+			strcmp(de->d_name + len - strlen(MANIFEST_PARTIAL_SUFFIX),
+				   MANIFEST_PARTIAL_SUFFIX) == 0;
+		if (manifest)
+			protech_backup_lock_manifests();
+		removed = protech_backup_remove_dump(path);
+		if (manifest)
+			protech_backup_unlock_manifests();
+		if (removed)
+			ereport(LOG,
+					(errmsg("protech_backup: removed stale partial backup \"%s\"",
+							path)));
+	}
+	FreeDir(dir);
 }
 
 /*
- * Remove the stored backup (or partial backup) at path: a file, or a
- * folder with everything in it.  A path that does not exist is no failure.
- * Failures are reported as WARNING; returns whether everything was
- * removed.
+ * Whether a file of that name exists in the directory.
  */
-bool
-protech_backup_remove_dump(const char *path)
+static bool
+file_exists_in(const char *directory, const char *name, const char *suffix)
 {
+	char		path[MAXPGPATH];
 	struct stat st;
 
-	if (lstat(path, &st) != 0)
+	snprintf(path, sizeof(path), "%s/%s%s", directory, name, suffix);
+	return lstat(path, &st) == 0;
+}
+
+/*
+ * Choose the backup's file name from its start time in
+ * protech_backup.timezone: protech_backup_YYYYMMDD_HHMMSS followed by the
+ * suffix of its storage (".sql", ".sql.zst", ...), with "_2", "_3", ...
+ * inserted before the suffix when a file of that name (dump, manifest or
+ * partial) already exists, so two backups in one second never collide.
+ */
+void
+protech_backup_choose_file_name(const char *directory, TimestampTz started_at,
+								const char *suffix, char *file_name)
+{
+	pg_time_t	t = timestamptz_to_time_t(started_at);
+	struct pg_tm *tm = pg_localtime(&t, protech_backup_timezone_in_force());
+	char		stem[64];
+
+	snprintf(stem, sizeof(stem), PROTECH_BACKUP_PREFIX "%04d%02d%02d_%02d%02d%02d",
+			 tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday,
+			 tm->tm_hour, tm->tm_min, tm->tm_sec);
+	for (int n = 1;; n++)
 	{
-		if (errno == ENOENT)
-			return true;
-		ereport(WARNING,
-				(errcode_for_file_access(),
-				 errmsg("could not stat \"%s\": %m", path)));
-		return false;
+		if (n == 1)
+			snprintf(file_name, MAXPGPATH, "%s%s", stem, suffix);
+		else
+			snprintf(file_name, MAXPGPATH, "%s_%d%s", stem, n, suffix);
+		if (!file_exists_in(directory, file_name, "") &&
+			!file_exists_in(directory, file_name, PROTECH_BACKUP_MANIFEST_SUFFIX) &&
+			!file_exists_in(directory, file_name, PROTECH_BACKUP_PARTIAL_SUFFIX))
+			return;
 	}
-	if (S_ISDIR(st.st_mode))
-		return rmtree(path, true);
-	if (unlink(path) != 0 && errno != ENOENT)
+}
+
+/*
+ * Make sure the backup directory exists (creating its last component) and
+ * is a directory of mode 0700, whatever the umask.  An existing directory
+ * that others may enter is tightened to 0700.  Warns, once per process,
+ * when it lies inside the data directory.
+ */
+void
+protech_backup_prepare_directory(const char *directory)
+{
+	static bool warned_in_data_directory = false;
+	struct stat st;
+
+	if (!warned_in_data_directory &&
+		protech_backup_in_data_directory(directory))
 	{
 		ereport(WARNING,
-				(errcode_for_file_access(),
-				 errmsg("could not remove file \"%s\": %m", path)));
-		return false;
+				(errmsg("protech_backup: backup directory \"%s\" is inside the data directory",
+						directory),
+				 errdetail("Base backups and copies of the data directory will contain every backup too."),
+				 errhint("Set protech_backup.directory to a directory outside the data directory.")));
+		warned_in_data_directory = true;
 	}
-	return true;
+
+	if (stat(directory, &st) == 0)
+	{
+		if (!S_ISDIR(st.st_mode))
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("backup directory \"%s\" is not a directory",
+							directory),
+					 errhint("Set protech_backup.directory to a directory, or move the file away.")));
+		if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		{
+			if (chmod(directory, S_IRWXU) != 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not change the mode of backup directory \"%s\" to 0700: %m",
+								directory),
+						 errhint("Make the server's user its owner, with mode 0700.")));
+			ereport(LOG,
+					(errmsg("protech_backup: changed the mode of backup directory \"%s\" from %04o to 0700",
+							directory, (unsigned int) (st.st_mode & 07777))));
+		}
+		return;
+	}
+	if (errno != ENOENT || mkdir(directory, S_IRWXU) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create backup directory \"%s\": %m",
+						directory),
+				 errhint("Create it, owned by the server's user with mode 0700, or set protech_backup.directory.")));
+	if (chmod(directory, S_IRWXU) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not change the mode of backup directory \"%s\" to 0700: %m",
+						directory)));
+	{
+		char		parent[MAXPGPATH];
+
+		strlcpy(parent, directory, sizeof(parent));
+		get_parent_directory(parent);
+		protech_backup_fsync(parent, true, ERROR);
+	}
+	ereport(LOG,
+			(errmsg("protech_backup: created backup directory \"%s\"",
+					directory)));
+}
+
+/*
+ * Read and check the manifest manifest_name in directory.  Fills *info and
+ * returns true when it describes a complete backup: a well-formed manifest
+ * (see protech_backup_parse_manifest) whose dump is present with the recorded size.
+ * Returns false for anything else, never raising an error for a damaged
+ * manifest.
+ */
+static bool
+read_manifest(const char *directory, const char *manifest_name,
+			  ProtechBackupInfo *info)
+{
+	ProtechBackupStorage storage;
+	char		path[MAXPGPATH];
+	struct stat st;
+
+	if (!protech_backup_parse_manifest(directory, manifest_name, info, &storage))
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", directory, info->globals_file);
+	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+		st.st_size != info->globals_size_bytes)
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", directory, info->file_name);
+	return protech_backup_stored_size(path, &storage) == info->size_bytes;
+}
+
+/*
+ * The backup that file_name (given to an SQL function) names in directory,
+ * as its manifest describes it, even when its dump is damaged or gone (so
+ * that verifying it can say so).  Anything else (empty, a path, a name this
+ * extension does not give its backups, a ".partial", a file without a
+ * valid manifest) raises invalid_parameter_value; the name is matched
+ * against the backup name pattern before any path is made of it, so no
+ * other file is ever opened.
+ */
+ProtechBackupInfo *
+protech_backup_find_backup(const char *file_name, const char *directory)
+{
+	ProtechBackupInfo *info = palloc(sizeof(ProtechBackupInfo));
+	ProtechBackupStorage storage;
+
+	if (!protech_backup_is_backup_name(file_name) ||
+		strlen(directory) + strlen(file_name) +
+		strlen("/" PROTECH_BACKUP_MANIFEST_SUFFIX) >= MAXPGPATH ||
+		!protech_backup_parse_manifest(directory,
+						psprintf("%s%s", file_name, PROTECH_BACKUP_MANIFEST_SUFFIX),
+						info, &storage))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is not a backup", file_name),
+				 errdetail("A backup is named by the file_name column of protech_backup_list(), and has a manifest in \"%s\".",
+						   directory),
+				 errhint("Give a file_name from protech_backup_list().")));
+	return info;
+}
+
+static int
+compare_newest_first(const ListCell *a, const ListCell *b)
+{
+	const ProtechBackupInfo *x = lfirst(a);
+	const ProtechBackupInfo *y = lfirst(b);
+
+	if (x->started_at != y->started_at)
+		return x->started_at > y->started_at ? -1 : 1;
+	return -strcmp(x->file_name, y->file_name);
+}
+
+/*
+ * Every complete backup in directory, newest first.  A directory that does
+ * not exist yet holds no backups.
+ */
+List *
+protech_backup_list_backups(const char *directory)
+{
+	List	   *result = NIL;
+	DIR		   *dir;
+	struct dirent *de;
+
+	dir = AllocateDir(directory);
+	if (dir == NULL && errno == ENOENT)
+		return NIL;
+	while ((de = ReadDir(dir, directory)) != NULL)
+	{
+		size_t		len = strlen(de->d_name);
+		size_t		suffix_len = strlen(PROTECH_BACKUP_MANIFEST_SUFFIX);
+		ProtechBackupInfo info;
+
+		if (len <= suffix_len ||
+			strcmp(de->d_name + len - suffix_len,
+				   PROTECH_BACKUP_MANIFEST_SUFFIX) != 0 ||
+			strncmp(de->d_name, PROTECH_BACKUP_PREFIX,
+					strlen(PROTECH_BACKUP_PREFIX)) != 0)
+			continue;
+		if (read_manifest(directory, de->d_name, &info))
+		{
+			ProtechBackupInfo *copy = palloc(sizeof(ProtechBackupInfo));
+
+			memcpy(copy, &info, sizeof(info));
+			result = lappend(result, copy);
+		}
+	}
+	FreeDir(dir);
+	list_sort(result, compare_newest_first);
+	return result;
 }

@@ -1,0 +1,615 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.c
+ *		Every setting (GUC) of protech_backup: its variable, its definition
+ *		(protech_backup_define_settings, called by _PG_init) and its check
+ *		hook; and what the settings in force mean: the parsed schedule, time
+ *		zone, compression and pg_dump options, how the next backup is stored
+ *		and the backup directory.
+ *
+ * The settings with a syntax of their own are parsed once, by their check
+ * hooks, in the manner of guc.c's check_timezone and assign_timezone: the
+ * check hook parses the new value into a malloc'd "extra" (which the GUC
+ * machinery keeps with the value and frees with it), and the assign hook
+ * points this module's parsed form at it.  Nothing parses them again, so
+ * there is no "cannot happen" branch for a value that passed its check.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "pg_dump_options.h"
+#include "settings.h"
+
+#define COMPRESSION_HINT "Use none, gzip, gzip:1 to gzip:9, zstd or zstd:1 to zstd:19."
+#define OPTIONS_HINT "Give each option with its value in one word, such as --exclude-table-data=audit_log or -Taudit_log."
+
+char	   *protech_backup_database = NULL;
+char	   *protech_backup_directory = NULL;
+char	   *protech_backup_pg_dump_path = NULL;
+char	   *protech_backup_role = NULL;
+char	   *protech_backup_timezone = NULL;
+char	   *protech_backup_schedule = NULL;
+bool		protech_backup_catch_up = true;
+int			protech_backup_history_days = 90;
+char	   *protech_backup_post_backup_command = NULL;
+int			protech_backup_timeout = 0;
+double		protech_backup_min_size_ratio = 0.5;
+int			protech_backup_min_free_space = 1024;
+int			protech_backup_lock_wait_timeout = 300000;
+char	   *protech_backup_passfile = NULL;
+int			protech_backup_format = PROTECH_BACKUP_FORMAT_PLAIN;
+char	   *protech_backup_compression = NULL;
+int			protech_backup_jobs = 1;
+char	   *protech_backup_pg_dump_options = NULL;
+int			protech_backup_verify_after_backup = PROTECH_BACKUP_VERIFY_CHECKSUM;
+int			protech_backup_retention_count = 30;
+int			protech_backup_retention_days = 0;
+int			protech_backup_keep_daily = 0;
+int			protech_backup_keep_weekly = 0;
+int			protech_backup_keep_monthly = 0;
+int			protech_backup_retention_max_size = 0;	/* in MB */
+
+static const struct config_enum_entry verify_after_backup_options[] = {
+	{"off", PROTECH_BACKUP_VERIFY_OFF, false},
+	{"checksum", PROTECH_BACKUP_VERIFY_CHECKSUM, false},
+	{"restore", PROTECH_BACKUP_VERIFY_RESTORE, false},
+	{NULL, 0, false}
+};
+
+/*
+ * The extra of protech_backup.schedule: whether scheduling is on, and the
+ * parsed schedule when it is.
+ */
+typedef struct ScheduleExtra
+{
+	bool		enabled;
+	ProtechBackupSchedule schedule;
+} ScheduleExtra;
+
+/* the parsed forms in force, each the extra of its setting's value */
+static const ScheduleExtra *schedule_parsed = NULL;
+static pg_tz *const *timezone_parsed = NULL;
+static const ProtechBackupCompression *compression_parsed = NULL;
+static const char *const *pg_dump_options_parsed = NULL;
+
+/*
+ * Check hook for settings that must name a database object: not empty (where
+ * required) and short enough to be a name.
+ */
+static bool
+check_object_name(char **newval, bool allow_empty, const char *what)
+{
+	if (**newval == '\0')
+	{
+		if (allow_empty)
+			return true;
+		GUC_check_errdetail("The %s name must not be empty.", what);
+		return false;
+	}
+	if (strlen(*newval) >= NAMEDATALEN)
+	{
+		GUC_check_errdetail("The %s name must be shorter than %d bytes.",
+							what, NAMEDATALEN);
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_database(char **newval, void **extra, GucSource source)
+{
+	return check_object_name(newval, false, "database");
+}
+
+static bool
+check_role(char **newval, void **extra, GucSource source)
+{
+	return check_object_name(newval, true, "role");
+}
+
+/*
+ * Check hook for settings that hold a path: empty (the built-in default) or
+ * absolute, since the server's working directory is no place to guess from.
+ */
+static bool
+check_absolute_path(char **newval, void **extra, GucSource source)
+{
+	if (**newval != '\0' && !is_absolute_path(*newval))
+	{
+		GUC_check_errdetail("The path \"%s\" is not absolute.", *newval);
+		GUC_check_errhint("Give the full path, starting with \"/\".");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Whether path is dir itself or lies below it (both canonical).
+ */
+static bool
+path_within(const char *path, const char *dir)
+{
+	size_t		len = strlen(dir);
+
+	return strncmp(path, dir, len) == 0 &&
+		(path[len] == '\0' || path[len] == '/');
+}
+
+/*
+ * Check hook for protech_backup.directory: an absolute path that is not
+ * the data directory itself nor inside the parts of it PostgreSQL manages
+ * (pg_wal, global, base), where a dump could be mistaken for or clobber
+ * server files.  Elsewhere inside the data directory is allowed with a
+ * warning when a backup starts (see protech_backup_in_data_directory).
+ */
+static bool
+check_directory(char **newval, void **extra, GucSource source)
+{
+	char		path[MAXPGPATH];
+	char		datadir[MAXPGPATH];
+	static const char *const managed[] = {"pg_wal", "global", "base"};
+
+	if (!check_absolute_path(newval, extra, source))
+		return false;
+	if (**newval == '\0' || DataDir == NULL)
+		return true;
+
+	strlcpy(path, *newval, sizeof(path));
+	canonicalize_path(path);
+	strlcpy(datadir, DataDir, sizeof(datadir));
+	canonicalize_path(datadir);
+	if (strcmp(path, datadir) == 0)
+	{
+		GUC_check_errdetail("The backup directory must not be the data directory itself.");
+		GUC_check_errhint("Use a directory outside the data directory, such as \"%s/protech_backup\" beside it.",
+						  datadir);
+		return false;
+	}
+	for (int i = 0; i < lengthof(managed); i++)
+	{
+		char		forbidden[MAXPGPATH];
+
+		snprintf(forbidden, sizeof(forbidden), "%s/%s", datadir, managed[i]);
+		if (path_within(path, forbidden))
+		{
+			GUC_check_errdetail("The backup directory must not be inside \"%s\", which PostgreSQL manages.",
+								forbidden);
+			GUC_check_errhint("Use a directory outside the data directory.");
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Check hook for protech_backup.schedule: empty (scheduling disabled) or a
+ * schedule the parser accepts, kept parsed in *extra.
+ */
+static bool
+check_schedule(char **newval, void **extra, GucSource source)
+{
+	ScheduleExtra parsed = {0};
+	char	   *detail;
+
+	parsed.enabled = **newval != '\0';
+	if (parsed.enabled &&
+		!protech_backup_parse_schedule(*newval, &parsed.schedule, &detail))
+	{
+		GUC_check_errdetail("%s", detail);
+		GUC_check_errhint(PROTECH_BACKUP_SCHEDULE_HINT);
+		return false;
+	}
+	*extra = malloc(sizeof(ScheduleExtra));
+	if (*extra == NULL)
+		return false;
+	memcpy(*extra, &parsed, sizeof(ScheduleExtra));
+	return true;
+}
+
+static void
+assign_schedule(const char *newval, void *extra)
+{
+	schedule_parsed = (const ScheduleExtra *) extra;
+}
+
+/*
+ * Check hook for protech_backup.timezone: any zone PostgreSQL itself knows,
+ * kept in *extra (pg_tzset's zones live as long as the process).
+ */
+static bool
+check_timezone(char **newval, void **extra, GucSource source)
+{
+	pg_tz	   *tz = protech_backup_find_time_zone(*newval);
+
+	if (tz == NULL)
+	{
+		GUC_check_errdetail(PROTECH_BACKUP_TIMEZONE_DETAIL, *newval);
+		GUC_check_errhint(PROTECH_BACKUP_TIMEZONE_HINT);
+		return false;
+	}
+	*extra = malloc(sizeof(pg_tz *));
+	if (*extra == NULL)
+		return false;
+	*((pg_tz **) *extra) = tz;
+	return true;
+}
+
+static void
+assign_timezone(const char *newval, void *extra)
+{
+	timezone_parsed = (pg_tz *const *) extra;
+}
+
+/*
+ * Check hook of protech_backup.compression, keeping the method and level
+ * in *extra.
+ */
+static bool
+check_compression(char **newval, void **extra, GucSource source)
+{
+	ProtechBackupCompression parsed;
+	char	   *detail;
+
+	if (!protech_backup_parse_compression(*newval, &parsed, &detail))
+	{
+		GUC_check_errdetail("%s", detail);
+		GUC_check_errhint(COMPRESSION_HINT);
+		return false;
+	}
+	*extra = malloc(sizeof(ProtechBackupCompression));
+	if (*extra == NULL)
+		return false;
+	memcpy(*extra, &parsed, sizeof(ProtechBackupCompression));
+	return true;
+}
+
+static void
+assign_compression(const char *newval, void *extra)
+{
+	compression_parsed = (const ProtechBackupCompression *) extra;
+}
+
+/*
+ * Check hook of protech_backup.pg_dump_options, keeping the words in
+ * *extra as one malloc'd block (the GUC machinery frees an extra with one
+ * free()): a NULL-terminated array of pointers followed by the words.
+ */
+static bool
+check_pg_dump_options(char **newval, void **extra, GucSource source)
+{
+	List	   *words;
+	char	   *detail;
+	ListCell   *lc;
+	size_t		size;
+	char	  **argv;
+	char	   *text;
+	int			i = 0;
+
+	if (!protech_backup_parse_pg_dump_options(*newval, &words, &detail))
+	{
+		GUC_check_errdetail("%s", detail);
+		GUC_check_errhint(OPTIONS_HINT);
+		return false;
+	}
+	size = (list_length(words) + 1) * sizeof(char *);
+	foreach(lc, words)
+		size += strlen(lfirst(lc)) + 1;
+	*extra = malloc(size);
+	if (*extra == NULL)
+		return false;
+	argv = (char **) *extra;
+	text = (char *) (argv + list_length(words) + 1);
+	foreach(lc, words)
+	{
+		argv[i++] = text;
+		text = stpcpy(text, lfirst(lc)) + 1;
+	}
+	argv[i] = NULL;
+	return true;
+}
+
+static void
+assign_pg_dump_options(const char *newval, void *extra)
+{
+	pg_dump_options_parsed = (const char *const *) extra;
+}
+
+/*
+ * Define every setting, reserving the prefix.  Called from _PG_init.
+ */
+void
+protech_backup_define_settings(void)
+{
+	DefineCustomStringVariable("protech_backup.database",
+							   "Database that is backed up.",
+							   NULL,
+							   &protech_backup_database,
+							   "postgres",
+							   PGC_SIGHUP, 0,
+							   check_database, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.directory",
+							   "Directory the backups are written to.",
+							   "Empty means a folder protech_backup beside the data directory "
+							   "when its parent is writable, else inside the data directory.",
+							   &protech_backup_directory,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   check_directory, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.pg_dump_path",
+							   "Path of the pg_dump program.",
+							   "Empty means the pg_dump installed next to the running postgres.",
+							   &protech_backup_pg_dump_path,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   check_absolute_path, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.role",
+							   "Role pg_dump connects as.",
+							   "Empty means the bootstrap superuser.",
+							   &protech_backup_role,
+							   "",
+							   PGC_SIGHUP, 0,
+							   check_role, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.schedule",
+							   "When backups are taken, in cron syntax, in protech_backup.timezone.",
+							   "Five fields \"minute hour day-of-month month day-of-week\" "
+							   "or a macro such as @daily; empty disables scheduled backups.",
+							   &protech_backup_schedule,
+							   "0 16 * * *",
+							   PGC_SIGHUP, 0,
+							   check_schedule, assign_schedule, NULL);
+	DefineCustomStringVariable("protech_backup.timezone",
+							   "Time zone of backup file names and of the schedule.",
+							   NULL,
+							   &protech_backup_timezone,
+							   "UTC",
+							   PGC_SIGHUP, 0,
+							   check_timezone, assign_timezone, NULL);
+
+	DefineCustomEnumVariable("protech_backup.format",
+							 "pg_dump format of backups: plain, custom or directory.",
+							 "plain is a SQL script (.sql) restored with psql, custom an archive "
+							 "(.dump) and directory a folder (.dir) restored with pg_restore.",
+							 &protech_backup_format,
+							 PROTECH_BACKUP_FORMAT_PLAIN,
+							 protech_backup_format_options,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.compression",
+							   "Compression of backups: none, gzip[:level] or zstd[:level].",
+							   "Levels are 1 to 9 for gzip (default 6) and 1 to 19 for zstd (default 3).",
+							   &protech_backup_compression,
+							   "none",
+							   PGC_SIGHUP, 0,
+							   check_compression, assign_compression, NULL);
+	DefineCustomIntVariable("protech_backup.jobs",
+							"Parallel pg_dump jobs of a directory-format backup.",
+							"Each job is one more connection to the database.",
+							&protech_backup_jobs,
+							1, 1, 64,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.pg_dump_options",
+							   "Extra pg_dump options, split like a shell would split them, without expansion.",
+							   "Options that choose the output, the format, the compression, the jobs "
+							   "or the connection are set by protech_backup and cannot be given.",
+							   &protech_backup_pg_dump_options,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   check_pg_dump_options, assign_pg_dump_options, NULL);
+
+	DefineCustomEnumVariable("protech_backup.verify_after_backup",
+							 "How each backup is verified right after it is taken: off, checksum or restore.",
+							 "checksum reads it back against its manifest, decompressing it; restore also "
+							 "restores it into a scratch database and checks its tables. A failed "
+							 "verification fails the run.",
+							 &protech_backup_verify_after_backup,
+							 PROTECH_BACKUP_VERIFY_CHECKSUM,
+							 verify_after_backup_options,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("protech_backup.catch_up",
+							 "Run one catch-up backup at start-up when a scheduled run was missed.",
+							 NULL,
+							 &protech_backup_catch_up,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.history_days",
+							"Days of run history to keep in protech_backup_history.",
+							"0 keeps the history forever.",
+							&protech_backup_history_days,
+							90, 0, 36500,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.post_backup_command",
+							   "Shell command run after each successful backup, e.g. to copy it off-site.",
+							   "%p is replaced by the dump's path, %f its file name, %d the directory, "
+							   "%m the manifest's path, %% by a percent sign.",
+							   &protech_backup_post_backup_command,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.timeout",
+							"Longest time pg_dump or the post-backup command may run before it is killed.",
+							"0 means no limit.",
+							&protech_backup_timeout,
+							0, 0, INT_MAX / 1000,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.min_free_space",
+							"Free space the backup directory's file system must have for a backup to start.",
+							"A backup also needs 1.2 times the size of the last backup free; 0 turns both checks off.",
+							&protech_backup_min_free_space,
+							1024, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.lock_wait_timeout",
+							"Longest time pg_dump waits for the lock on a table before the backup fails.",
+							"0 means pg_dump waits as long as it takes.",
+							&protech_backup_lock_wait_timeout,
+							300000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.passfile",
+							   "Password file pg_dump reads when its connection needs a password.",
+							   "Empty means the .pgpass file in the home directory of the server's operating system user.",
+							   &protech_backup_passfile,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   check_absolute_path, NULL, NULL);
+	DefineCustomRealVariable("protech_backup.min_size_ratio",
+							 "A backup smaller than this fraction of the median of the previous ones is a size anomaly.",
+							 NULL,
+							 &protech_backup_min_size_ratio,
+							 0.5, 0.0, 1.0,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.retention_count",
+							"Number of newest complete backups that retention keeps.",
+							"0 means no count limit.",
+							&protech_backup_retention_count,
+							30, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.retention_days",
+							"Retention keeps every complete backup younger than this many days.",
+							"A day is 24 hours; 0 turns this rule off.",
+							&protech_backup_retention_days,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.keep_daily",
+							"Retention keeps the newest backup of each of this many most recent days.",
+							"Days are those of protech_backup.timezone that have a backup; 0 turns this rule off.",
+							&protech_backup_keep_daily,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.keep_weekly",
+							"Retention keeps the newest backup of each of this many most recent ISO weeks.",
+							"Weeks are those of protech_backup.timezone that have a backup; 0 turns this rule off.",
+							&protech_backup_keep_weekly,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.keep_monthly",
+							"Retention keeps the newest backup of each of this many most recent months.",
+							"Months are those of protech_backup.timezone that have a backup; 0 turns this rule off.",
+							&protech_backup_keep_monthly,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.retention_max_size",
+							"Total size of the kept backups above which retention deletes the oldest.",
+							"Applied after the keep rules; the newest backup is kept even when it alone is larger. "
+							"0 turns this limit off.",
+							&protech_backup_retention_max_size,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("protech_backup");
+}
+
+/*
+ * The schedule in force, or NULL when scheduling is disabled (an empty
+ * protech_backup.schedule).
+ */
+const ProtechBackupSchedule *
+protech_backup_schedule_in_force(void)
+{
+	return schedule_parsed->enabled ? &schedule_parsed->schedule : NULL;
+}
+
+/*
+ * The zone of protech_backup.timezone.
+ */
+pg_tz *
+protech_backup_timezone_in_force(void)
+{
+	return *timezone_parsed;
+}
+
+/*
+ * The words of protech_backup.pg_dump_options, NULL-terminated.
+ */
+const char *const *
+protech_backup_pg_dump_options_in_force(void)
+{
+	return pg_dump_options_parsed;
+}
+
+/*
+ * How the next backup is stored, from the settings in force.  Raises
+ * invalid_parameter_value for a combination of settings that cannot work,
+ * before anything is written.
+ */
+void
+protech_backup_storage_in_force(ProtechBackupStorage *storage)
+{
+	const char *format_name =
+		protech_backup_format_options[protech_backup_format].name;
+
+	if (!protech_backup_storage_for(protech_backup_format, compression_parsed,
+									storage))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("protech_backup.compression \"%s\" cannot be used with protech_backup.format \"%s\"",
+						protech_backup_compression, format_name),
+				 errdetail("pg_dump writes a directory-format dump itself, and the pg_dump of PostgreSQL 15 compresses it only with gzip."),
+				 errhint("Set protech_backup.compression to none or gzip, or protech_backup.format to plain or custom.")));
+	if (protech_backup_jobs > 1 &&
+		protech_backup_format != PROTECH_BACKUP_FORMAT_DIRECTORY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("protech_backup.jobs %d cannot be used with protech_backup.format \"%s\"",
+						protech_backup_jobs, format_name),
+				 errdetail("Only a directory-format dump is written by parallel jobs."),
+				 errhint("Set protech_backup.jobs to 1, or protech_backup.format to directory.")));
+}
+
+/*
+ * Whether path (absolute) is inside the data directory, where base backups
+ * of the data directory would copy the dumps too.
+ */
+bool
+protech_backup_in_data_directory(const char *path)
+{
+	char		canonical[MAXPGPATH];
+	char		datadir[MAXPGPATH];
+
+	strlcpy(canonical, path, sizeof(canonical));
+	canonicalize_path(canonical);
+	strlcpy(datadir, DataDir, sizeof(datadir));
+	canonicalize_path(datadir);
+	return path_within(canonical, datadir);
+}
+
+/*
+ * The backup directory in force: the setting when given, otherwise a folder
+ * "protech_backup" beside the data directory when the data directory's
+ * parent is writable (so base backups of the data directory do not copy the
+ * dumps), else inside the data directory.  Returns a palloc'd string.
+ */
+char *
+protech_backup_resolved_directory(void)
+{
+	char		parent[MAXPGPATH];
+
+	if (protech_backup_directory[0] != '\0')
+		return pstrdup(protech_backup_directory);
+
+	strlcpy(parent, DataDir, sizeof(parent));
+	get_parent_directory(parent);
+	if (parent[0] != '\0' && access(parent, W_OK) == 0)
+		return psprintf("%s/protech_backup", parent);
+	return psprintf("%s/protech_backup", DataDir);
+}
