@@ -71,6 +71,17 @@ backup_fails('38000',
 	qr/pg_dump of database "app" failed: child process exited with exit code 3\nDETAIL:  pg_dump printed:\npg_dump: error: simulated failure/,
 	'pg_dump exits non-zero');
 
+# The worker's error reaches the caller whole: a detail longer than the
+# 4096 bytes the worker's report once had room for is not cut.
+my $verbose = fake_pg_dump($node, 'verbose_pg_dump',
+	'for i in 1 2 3 4 5 6 7; do printf "line $i %0990d\n" 0 >&2; done; exit 3');
+reload_and_wait($node, 'protech_backup.pg_dump_path' => $verbose);
+my $verbose_err = backup_fails('38000',
+	qr/pg_dump of database "app" failed: child process exited with exit code 3\nDETAIL:  pg_dump printed:\nline 1 0{990}\n/,
+	'pg_dump prints a long error');
+like($verbose_err, qr/line 7 0{990}\n/,
+	'pg_dump prints a long error: the detail is whole, to its last line');
+
 my $killed = fake_pg_dump($node, 'killed_pg_dump',
 	'echo "-- some output"; kill -9 $$');
 reload_and_wait($node, 'protech_backup.pg_dump_path' => $killed);
