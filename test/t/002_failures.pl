@@ -159,7 +159,7 @@ is( $node->safe_psql(
 		'app',
 		"SELECT string_agg(status || ':' || trigger, ',' ORDER BY run_id) FROM protech_backup_history"
 	),
-	'succeeded:manual,' . join(',', ('failed:manual') x 7),
+	'succeeded:manual,' . join(',', ('failed:manual') x 8),
 	'every run is recorded, the failed ones too');
 like(
 	$node->safe_psql(
