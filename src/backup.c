@@ -10,10 +10,11 @@
  *		renamed durably.
  *
  * protech_backup_take() is the one code path every trigger uses (manual
- * calls, pg_cron, the scheduler).  It holds the cluster-wide backup slot
- * for its whole duration, and whatever error or exit interrupts it removes
- * the files it was writing and ends the server processes pg_dump left, so
- * a backup is either complete and listed or absent.  A backup that would
+ * calls, pg_cron, the scheduler), through protech_backup_run() (run.c).
+ * It claims the cluster-wide backup slot and returns holding it, and
+ * whatever error or exit interrupts it removes the files it was writing,
+ * ends the server processes pg_dump left and gives the slot back, so a
+ * backup is either complete and listed or absent.  A backup that would
  * start short of free space (protech_backup.min_free_space) is refused
  * before anything is written.
  *
@@ -38,17 +39,14 @@
 
 #include "backup.h"
 #include "child.h"
-#include "codec.h"
 #include "durable.h"
 #include "manifest.h"
 #include "pg_dump.h"
 #include "programs.h"
 #include "repository.h"
-#include "retention.h"
 #include "settings.h"
 #include "slot.h"
 #include "stream.h"
-#include "verify.h"
 
 /* a backup needs this many times the last backup's size free */
 #define FREE_SPACE_FACTOR 1.2
@@ -69,34 +67,9 @@ typedef struct BackupFiles
 } BackupFiles;
 
 /*
- * Every this many bytes stored, ask the kernel to start writing them back
- * (as backend_flush_after does for the server's own writes), so that the
- * fsync that makes the backup durable finds little left to write instead
- * of the whole dump: without it, that fsync made an uncompressed backup
- * about 4% slower than a bare pg_dump, which does not sync plain output.
- */
-#define BACKUP_FLUSH_AFTER (8 * 1024 * 1024)
-
-/*
- * What the output sink needs: the compressor (NULL when the output is
- * stored as it comes), where to write, the running hash and count of the
- * bytes stored, and how many of them writeback was started for.
- */
-typedef struct DumpSink
-{
-	ProtechBackupCodec *codec;
-	int			fd;
-	const char *path;
-	pg_cryptohash_ctx *sha256;
-	uint64		bytes;
-	uint64		flushed;
-} DumpSink;
-
-/*
- * End of a backup, whichever way it ends: remove what is unfinished (on
- * success nothing is), end what pg_dump left running on the server when
- * it did not finish, and give the cluster-wide slot back.  Also the error
- * and exit cleanup.
+ * Error and exit cleanup of a backup: remove what is unfinished, end what
+ * pg_dump left running on the server when it did not finish, and give the
+ * cluster-wide slot back.
  */
 static void
 release_backup(int code, Datum arg)
@@ -118,61 +91,6 @@ release_backup(int code, Datum arg)
 	if (files->globals_path[0] != '\0')
 		(void) protech_backup_remove_dump(files->globals_path);
 	protech_backup_release_slot();
-}
-
-/*
- * Store bytes of the backup as they will stay on disk: hash and write
- * them, starting writeback every BACKUP_FLUSH_AFTER bytes.  The output of
- * the compressor, or pg_dump's own output when nothing compresses it here.
- */
-static void
-store_bytes(const char *data, size_t len, void *arg)
-{
-	DumpSink   *sink = (DumpSink *) arg;
-
-	protech_backup_sha256_update(sink->sha256, data, len);
-	sink->bytes += len;
-	while (len > 0)
-	{
-		ssize_t		written;
-
-		errno = 0;
-		written = write(sink->fd, data, len);
-		if (written < 0 && errno == EINTR)
-			continue;
-		if (written <= 0)
-		{
-			/* a short write without errno means the disk is full */
-			if (errno == 0)
-				errno = ENOSPC;
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not write to file \"%s\": %m", sink->path)));
-		}
-		data += written;
-		len -= written;
-	}
-	if (sink->bytes - sink->flushed >= BACKUP_FLUSH_AFTER)
-	{
-		pg_flush_data(sink->fd, sink->flushed, sink->bytes - sink->flushed);
-		sink->flushed = sink->bytes;
-	}
-	protech_backup_report_progress(sink->bytes);
-}
-
-/*
- * Output sink for pg_dump: compress each chunk as it arrives (the
- * compressor hands its output to store_bytes), or store it as it is.
- */
-static void
-write_dump_chunk(const char *data, size_t len, void *arg)
-{
-	DumpSink   *sink = (DumpSink *) arg;
-
-	if (sink->codec == NULL)
-		store_bytes(data, len, sink);
-	else if (!protech_backup_codec_feed(sink->codec, data, len))
-		elog(ERROR, "%s", protech_backup_codec_error(sink->codec));
 }
 
 /*
@@ -295,7 +213,8 @@ describe_database(ProtechBackupInfo *info)
 
 /*
  * Run program (pg_dump or pg_dumpall) with its output streamed into the new
- * file path, compressed here when storage says so, hashed as stored.  Sets
+ * file path through the chain [compress] -> hash -> progress -> file
+ * (compressed here when storage says so, hashed as stored).  Sets
  * *size_bytes and sha256 (hex) of the file as stored.  The file is synced
  * and closed on return; *fd holds it meanwhile, for the error cleanup.
  * Returns the program's wait status.
@@ -306,47 +225,25 @@ dump_to_file(const char *program, const char *const *argv,
 			 const char *path, int *fd, StringInfo output,
 			 int64 *size_bytes, char *sha256)
 {
-	DumpSink	sink = {0};
+	ProtechBackupStream *hash;
+	ProtechBackupStream *compress = NULL;
 	int			status;
 
-	*fd = open(path, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
-	if (*fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", path)));
-	if (fchmod(*fd, S_IRUSR | S_IWUSR) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not change the mode of file \"%s\" to 0600: %m",
-						path)));
-
-	sink.fd = *fd;
-	sink.path = path;
-	sink.sha256 = protech_backup_sha256_begin();
+	hash = protech_backup_stream_hash(protech_backup_stream_progress(protech_backup_stream_file(path, fd)));
 	if (storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM)
-		sink.codec = protech_backup_codec_begin(storage->method, storage->level,
-												true, store_bytes, &sink);
+		compress = protech_backup_stream_codec(storage->method, storage->level,
+											   true, hash);
 
 	status = protech_backup_run_child(program, argv, envp, NULL, NULL,
-									  write_dump_chunk, &sink, output,
+									  protech_backup_stream_sink,
+									  compress ? compress : hash, output,
 									  protech_backup_timeout);
 	if (status != 0)
 		return status;
-	if (sink.codec && !protech_backup_codec_end(sink.codec))
-		elog(ERROR, "%s", protech_backup_codec_error(sink.codec));
-
-	if (pg_fsync(*fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\": %m", path)));
-	if (close(*fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not close file \"%s\": %m", path)));
-	*fd = -1;
-
-	protech_backup_sha256_end(sink.sha256, sha256);
-	*size_bytes = sink.bytes;
+	protech_backup_stream_finish(compress ? compress : hash);
+	if (compress && protech_backup_stream_codec_error(compress))
+		elog(ERROR, "%s", protech_backup_stream_codec_error(compress));
+	protech_backup_stream_hash_result(hash, size_bytes, sha256);
 	return 0;
 }
 
@@ -396,23 +293,21 @@ dump_globals(const char *directory, const char *database, const char *role,
 /*
  * Take one backup of protech_backup.database now, recorded with the given
  * trigger ("manual", "schedule", ...) for history row run_id (0 if none),
- * stored as protech_backup.format, .compression and .jobs say, verify it
- * as protech_backup.verify_after_backup says, then apply retention;
- * *retention_report says what retention deleted (NULL if nothing).
- * Returns the new backup's manifest entry.  Raises an error, having
- * removed every file it started, when anything fails before the backup is
- * complete; a combination of settings that cannot work is refused before
- * anything is written.  A backup whose verification fails is kept, its
- * manifest saying so, and the error raised.
+ * stored as protech_backup.format, .compression and .jobs say, in
+ * directory.  Returns the new backup's manifest entry, still holding the
+ * cluster-wide backup slot, so that the caller verifies it and applies
+ * retention before anything else writes there (see run.c), then gives the
+ * slot back.  Raises an error, having removed every file it started and
+ * given the slot back, when anything fails before the backup is complete;
+ * a combination of settings that cannot work is refused before anything
+ * is written.
  */
 ProtechBackupInfo *
-protech_backup_take(const char *trigger, int64 run_id,
-					char **retention_report)
+protech_backup_take(const char *trigger, int64 run_id, const char *directory)
 {
 	ProtechBackupInfo *info = palloc0(sizeof(ProtechBackupInfo));
 	BackupFiles files = {.fd = -1};
 	char	   *database = pstrdup(protech_backup_database);
-	char	   *directory;
 	char	   *pg_dump;
 	const char *role;
 	const char **envp;
@@ -425,7 +320,6 @@ protech_backup_take(const char *trigger, int64 run_id,
 	role = protech_backup_connection_role();
 	pg_dump = protech_backup_program_path("pg_dump");
 	envp = protech_backup_connection_environment(database, role);
-	directory = protech_backup_resolved_directory();
 
 	protech_backup_claim_slot(run_id);
 	PG_ENSURE_ERROR_CLEANUP(release_backup, PointerGetDatum(&files));
@@ -495,13 +389,8 @@ protech_backup_take(const char *trigger, int64 run_id,
 		protech_backup_write_manifest(directory, info);
 		files.dump_path[0] = '\0';
 		files.globals_path[0] = '\0';
-
-		/* a failed verification fails the run, before retention runs */
-		protech_backup_verify_new_backup(directory, info);
-		*retention_report = protech_backup_run_retention(directory);
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(release_backup, PointerGetDatum(&files));
-	release_backup(0, PointerGetDatum(&files));
 
 	return info;
 }

@@ -13,6 +13,6 @@
 
 extern void protech_backup_check_database(const char *database);
 extern ProtechBackupInfo *protech_backup_take(const char *trigger, int64 run_id,
-											  char **retention_report);
+											  const char *directory);
 
 #endif							/* PROTECH_BACKUP_BACKUP_H */

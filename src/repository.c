@@ -26,7 +26,8 @@
  *
  *		(cd <folder> && export LC_ALL=C && sha256sum -- * | sha256sum)
  *
- * Everything is read through one fixed-size buffer.
+ * Everything is read through the stream pipeline (stream.c), one
+ * fixed-size buffer at a time.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,7 +41,6 @@
 #include "utils/builtins.h"
 
 #include "child.h"
-#include "codec.h"
 #include "durable.h"
 #include "manifest.h"
 #include "repository.h"
@@ -52,76 +52,31 @@
 #define MANIFEST_PARTIAL_SUFFIX \
 	PROTECH_BACKUP_MANIFEST_SUFFIX PROTECH_BACKUP_PARTIAL_SUFFIX
 
-/* bytes read at a time */
-#define STORED_READ_SIZE (256 * 1024)
-
 /*
- * Output sink of a decompression whose output only needs to be produced.
- */
-static void
-discard_output(const char *data, size_t len, void *arg)
-{
-}
-
-/*
- * Read the file at path to its end: its size into *size and its SHA-256
- * into sha256 (hex), fsyncing it first when sync is set, and decompressing
- * it fully with method unless that is PROTECH_BACKUP_METHOD_NONE.  Returns
+ * Read the stored file at path to its end through the chain
+ * file -> hash -> [decompress]: its size into *size and its SHA-256 into
+ * sha256 (hex), fsyncing it first when sync is set, and decompressing it
+ * fully with method unless that is PROTECH_BACKUP_METHOD_NONE.  Returns
  * false with *problem set (errno kept for file access errors) when it
  * cannot be read or does not decompress.
  */
 static bool
 read_stored_file(const char *path, bool sync, ProtechBackupMethod method,
-				 char *buf, int64 *size, char *sha256, char **problem)
+				 int64 *size, char *sha256, char **problem)
 {
-	int			fd = OpenTransientFile(path, (sync ? O_RDWR : O_RDONLY) | PG_BINARY);
-	pg_cryptohash_ctx *hash;
-	ProtechBackupCodec *codec = NULL;
-	ssize_t		n;
-	int			save_errno;
+	ProtechBackupStream *decompress = NULL;
+	ProtechBackupStream *hash;
 
-	if (fd < 0)
-	{
-		*problem = psprintf("could not open file \"%s\": %m", path);
-		return false;
-	}
-	if (sync && pg_fsync(fd) != 0)
-	{
-		save_errno = errno;
-		*problem = psprintf("could not fsync file \"%s\": %m", path);
-		CloseTransientFile(fd);
-		errno = save_errno;
-		return false;
-	}
-
-	hash = protech_backup_sha256_begin();
 	if (method != PROTECH_BACKUP_METHOD_NONE)
-		codec = protech_backup_codec_begin(method, 0, false, discard_output, NULL);
-	*size = 0;
-	while ((n = read(fd, buf, STORED_READ_SIZE)) != 0)
-	{
-		if (n < 0)
-		{
-			if (errno == EINTR)
-				continue;
-			save_errno = errno;
-			*problem = psprintf("could not read file \"%s\": %m", path);
-			CloseTransientFile(fd);
-			errno = save_errno;
-			return false;
-		}
-		protech_backup_check_for_interrupts();
-		protech_backup_sha256_update(hash, buf, n);
-		*size += n;
-		if (codec && !protech_backup_codec_feed(codec, buf, n))
-			break;			/* codec_end reports why */
-	}
-	CloseTransientFile(fd);
-	protech_backup_sha256_end(hash, sha256);
-	if (codec && !protech_backup_codec_end(codec))
+		decompress = protech_backup_stream_codec(method, 0, false, NULL);
+	hash = protech_backup_stream_hash(decompress);
+	if (!protech_backup_stream_file_source(path, sync, hash, problem))
+		return false;
+	protech_backup_stream_hash_result(hash, size, sha256);
+	if (decompress && protech_backup_stream_codec_error(decompress))
 	{
 		*problem = psprintf("file \"%s\": %s", path,
-							protech_backup_codec_error(codec));
+							protech_backup_stream_codec_error(decompress));
 		errno = 0;
 		return false;
 	}
@@ -176,8 +131,8 @@ static bool
 folder_digest(const char *path, bool sync, bool gunzip, int64 *size_bytes,
 			  char *sha256, char **problem)
 {
-	char	   *buf = palloc(STORED_READ_SIZE);
-	pg_cryptohash_ctx *listing = protech_backup_sha256_begin();
+	ProtechBackupStream *listing = protech_backup_stream_hash(NULL);
+	int64		listing_size;
 	char	  **names;
 	int			count;
 
@@ -195,24 +150,24 @@ folder_digest(const char *path, bool sync, bool gunzip, int64 *size_bytes,
 
 		if (!read_stored_file(psprintf("%s/%s", path, names[i]), sync,
 							  gz ? PROTECH_BACKUP_METHOD_GZIP : PROTECH_BACKUP_METHOD_NONE,
-							  buf, &file_size, file_sha256, problem))
+							  &file_size, file_sha256, problem))
 		{
 			pgfnames_cleanup(names);
 			return false;
 		}
 		*size_bytes += file_size;
 		line = psprintf("%s  %s\n", file_sha256, names[i]);
-		protech_backup_sha256_update(listing, line, strlen(line));
+		protech_backup_stream_write(listing, line, strlen(line));
 		pfree(line);
 	}
 	pgfnames_cleanup(names);
-	pfree(buf);
 	if (sync && !protech_backup_fsync(path, true, LOG))
 	{
 		*problem = psprintf("could not fsync folder \"%s\": %m", path);
 		return false;
 	}
-	protech_backup_sha256_end(listing, sha256);
+	protech_backup_stream_finish(listing);
+	protech_backup_stream_hash_result(listing, &listing_size, sha256);
 	return true;
 }
 
@@ -344,7 +299,6 @@ protech_backup_check_stored(const char *directory,
 	ProtechBackupStorage storage;
 	char	   *path = psprintf("%s/%s", directory, info->file_name);
 	char	   *globals = psprintf("%s/%s", directory, info->globals_file);
-	char	   *buf = palloc(STORED_READ_SIZE);
 	int64		size;
 	char		sha256[PG_SHA256_DIGEST_STRING_LENGTH];
 	bool		ok;
@@ -363,15 +317,14 @@ protech_backup_check_stored(const char *directory,
 		ok = read_stored_file(path, false,
 							  storage.compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ?
 							  storage.method : PROTECH_BACKUP_METHOD_NONE,
-							  buf, &size, sha256, problem);
+							  &size, sha256, problem);
 	ok = ok && matches_manifest(path, size, sha256, info->size_bytes,
 								info->sha256, problem);
 	ok = ok && read_stored_file(globals, false, PROTECH_BACKUP_METHOD_NONE,
-								buf, &size, sha256, problem);
+								&size, sha256, problem);
 	ok = ok && matches_manifest(globals, size, sha256,
 								info->globals_size_bytes, info->globals_sha256,
 								problem);
-	pfree(buf);
 	return ok;
 }
 

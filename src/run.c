@@ -2,10 +2,11 @@
  *
  * run.c
  *		One backup run, whatever started it (the scheduler, a catch-up, a
- *		manual call through its worker): protech_backup_run() records the
- *		run in the history, takes the backup, runs the post-backup command,
- *		records the outcome and says how it ended (a LOG line, a size-anomaly
- *		WARNING, NOTIFY protech_backup).  Built on backup.c,
+ *		manual call through its worker), in one function,
+ *		protech_backup_run(): history row 'running' -> take the backup ->
+ *		verify it -> retention -> post-backup command -> history row with
+ *		the outcome -> how it ended (a LOG line, a size-anomaly WARNING,
+ *		NOTIFY protech_backup).  Built on backup.c, verify.c, retention.c,
  *		post_backup_command.c, history.c, extension.c and worker.c.
  *
  *-------------------------------------------------------------------------
@@ -25,8 +26,11 @@
 #include "extension.h"
 #include "history.h"
 #include "post_backup_command.h"
+#include "retention.h"
 #include "run.h"
 #include "settings.h"
+#include "slot.h"
+#include "verify.h"
 #include "worker.h"
 
 /*
@@ -115,18 +119,35 @@ add_note(BackupRun *run, const char *note)
 }
 
 /*
- * Step: take the backup (and apply retention).
+ * Step: take the backup, verify it, apply retention.  The backup slot,
+ * which protech_backup_take() claims, is held until retention is done, so
+ * that nothing else writes to the directory in between, and given back
+ * whatever way the step ends (an exit gives it back by slot.c's own exit
+ * callback).
  */
 static void
 take_step(BackupRun *run)
 {
-	char	   *retention_report;
-	ProtechBackupInfo *info = protech_backup_take(run->trigger, run->run_id,
-												  &retention_report);
+	char	   *directory = protech_backup_resolved_directory();
 
-	memcpy(&run->info, info, sizeof(ProtechBackupInfo));
-	if (retention_report)
-		add_note(run, retention_report);
+	PG_TRY();
+	{
+		ProtechBackupInfo *info = protech_backup_take(run->trigger,
+													  run->run_id, directory);
+		char	   *retention_report;
+
+		memcpy(&run->info, info, sizeof(ProtechBackupInfo));
+		/* a failed verification fails the run, before retention runs */
+		protech_backup_verify_new_backup(directory, &run->info);
+		retention_report = protech_backup_run_retention(directory);
+		if (retention_report)
+			add_note(run, retention_report);
+	}
+	PG_FINALLY();
+	{
+		protech_backup_release_slot();
+	}
+	PG_END_TRY();
 }
 
 /*

@@ -135,7 +135,7 @@ $node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()') for 1 .. 2;
 is(status('healthy'), 't', 'healthy again after good backups');
 my $offset = -s $node->logfile;
 $node->safe_psql('app', 'TRUNCATE t');
-my $small = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my $small = backup_now($node);
 like(
 	status("array_to_string(problems, ';')"),
 	qr/^size anomaly: backup \Q$small\E is \d+ bytes, less than 0\.5 of the median size \(\d+ bytes\) of the 3 previous backups$/,
@@ -143,7 +143,7 @@ like(
 $node->wait_for_log(qr/WARNING:  protech_backup: size anomaly: backup \Q$small\E/, $offset);
 ok(1, 'and a WARNING in the log');
 $node->safe_psql('app', 'TRUNCATE keep');
-my $tiny = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my $tiny = backup_now($node);
 like(
 	status("array_to_string(problems, ';')"),
 	qr/^size anomaly: backup \Q$tiny\E is only \d+ bytes$/,
@@ -176,7 +176,7 @@ is(status('healthy'), 't', 'healthy with a working copy');
 # failure: recorded, a status problem, the local backup kept
 reload_and_wait($node,
 	'protech_backup.post_backup_command' => 'echo copy went wrong >&2; exit 4');
-my $kept = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my $kept = backup_now($node);
 ok(-f "$dir/$kept", 'a failed copy never deletes the local backup');
 is( $node->safe_psql('app',
 		"SELECT post_backup_status || ': ' || message FROM protech_backup_history WHERE file_name = '$kept'"
@@ -192,7 +192,7 @@ reload_and_wait(
 	$node,
 	'protech_backup.post_backup_command' => 'exec sleep 600',
 	'protech_backup.timeout' => '2s');
-my $slow = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my $slow = backup_now($node);
 is( $node->safe_psql('app',
 		"SELECT post_backup_status || ': ' || message FROM protech_backup_history WHERE file_name = '$slow'"
 	),
@@ -211,7 +211,7 @@ reload_and_wait(
 	$node,
 	'protech_backup.format' => 'directory',
 	'protech_backup.retention_count' => 1);
-my $stuck = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my $stuck = backup_now($node);
 chmod 0500, "$dir/$stuck" or die "could not chmod $dir/$stuck: $!";
 $node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()');
 chmod 0700, "$dir/$stuck" or die "could not chmod $dir/$stuck: $!";

@@ -42,7 +42,7 @@ $node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()') for 1 .. 2;
 my ($injected, $survived, $lost) = (0, 0, 0);
 
 # The complete backups of the configured directory: name => SHA-256.
-sub listed_backups
+sub listed_sha256
 {
 	my %backups = map { split /\|/ }
 	  split /\n/,
@@ -64,7 +64,7 @@ sub failed_tests
 sub fault
 {
 	my ($name, $inject, %opts) = @_;
-	my $before = listed_backups();
+	my $before = listed_sha256();
 	my $failed_before = failed_tests();
 
 	$injected++;
@@ -81,7 +81,7 @@ sub fault
 	$opts{recover}->() if $opts{recover};
 
 	my @partials = partial_files($node);
-	my $after = listed_backups();
+	my $after = listed_sha256();
 	my @gone = grep { ($after->{$_} // '') ne $before->{$_} } sort keys %$before;
 	my @bad = grep { check_stored($node, $_) ne 'ok' } sort keys %$before;
 	is_deeply(\@partials, [], "$name: no partial file is left");
@@ -89,7 +89,7 @@ sub fault
 	my ($ret, $out, $err) =
 	  $node->psql('app', 'SELECT file_name FROM protech_backup_now()');
 	is($ret, 0, "$name: the next backup succeeds") or diag($err);
-	ok(exists listed_backups()->{$out}, "$name: and is listed");
+	ok(exists listed_sha256()->{$out}, "$name: and is listed");
 
 	$lost++ if @partials || @gone || @bad;
 	$survived++ if failed_tests() == $failed_before;
@@ -103,25 +103,6 @@ sub backup_error
 		"\\set VERBOSITY verbose\nSELECT file_name FROM protech_backup_now()");
 	isnt($ret, 0, 'the backup fails');
 	return $err;
-}
-
-# Start a manual backup in a background session while locked_tbl is
-# locked, and wait until pg_dump waits for that lock.  Returns the session,
-# the backup worker's pid, pg_dump's pid and that of its backend.
-sub start_blocked_backup
-{
-	my $bg = $node->background_psql('app', on_error_stop => 0);
-	$bg->query_until(qr/started/,
-		"\\echo started\n\\set VERBOSITY verbose\nSELECT file_name FROM protech_backup_now();\n");
-	$node->poll_query_until('postgres',
-		"SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'protech_backup' AND wait_event_type = 'Lock'"
-	) or die 'pg_dump did not start waiting for the lock';
-	my $backend = $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE application_name = 'protech_backup'");
-	my $worker = $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'protech_backup backup'");
-	my ($pg_dump) = child_pids($worker);
-	return ($bg, $worker, $pg_dump, $backend);
 }
 
 # Wait for the statement of a background session to end, and return what
@@ -145,7 +126,7 @@ fault(
 			'CREATE TABLE big AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 400000) AS g'
 		);
 		my $locker = lock_table($node, 'app', 'locked_tbl');
-		my ($bg, $worker, $pg_dump) = start_blocked_backup();
+		my ($bg, $worker, $pg_dump) = start_blocked_backup($node);
 		my ($partial) = partial_files($node);
 		$locker->query_safe('COMMIT');
 		$locker->quit;
@@ -173,7 +154,7 @@ fault(
 	'server crash mid-backup',
 	sub {
 		my $locker = lock_table($node, 'app', 'locked_tbl');
-		my ($bg, $worker, $pg_dump, $backend) = start_blocked_backup();
+		my ($bg, $worker, $pg_dump, $backend) = start_blocked_backup($node);
 		ok(scalar(partial_files($node)), 'server crash mid-backup: a partial file is being written');
 		my $offset = -s $node->logfile;
 		kill 'KILL', $backend;
@@ -249,7 +230,7 @@ SKIP:
 				backup_error(),
 				qr/ERROR:  53100: could not write to file "\Q$small\E\/protech_backup_\d{8}_\d{6}(_\d+)?\.sql(\.globals\.sql|\.json)\.partial": No space left on device/,
 				'disk full after the dump (at the globals or the manifest): says so');
-			my $listed = listed_backups();
+			my $listed = listed_sha256();
 			is( scalar(
 					grep { !/\.json$/ && !exists $listed->{ s/\.globals\.sql$//r } }
 					  backup_files($node)),
@@ -266,7 +247,7 @@ SKIP:
 			reload_and_wait($node,
 				'protech_backup.pg_dump_path' => $nine_mb,
 				'protech_backup.min_free_space' => '1MB');
-			my $last = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+			my $last = backup_now($node);
 			reload_and_wait($node, 'protech_backup.pg_dump_path' => '');
 			my @files = backup_files($node);
 			like(
@@ -395,7 +376,7 @@ fault(
 			'CREATE EXTENSION protech_backup; CREATE TABLE locked_tbl (id int)');
 		reload_and_wait($node, 'protech_backup.database' => 'victim');
 		my $locker = lock_table($node, 'victim', 'locked_tbl');
-		my ($bg, $worker, $pg_dump) = start_blocked_backup();
+		my ($bg, $worker, $pg_dump) = start_blocked_backup($node);
 		my $offset = -s $node->logfile;
 		$node->safe_psql('postgres', 'DROP DATABASE victim WITH (FORCE)');
 		eval { $locker->quit };
@@ -486,7 +467,7 @@ fault(
 		while ($h->pumpable)
 		{
 			my $before = $node->safe_psql('bench', 'SELECT count(*) FROM pgbench_history');
-			my $made = $node->safe_psql('bench', 'SELECT file_name FROM protech_backup_now()');
+			my $made = backup_now($node, 'bench');
 			my $after = $node->safe_psql('bench', 'SELECT count(*) FROM pgbench_history');
 			($file, $low, $high) = ($made, $before, $after) if $after > $before;
 			$backups++;

@@ -47,7 +47,7 @@ is(mode($node->data_dir . '/postgresql.auto.conf'), '0640',
 for my $format (qw(plain custom directory))
 {
 	reload_and_wait($node, 'protech_backup.format' => $format);
-	my $file = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+	my $file = backup_now($node);
 	is(mode($dir), '0700', "$format: directory 0700");
 	is(mode("$dir/$file.json"), '0600', "$format: manifest 0600");
 	if ($format eq 'directory')
