@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/xlog.h"
 #include "commands/dbcommands.h"
 #include "common/cryptohash.h"
 #include "executor/spi.h"
@@ -69,7 +70,7 @@ typedef struct BackupFiles
 /*
  * Error and exit cleanup of a backup: remove what is unfinished, end what
  * pg_dump left running on the server when it did not finish, and give the
- * cluster-wide slot back.
+ * directory's lock file and the cluster-wide slot back.
  */
 static void
 release_backup(int code, Datum arg)
@@ -90,7 +91,7 @@ release_backup(int code, Datum arg)
 		(void) protech_backup_remove_dump(files->globals_partial);
 	if (files->globals_path[0] != '\0')
 		(void) protech_backup_remove_dump(files->globals_path);
-	protech_backup_release_slot();
+	protech_backup_release_directory();
 }
 
 /*
@@ -321,7 +322,7 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory)
 	pg_dump = protech_backup_program_path("pg_dump");
 	envp = protech_backup_connection_environment(database, role);
 
-	protech_backup_claim_slot(run_id);
+	protech_backup_claim_directory(directory, run_id);
 	PG_ENSURE_ERROR_CLEANUP(release_backup, PointerGetDatum(&files));
 	{
 		const char **argv;
@@ -329,7 +330,6 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory)
 
 		strlcpy(info->pg_dump_version, protech_backup_check_pg_dump(pg_dump, envp),
 				sizeof(info->pg_dump_version));
-		protech_backup_prepare_directory(directory);
 		protech_backup_remove_stale_partials(directory);
 		check_free_space(directory);
 
@@ -385,6 +385,9 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory)
 				sizeof(info->compression));
 		strlcpy(info->trigger, trigger, sizeof(info->trigger));
 		strlcpy(info->server_version, PG_VERSION, sizeof(info->server_version));
+		/* never in recovery: a standby refuses to take backups */
+		info->system_identifier = GetSystemIdentifier();
+		info->timeline = GetWALInsertionTimeLine();
 
 		protech_backup_write_manifest(directory, info);
 		files.dump_path[0] = '\0';

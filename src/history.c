@@ -153,7 +153,7 @@ protech_backup_history_mark_interrupted(int64 keep_run_id)
 
 	return history_execute("UPDATE %s SET status = 'failed', "
 						   "finished_at = pg_catalog.now(), "
-						   "message = 'server restarted while the backup was running' "
+						   "message = 'server restarted or failed over while the backup was running' "
 						   "WHERE status = 'running' AND run_id <> $1",
 						   1, types, values, NULL, NULL, NULL);
 }

@@ -21,12 +21,20 @@
  * the same way.  Every manifest is written holding the manifest lock, and
  * retention removes manifests holding it, so a ".json.partial" exists only
  * while its writer holds the lock, and a verification never brings back
- * the manifest of a backup retention has just deleted.
+ * the manifest of a backup retention has just deleted.  And every write to
+ * the directory holds its lock file too (repository.c), so no other server
+ * sharing the directory writes there meanwhile.
+ *
+ * Since extension version 1.1 a manifest records the cluster that took the
+ * backup: its system_identifier (pg_control_system()) and timeline.  The
+ * manifests of older versions lack both, read as 0; readers of version 1.0
+ * ignore them.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,6 +84,8 @@ typedef enum ManifestField
 	MF_ICU_LOCALE,				/* null for the libc provider */
 	MF_VERIFIED_AT,				/* null until the first verification */
 	MF_VERIFY_RESULT,			/* null until the first verification */
+	MF_SYSTEM_IDENTIFIER,		/* absent before extension version 1.1 */
+	MF_TIMELINE,				/* absent before extension version 1.1 */
 	MF_COUNT
 } ManifestField;
 
@@ -106,6 +116,8 @@ static const char *const manifest_field_names[MF_COUNT] = {
 	"icu_locale",
 	"verified_at",
 	"verify_result",
+	"system_identifier",
+	"timeline",
 };
 
 typedef struct ManifestParse
@@ -207,6 +219,10 @@ write_manifest_locked(const char *directory, const ProtechBackupInfo *info)
 	append_string_field(&json, MF_TRIGGER, info->trigger);
 	append_string_field(&json, MF_SERVER_VERSION, info->server_version);
 	append_string_field(&json, MF_PG_DUMP_VERSION, info->pg_dump_version);
+	appendStringInfo(&json, ",\n  \"%s\": " UINT64_FORMAT,
+					 manifest_field_names[MF_SYSTEM_IDENTIFIER],
+					 info->system_identifier);
+	append_number_field(&json, MF_TIMELINE, info->timeline);
 	append_string_field(&json, MF_GLOBALS_FILE, info->globals_file);
 	append_number_field(&json, MF_GLOBALS_SIZE_BYTES, info->globals_size_bytes);
 	append_string_field(&json, MF_GLOBALS_SHA256, info->globals_sha256);
@@ -321,6 +337,36 @@ parse_size(const char *value, int64 *size)
 }
 
 /*
+ * Parse the cluster a manifest records (system_identifier and timeline,
+ * both absent from the manifests of versions before 1.1, which leaves them
+ * 0); false if a present value is not a positive integer.
+ */
+static bool
+parse_cluster(const char *system_identifier, const char *timeline,
+			  ProtechBackupInfo *info)
+{
+	char	   *end;
+
+	if (system_identifier != NULL)
+	{
+		errno = 0;
+		info->system_identifier = strtou64(system_identifier, &end, 10);
+		if (errno != 0 || *end != '\0' || info->system_identifier == 0 ||
+			!isdigit((unsigned char) system_identifier[0]))
+			return false;
+	}
+	if (timeline != NULL)
+	{
+		int64		tli;
+
+		if (!parse_size(timeline, &tli) || tli == 0 || tli > PG_UINT32_MAX)
+			return false;
+		info->timeline = (TimeLineID) tli;
+	}
+	return true;
+}
+
+/*
  * Read and check the manifest manifest_name in directory.  Fills *info and
  * *storage and returns true when it is well-formed: every required field
  * present and valid, the file name its own with the suffix of the recorded
@@ -387,7 +433,9 @@ protech_backup_parse_manifest(const char *directory, const char *manifest_name,
 		(parse.values[MF_VERIFIED_AT] != NULL &&
 		 !parse_utc_timestamp(parse.values[MF_VERIFIED_AT], &info->verified_at)) ||
 		(parse.values[MF_VERIFY_RESULT] != NULL &&
-		 !copy_field(info->verify_result, sizeof(info->verify_result), parse.values[MF_VERIFY_RESULT])))
+		 !copy_field(info->verify_result, sizeof(info->verify_result), parse.values[MF_VERIFY_RESULT])) ||
+		!parse_cluster(parse.values[MF_SYSTEM_IDENTIFIER],
+					   parse.values[MF_TIMELINE], info))
 		return false;
 
 	/* the manifest must describe the dump it is named after */
@@ -426,7 +474,9 @@ protech_backup_parse_manifest(const char *directory, const char *manifest_name,
  * Record the outcome of a verification, verified_at and verify_result of
  * verified, in the manifest of that backup, rewriting it whole.  Returns
  * false, writing nothing, when the manifest no longer describes that very
- * backup (retention deleted it meanwhile, or it was edited).
+ * backup (retention deleted it meanwhile, or it was edited).  The caller
+ * holds the manifest lock and may write to directory (see
+ * protech_backup_begin_manifest_update).
  */
 bool
 protech_backup_record_verification(const char *directory,
@@ -436,7 +486,6 @@ protech_backup_record_verification(const char *directory,
 	ProtechBackupStorage storage;
 	bool		same;
 
-	protech_backup_lock_manifests();
 	same = protech_backup_parse_manifest(directory,
 						  psprintf("%s%s", verified->file_name,
 								   PROTECH_BACKUP_MANIFEST_SUFFIX),
@@ -451,6 +500,5 @@ protech_backup_record_verification(const char *directory,
 				sizeof(current.verify_result));
 		write_manifest_locked(directory, &current);
 	}
-	protech_backup_unlock_manifests();
 	return same;
 }

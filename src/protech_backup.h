@@ -13,6 +13,7 @@
 #ifndef PROTECH_BACKUP_H
 #define PROTECH_BACKUP_H
 
+#include "access/xlogdefs.h"
 #include "common/sha2.h"
 #include "datatype/timestamp.h"
 
@@ -20,6 +21,8 @@
 #define PROTECH_BACKUP_PREFIX "protech_backup_"
 /* The application_name of the connections of pg_dump and the other clients */
 #define PROTECH_BACKUP_APPLICATION_NAME "protech_backup"
+/* The lock file of the backup directory: one writer at a time (repository.c). */
+#define PROTECH_BACKUP_LOCK_FILE "protech_backup.lock"
 /* A file being written; never listed, removed when no backup runs. */
 #define PROTECH_BACKUP_PARTIAL_SUFFIX ".partial"
 /* The roles and tablespaces dumped with a backup: its dump's name plus this. */
@@ -56,6 +59,9 @@ typedef struct ProtechBackupInfo
 	char		trigger[16];
 	char		server_version[128];
 	char		pg_dump_version[128];
+	/* the cluster that took it: 0 for both in manifests older than 1.1 */
+	uint64		system_identifier;	/* pg_control_system() */
+	TimeLineID	timeline;		/* the server's timeline when it started */
 	char		globals_file[MAXPGPATH];	/* pg_dumpall --globals-only */
 	int64		globals_size_bytes;
 	char		globals_sha256[PG_SHA256_DIGEST_STRING_LENGTH];

@@ -2,11 +2,12 @@
  *
  * repository.c
  *		The backup directory and the backups in it: preparing the directory,
- *		naming a new backup, listing the complete backups (once per call,
+ *		its lock file (one writer at a time, across the servers sharing
+ *		it), naming a new backup, listing the complete backups (once per call,
  *		from their manifests), finding the backup a file name names, removing
  *		the partial files a crash left, sealing a directory-format dump, and
  *		reading a backup back to check it against its manifest.  Built on
- *		manifest.c, durable.c, stream.c and settings.c.
+ *		manifest.c, durable.c, stream.c, settings.c and slot.c.
  *
  * A backup exists exactly when its manifest parses (manifest.c), names its
  * own dump with the suffix of its format and compression, and that dump is
@@ -33,9 +34,12 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/xlog.h"
+#include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/timestamp.h"
 #include "utils/builtins.h"
@@ -329,11 +333,334 @@ protech_backup_check_stored(const char *directory,
 }
 
 /*
- * Remove the ".partial" files and folders a crashed backup left behind.  Only called
- * while holding the backup slot, so none of them belongs to a live backup,
- * and a partial manifest only while holding the manifest lock, so none
- * belongs to a live verification.  A directory that does not exist yet has
- * none.
+ * The lock file of the backup directory, PROTECH_BACKUP_LOCK_FILE: one
+ * writer per directory, across every server that shares it.
+ *
+ * Whatever writes to the directory (a backup with its verification and
+ * retention, protech_backup_cleanup(), the removal of stale partial files,
+ * the manifest a verification rewrites) holds an exclusive open file
+ * description lock (fcntl F_OFD_SETLK) on the whole lock file, taken
+ * without waiting.  Such a lock belongs to the open file, not to the
+ * process, so two processes of one server exclude each other as two
+ * servers do, and NFSv4 and other shared file systems pass it to their
+ * server, so servers on other hosts see it too.  It goes away when the
+ * file is closed, whether by the holder or by the kernel when the holder
+ * dies (on NFS, when the dead host's lease expires).  The file itself is
+ * never removed: removing a lock file races with the next one to open it.
+ * Its holder writes who it is into it (host name, system identifier, pid,
+ * since when) and empties it before letting go, so that a server that
+ * finds it locked names the holder in its error.
+ *
+ * Inside one server, the cluster-wide backup slot (slot.c) stays what
+ * orders the long writers: they take the slot first, then the lock file
+ * (protech_backup_claim_directory), and let go in the reverse order
+ * (protech_backup_release_directory), holding the file open in the process
+ * that writes.  The shared state records that the slot's holder holds the
+ * lock file too, so that a verification in another process of the same
+ * server may rewrite a manifest meanwhile (protech_backup_begin_manifest_update):
+ * the lock file is taken and given back only under the manifest lock,
+ * which that rewrite holds.
+ */
+
+/* the most of the holder's description read back from the lock file */
+#define LOCK_HOLDER_SIZE 512
+
+/* the open lock file of this process, -1 when it holds none */
+static int	directory_lock_fd = -1;
+
+/* whether this process took it for a manifest update only */
+static bool directory_locked_for_manifest = false;
+
+/*
+ * The holder's description in the lock file open as fd, for the error of a
+ * server that finds it locked: what the holder wrote, as printable ASCII,
+ * or a sentence saying it wrote nothing yet.
+ */
+static char *
+read_lock_holder(int fd)
+{
+	char		buf[LOCK_HOLDER_SIZE];
+	ssize_t		len = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (len <= 0)
+		return pstrdup("a process that has not written its name into it yet");
+	buf[len] = '\0';
+	/* another server wrote it: keep it one line of printable ASCII */
+	for (ssize_t i = 0; i < len; i++)
+		if (buf[i] == '\n' && i == len - 1)
+			buf[i] = '\0';
+		else if (buf[i] < 0x20 || buf[i] > 0x7e)
+			buf[i] = '?';
+	return pstrdup(buf);
+}
+
+/*
+ * Write who holds the lock file open as fd into it: "process P of the
+ * server on host H with system identifier S, since T".
+ */
+static void
+write_lock_holder(int fd, const char *path)
+{
+	char		host[256];
+	char	   *holder;
+
+	if (gethostname(host, sizeof(host)) != 0)
+		strlcpy(host, "(unknown)", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	holder = psprintf("process %d of the server on host \"%s\" with system identifier " UINT64_FORMAT ", since %s\n",
+					  MyProcPid, host, GetSystemIdentifier(),
+					  timestamptz_to_str(GetCurrentTimestamp()));
+	errno = 0;
+	if (ftruncate(fd, 0) != 0 ||
+		pwrite(fd, holder, strlen(holder), 0) != (ssize_t) strlen(holder) ||
+		pg_fsync(fd) != 0)
+	{
+		int			save_errno = errno ? errno : ENOSPC;
+
+		close(fd);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write to file \"%s\": %m", path)));
+	}
+	pfree(holder);
+}
+
+/*
+ * Take the lock file of directory for this process, without waiting.
+ * Returns true when it did; false with *holder describing who holds it.
+ * Raises an error when the file cannot be opened or written.  The caller
+ * holds the manifest lock.
+ */
+static bool
+lock_directory(const char *directory, char **holder)
+{
+	char		path[MAXPGPATH];
+	struct flock lock = {0};
+	int			fd;
+
+	Assert(directory_lock_fd < 0);
+	if (snprintf(path, sizeof(path), "%s/%s", directory,
+				 PROTECH_BACKUP_LOCK_FILE) >= (int) sizeof(path))
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("path of the lock file in backup directory \"%s\" is too long",
+						directory)));
+	/* not inherited by the programs a backup runs */
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | PG_BINARY,
+			  S_IRUSR | S_IWUSR);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", path)));
+	lock.l_type = F_WRLCK;
+	lock.l_whence = SEEK_SET;
+	if (fcntl(fd, F_OFD_SETLK, &lock) != 0)
+	{
+		int			save_errno = errno;
+
+		if (save_errno != EAGAIN && save_errno != EACCES)
+		{
+			close(fd);
+			errno = save_errno;
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not lock file \"%s\": %m", path)));
+		}
+		*holder = read_lock_holder(fd);
+		close(fd);
+		return false;
+	}
+	write_lock_holder(fd, path);
+	directory_lock_fd = fd;
+	return true;
+}
+
+/*
+ * Give the lock file back, emptied, if this process holds it.  The caller
+ * holds the manifest lock.
+ */
+static void
+unlock_directory(void)
+{
+	if (directory_lock_fd < 0)
+		return;
+	/* a holder that cannot empty it is still named by the next one */
+	if (ftruncate(directory_lock_fd, 0) != 0)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("protech_backup: could not empty the lock file \"%s\" of the backup directory: %m",
+						PROTECH_BACKUP_LOCK_FILE)));
+	close(directory_lock_fd);
+	directory_lock_fd = -1;
+	directory_locked_for_manifest = false;
+}
+
+/*
+ * Raise object_in_use for the lock file of directory, held by holder.
+ */
+static void
+report_directory_locked(const char *directory, const char *holder)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("backup directory \"%s\" is locked by another server",
+					directory),
+			 errdetail("Its lock file \"%s\" is held by %s.",
+					   PROTECH_BACKUP_LOCK_FILE, holder),
+			 errhint("Servers sharing a backup directory write to it one at a time: "
+					 "try again once the other server's backup or cleanup has finished, "
+					 "or give each server a directory of its own.")));
+}
+
+/*
+ * Make directory ready for writing and take it for this process: the
+ * cluster-wide backup slot for history row run_id (0 if none), then the
+ * directory (see protech_backup_prepare_directory), then its lock file.
+ * Raises object_in_use at once when another backup of this server holds
+ * the slot, or another server the lock file, naming the holder; then this
+ * process holds neither.  Give both back with
+ * protech_backup_release_directory().
+ */
+void
+protech_backup_claim_directory(const char *directory, int64 run_id)
+{
+	char	   *holder = NULL;
+	bool		locked;
+
+	protech_backup_claim_slot(run_id);
+	PG_TRY();
+	{
+		protech_backup_prepare_directory(directory);
+		protech_backup_lock_manifests();
+		locked = lock_directory(directory, &holder);
+		if (locked)
+			protech_backup_slot_set_directory_locked(true);
+		protech_backup_unlock_manifests();
+		if (!locked)
+			report_directory_locked(directory, holder);
+	}
+	PG_CATCH();
+	{
+		protech_backup_release_directory();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Like protech_backup_claim_directory(), for start-up housekeeping: false,
+ * holding nothing, when the directory does not exist, the slot or the
+ * lock file is taken, or the directory cannot be prepared (which the next
+ * backup reports).
+ */
+bool
+protech_backup_try_claim_directory(const char *directory)
+{
+	MemoryContext context = CurrentMemoryContext;
+	struct stat st;
+	bool		claimed = false;
+
+	/* a directory that does not exist yet has nothing to clean up */
+	if (stat(directory, &st) != 0 || !protech_backup_try_claim_slot(0))
+		return false;
+	PG_TRY();
+	{
+		char	   *holder;
+
+		protech_backup_prepare_directory(directory);
+		protech_backup_lock_manifests();
+		claimed = lock_directory(directory, &holder);
+		if (claimed)
+			protech_backup_slot_set_directory_locked(true);
+		protech_backup_unlock_manifests();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		FlushErrorState();
+		if (protech_backup_manifests_locked_by_me())
+			protech_backup_unlock_manifests();
+		claimed = false;
+	}
+	PG_END_TRY();
+	if (!claimed)
+		protech_backup_release_directory();
+	return claimed;
+}
+
+/*
+ * Give back the lock file, then the slot, whichever this process holds.
+ * Safe on any error path, even one raised while the manifest lock is held
+ * or before anything was taken.
+ */
+void
+protech_backup_release_directory(void)
+{
+	if (directory_lock_fd >= 0)
+	{
+		bool		held = protech_backup_manifests_locked_by_me();
+
+		if (!held)
+			protech_backup_lock_manifests();
+		protech_backup_slot_set_directory_locked(false);
+		unlock_directory();
+		if (!held)
+			protech_backup_unlock_manifests();
+	}
+	protech_backup_release_slot();
+}
+
+/*
+ * Before a process that may not hold the directory rewrites a manifest in
+ * it (a verification): take the manifest lock, and make sure this server
+ * may write there, because a process of this server holds the slot and
+ * the lock file (see protech_backup_slot_directory_locked), or else by
+ * taking the lock file.  Returns false, holding nothing, with *holder
+ * describing the other server that holds it.  End with
+ * protech_backup_end_manifest_update().
+ */
+bool
+protech_backup_begin_manifest_update(const char *directory, char **holder)
+{
+	protech_backup_lock_manifests();
+	if (protech_backup_slot_directory_locked())
+		return true;
+	PG_TRY();
+	{
+		directory_locked_for_manifest = lock_directory(directory, holder);
+	}
+	PG_CATCH();
+	{
+		protech_backup_unlock_manifests();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (!directory_locked_for_manifest)
+		protech_backup_unlock_manifests();
+	return directory_locked_for_manifest;
+}
+
+/*
+ * The end of protech_backup_begin_manifest_update(), on every path: give
+ * back the lock file if it was taken for the update, then the manifest
+ * lock.
+ */
+void
+protech_backup_end_manifest_update(void)
+{
+	if (directory_locked_for_manifest)
+		unlock_directory();
+	protech_backup_unlock_manifests();
+}
+
+/*
+ * Remove the ".partial" files and folders a crashed backup left behind.
+ * Only called while holding the backup slot and the directory's lock file,
+ * so none of them belongs to a live backup of this server or of another
+ * sharing the directory, and a partial manifest only while holding the
+ * manifest lock, so none belongs to a live verification.  A directory that
+ * does not exist yet has none.
  */
 void
 protech_backup_remove_stale_partials(const char *directory)
@@ -392,8 +719,10 @@ file_exists_in(const char *directory, const char *name, const char *suffix)
  * Choose the backup's file name from its start time in
  * protech_backup.timezone: protech_backup_YYYYMMDD_HHMMSS followed by the
  * suffix of its storage (".sql", ".sql.zst", ...), with "_2", "_3", ...
- * inserted before the suffix when a file of that name (dump, manifest or
- * partial) already exists, so two backups in one second never collide.
+ * inserted before the suffix when a file of that name (dump, manifest,
+ * globals or partial) already exists, so two backups in one second never
+ * collide.  Called holding the directory's lock file, so that no other
+ * server sharing the directory chooses at the same time.
  */
 void
 protech_backup_choose_file_name(const char *directory, TimestampTz started_at,
@@ -414,6 +743,7 @@ protech_backup_choose_file_name(const char *directory, TimestampTz started_at,
 			snprintf(file_name, MAXPGPATH, "%s_%d%s", stem, n, suffix);
 		if (!file_exists_in(directory, file_name, "") &&
 			!file_exists_in(directory, file_name, PROTECH_BACKUP_MANIFEST_SUFFIX) &&
+			!file_exists_in(directory, file_name, PROTECH_BACKUP_GLOBALS_SUFFIX) &&
 			!file_exists_in(directory, file_name, PROTECH_BACKUP_PARTIAL_SUFFIX))
 			return;
 	}

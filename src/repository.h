@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * repository.h
- *		The backup directory and the backups in it (repository.c).  Built
- *		on manifest.h, durable.h, stream.h and settings.h.
+ *		The backup directory, its lock file and the backups in it
+ *		(repository.c).  Built on manifest.h, durable.h, stream.h,
+ *		settings.h and slot.h.
  *
  *-------------------------------------------------------------------------
  */
@@ -15,6 +16,12 @@
 #include "storage.h"
 
 extern void protech_backup_prepare_directory(const char *directory);
+extern void protech_backup_claim_directory(const char *directory, int64 run_id);
+extern bool protech_backup_try_claim_directory(const char *directory);
+extern void protech_backup_release_directory(void);
+extern bool protech_backup_begin_manifest_update(const char *directory,
+												 char **holder);
+extern void protech_backup_end_manifest_update(void);
 extern void protech_backup_choose_file_name(const char *directory,
 											TimestampTz started_at,
 											const char *suffix,

@@ -15,7 +15,8 @@
  * decides what protech_backup_cleanup() and the automatic run after each
  * backup delete, and the tests can drive it with any list of backups.
  *
- * The rules, applied to the complete backups sorted newest first:
+ * The rules, applied to the complete backups of this cluster (its system
+ * identifier, see run_retention) sorted newest first:
  *	- retention_count N keeps the newest N;
  *	- retention_days N keeps every backup younger than N days (N times 24
  *	  hours before now);
@@ -51,6 +52,7 @@
 #include <unistd.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "common/int.h"
 #include "storage/ipc.h"
 #include "utils/builtins.h"
@@ -399,19 +401,27 @@ delete_backup(const char *directory, const char *file_name,
 }
 
 /*
- * Plan retention for the complete backups in directory under the current
- * settings and, unless dry_run, delete what the plan deletes (oldest
- * first).  Returns a ProtechBackupRetentionOutcome per backup, newest first.  The caller
- * holds the backup slot unless dry_run.
+ * Plan retention for the complete backups of this cluster in directory
+ * under the current settings and, unless dry_run, delete what the plan
+ * deletes (oldest first).  A backup of this cluster is one whose manifest
+ * records this server's system identifier, or none (taken before version
+ * 1.1, when only this extension on this cluster wrote there); the backups
+ * of other clusters sharing the directory are never counted, nor deleted.
+ * Returns a ProtechBackupRetentionOutcome per backup, newest first.  The
+ * caller holds the backup slot and the directory's lock file unless
+ * dry_run.
  */
 static List *
 run_retention(const char *directory, bool dry_run)
 {
 	List	   *backups = protech_backup_list_backups(directory);
 	int			n = list_length(backups);
+	uint64		system_identifier = GetSystemIdentifier();
 	ProtechBackupRetentionItem *items = palloc0(n * sizeof(ProtechBackupRetentionItem));
+	ProtechBackupRetentionOutcome *outcomes = palloc0(n * sizeof(ProtechBackupRetentionOutcome));
 	ProtechBackupRetentionRules rules;
-	List	   *outcomes = NIL;
+	List	   *result = NIL;
+	int			own = 0;
 	bool		deleted = false;
 
 	rules.count = protech_backup_retention_count;
@@ -427,22 +437,31 @@ run_retention(const char *directory, bool dry_run)
 	{
 		ProtechBackupInfo *info = list_nth(backups, i);
 
-		items[i].started_at = info->started_at;
-		items[i].size_bytes = info->size_bytes;
+		outcomes[i].file_name = info->file_name;
+		if (info->system_identifier != 0 &&
+			info->system_identifier != system_identifier)
+		{
+			outcomes[i].action = "keep";
+			outcomes[i].reason = psprintf("a backup of another cluster (system identifier " UINT64_FORMAT ")",
+										  info->system_identifier);
+			continue;
+		}
+		items[own].started_at = info->started_at;
+		items[own].size_bytes = info->size_bytes;
 		/* as protech_backup_list() shows it: verify_result "failed: ..." */
-		items[i].verify_failed =
+		items[own].verify_failed =
 			strncmp(info->verify_result, PROTECH_BACKUP_VERIFY_FAILED,
 					strlen(PROTECH_BACKUP_VERIFY_FAILED)) == 0;
-		items[i].position = i;
+		items[own].position = i;
+		own++;
 	}
-	protech_backup_plan_retention(items, n, &rules);
+	protech_backup_plan_retention(items, own, &rules);
 
-	for (int i = n - 1; i >= 0; i--)
+	for (int i = own - 1; i >= 0; i--)
 	{
 		ProtechBackupInfo *info = list_nth(backups, items[i].position);
-		ProtechBackupRetentionOutcome *outcome = palloc(sizeof(ProtechBackupRetentionOutcome));
+		ProtechBackupRetentionOutcome *outcome = &outcomes[items[i].position];
 
-		outcome->file_name = info->file_name;
 		outcome->reason = items[i].reason;
 		if (items[i].keep)
 			outcome->action = "keep";
@@ -455,14 +474,15 @@ run_retention(const char *directory, bool dry_run)
 		}
 		else
 			outcome->action = "delete failed";
-		outcomes = lcons(outcome, outcomes);
 	}
 
 	/* make the removals of the dumps durable too */
 	if (deleted)
 		(void) protech_backup_fsync(directory, true, WARNING);
 
-	return outcomes;
+	for (int i = 0; i < n; i++)
+		result = lappend(result, &outcomes[i]);
+	return result;
 }
 
 /*
@@ -525,21 +545,22 @@ protech_backup_run_retention(const char *directory)
 }
 
 /*
- * Error cleanup of protech_backup_apply_retention(): give the backup slot
- * back.
+ * Error cleanup of protech_backup_apply_retention(): give the directory's
+ * lock file and the backup slot back.
  */
 static void
-release_slot(int code, Datum arg)
+release_directory(int code, Datum arg)
 {
-	protech_backup_release_slot();
+	protech_backup_release_directory();
 }
 
 /*
  * Apply retention now to the complete backups in directory under the
  * current settings, or with dry_run only say what it would do, for
  * protech_backup_cleanup().  Returns a ProtechBackupRetentionOutcome per
- * backup, newest first.  Deleting holds the backup slot, so it never races
- * a running backup; a dry run deletes nothing and needs no slot.
+ * backup, newest first.  Deleting holds the backup slot and the
+ * directory's lock file, so it never races a running backup of this
+ * server or another; a dry run deletes nothing and needs neither.
  */
 List *
 protech_backup_apply_retention(const char *directory, bool dry_run)
@@ -548,12 +569,12 @@ protech_backup_apply_retention(const char *directory, bool dry_run)
 
 	if (dry_run)
 		return run_retention(directory, true);
-	protech_backup_claim_slot(0);
-	PG_ENSURE_ERROR_CLEANUP(release_slot, (Datum) 0);
+	protech_backup_claim_directory(directory, 0);
+	PG_ENSURE_ERROR_CLEANUP(release_directory, (Datum) 0);
 	{
 		outcomes = run_retention(directory, false);
 	}
-	PG_END_ENSURE_ERROR_CLEANUP(release_slot, (Datum) 0);
-	protech_backup_release_slot();
+	PG_END_ENSURE_ERROR_CLEANUP(release_directory, (Datum) 0);
+	protech_backup_release_directory();
 	return outcomes;
 }

@@ -26,6 +26,7 @@
 #include "extension.h"
 #include "history.h"
 #include "post_backup_command.h"
+#include "repository.h"
 #include "retention.h"
 #include "run.h"
 #include "settings.h"
@@ -145,7 +146,7 @@ take_step(BackupRun *run)
 	}
 	PG_FINALLY();
 	{
-		protech_backup_release_slot();
+		protech_backup_release_directory();
 	}
 	PG_END_TRY();
 }

@@ -6,12 +6,15 @@
  *		scratch databases a crash left), repository.c (the partial files a
  *		crash left) and slot.c.
  *
- * - "protech_backup launcher": registered from _PG_init, started after
- *	 recovery, connected to no database (only the shared catalogs).  It
- *	 starts the scheduler for protech_backup.database once that database
- *	 exists, restarts it if it stops, and replaces it when the setting
- *	 changes.  A database that does not exist is logged once; the launcher
- *	 then rechecks quietly, so nothing crash-loops.
+ * - "protech_backup launcher": registered from _PG_init, started once the
+ *	 server accepts connections (on a standby, in hot standby), connected
+ *	 to no database (only the shared catalogs).  On a standby it logs once
+ *	 that backups start after promotion and waits for that, checking every
+ *	 second: a standby runs nothing else of the extension.  Then it starts
+ *	 the scheduler for protech_backup.database once that database exists,
+ *	 restarts it if it stops, and replaces it when the setting changes.  A
+ *	 database that does not exist is logged once; the launcher then
+ *	 rechecks quietly, so nothing crash-loops.
  *
  * - "protech_backup scheduler": a dynamic worker connected to
  *	 protech_backup.database.  It waits quietly for the extension to be
@@ -30,6 +33,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_database.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -54,6 +58,8 @@ PGDLLEXPORT void protech_backup_scheduler_main(Datum main_arg);
 
 /* how often the launcher rechecks a missing database or restarts a stopped scheduler */
 #define LAUNCHER_RETRY_MS 10000
+/* how often the launcher of a standby checks whether it was promoted */
+#define PROMOTION_POLL_MS 1000
 /* how often the scheduler looks for the extension while it is missing */
 #define EXTENSION_POLL_MS 5000
 /* longest sleep, so that a wall-clock jump is noticed within a minute */
@@ -69,7 +75,7 @@ protech_backup_register_launcher(void)
 
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
 		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = LAUNCHER_RETRY_MS / 1000;
 	strlcpy(worker.bgw_library_name, "protech_backup", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, "protech_backup_launcher_main", BGW_MAXLEN);
@@ -105,8 +111,32 @@ database_exists(const char *database)
 }
 
 /*
+ * On a standby: log once that scheduled backups start after promotion,
+ * and wait until the server is promoted.  Returns false when asked to stop
+ * meanwhile.
+ */
+static bool
+wait_for_promotion(void)
+{
+	if (!RecoveryInProgress())
+		return true;
+	ereport(LOG,
+			(errmsg("protech_backup: this server is a standby, scheduled backups start after its promotion")));
+	while (RecoveryInProgress())
+	{
+		protech_backup_wait_on_latch(PROMOTION_POLL_MS);
+		protech_backup_reload_if_requested();
+		if (ShutdownRequestPending)
+			return false;
+	}
+	ereport(LOG,
+			(errmsg("protech_backup: this server was promoted, scheduling backups")));
+	return true;
+}
+
+/*
  * Main of the launcher: keep one scheduler running for
- * protech_backup.database.
+ * protech_backup.database, once the server is not a standby.
  */
 void
 protech_backup_launcher_main(Datum main_arg)
@@ -118,6 +148,8 @@ protech_backup_launcher_main(Datum main_arg)
 
 	protech_backup_setup_signals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	if (!wait_for_promotion())
+		proc_exit(0);
 
 	while (!ShutdownRequestPending)
 	{
@@ -222,31 +254,33 @@ wait_for_extension(const char *database)
 }
 
 /*
- * Start-up housekeeping of the scheduler: runs a crash left 'running' are
- * failed, old history is purged, scratch databases of interrupted
- * verifications are dropped, stale partial files are removed (when no
- * backup is running).
+ * Start-up housekeeping of the scheduler: runs a crash, an immediate stop
+ * or a failover left 'running' are failed, old history is purged, scratch
+ * databases of interrupted verifications are dropped, stale partial files
+ * are removed (when no backup of this server runs and no other server
+ * holds the directory's lock file: the holder removes them then).
  */
 static void
 scheduler_housekeeping(void)
 {
+	char	   *directory = protech_backup_resolved_directory();
 	int64		failed;
 
 	protech_backup_begin_work();
 	failed = protech_backup_history_mark_interrupted(protech_backup_slot_run_id());
 	if (failed > 0)
 		ereport(LOG,
-				(errmsg("protech_backup: marked " INT64_FORMAT " interrupted run(s) as failed",
+				(errmsg("protech_backup: marked " INT64_FORMAT " interrupted run(s) as failed, the server was restarted or failed over",
 						failed)));
 	if (protech_backup_history_days > 0)
 		protech_backup_history_purge(protech_backup_history_days);
 	protech_backup_drop_leftover_scratch_databases();
 	protech_backup_end_work();
 
-	if (protech_backup_try_claim_slot(0))
+	if (protech_backup_try_claim_directory(directory))
 	{
-		protech_backup_remove_stale_partials(protech_backup_resolved_directory());
-		protech_backup_release_slot();
+		protech_backup_remove_stale_partials(directory);
+		protech_backup_release_directory();
 	}
 }
 

@@ -4,7 +4,8 @@
  *		What every process of protech_backup shares, in one small piece of
  *		shared memory: the cluster-wide backup slot (at most one backup runs
  *		at a time), the scheduler's state, and the lock under which
- *		manifests are written and removed.  Claiming and releasing the slot
+ *		manifests are written and removed (and the directory's lock file
+ *		taken and given back, see repository.c).  Claiming and releasing the slot
  *		happen here and nowhere else.
  *
  * The shared memory is only there when the library is preloaded through
@@ -270,8 +271,41 @@ protech_backup_release_slot(void)
 		protech_backup_shared->state.running_file[0] = '\0';
 		protech_backup_shared->state.running_bytes = 0;
 		protech_backup_shared->state.running_run_id = 0;
+		protech_backup_shared->state.directory_locked = false;
 	}
 	SpinLockRelease(&protech_backup_shared->mutex);
+}
+
+/*
+ * Record whether the slot's holder, this process, holds the lock file of
+ * the backup directory too (see repository.c).  Called with the manifest
+ * lock held, so that a process of this server that checks it under that
+ * lock (protech_backup_slot_directory_locked) sees a holder that cannot let
+ * go of the directory meanwhile.
+ */
+void
+protech_backup_slot_set_directory_locked(bool locked)
+{
+	SpinLockAcquire(&protech_backup_shared->mutex);
+	Assert(protech_backup_shared->state.running_pid == MyProcPid);
+	protech_backup_shared->state.directory_locked = locked;
+	SpinLockRelease(&protech_backup_shared->mutex);
+}
+
+/*
+ * Whether a process of this server holds the slot and the directory's lock
+ * file with it.
+ */
+bool
+protech_backup_slot_directory_locked(void)
+{
+	bool		locked;
+
+	SpinLockAcquire(&protech_backup_shared->mutex);
+	locked = protech_backup_shared->state.running_pid != 0 &&
+		protech_backup_shared->state.directory_locked;
+	SpinLockRelease(&protech_backup_shared->mutex);
+	return locked;
 }
 
 /*
@@ -290,6 +324,16 @@ void
 protech_backup_unlock_manifests(void)
 {
 	LWLockRelease(manifest_lock);
+}
+
+/*
+ * Whether this process holds the manifest lock: an error raised while
+ * writing a manifest reaches the error cleanup still holding it.
+ */
+bool
+protech_backup_manifests_locked_by_me(void)
+{
+	return manifest_lock != NULL && LWLockHeldByMe(manifest_lock);
 }
 
 /*

@@ -23,6 +23,7 @@ typedef struct ProtechBackupState
 	char		running_file[MAXPGPATH];
 	uint64		running_bytes;
 	int64		running_run_id; /* its history row, 0 if none */
+	bool		directory_locked;	/* it holds the directory's lock file */
 	pid_t		scheduler_pid;	/* 0 when no scheduler runs */
 	TimestampTz next_run_at;	/* 0 when nothing is scheduled */
 } ProtechBackupState;
@@ -36,7 +37,10 @@ extern int64 protech_backup_slot_run_id(void);
 extern void protech_backup_slot_set_file(const char *file_name);
 extern void protech_backup_report_progress(uint64 bytes_written);
 extern void protech_backup_release_slot(void);
+extern void protech_backup_slot_set_directory_locked(bool locked);
+extern bool protech_backup_slot_directory_locked(void);
 extern void protech_backup_lock_manifests(void);
+extern bool protech_backup_manifests_locked_by_me(void);
 extern void protech_backup_unlock_manifests(void);
 extern void protech_backup_set_scheduler_state(pid_t pid, TimestampTz next_run_at);
 extern void protech_backup_get_state(ProtechBackupState *state);

@@ -5,7 +5,9 @@
  *		the install script, with the helpers that read their arguments and
  *		build their results.  Each unpacks its arguments, calls the module
  *		that does the work, and returns what it found; none holds logic of
- *		its own.  The top layer: it may include any module.
+ *		its own.  On a standby, those that would write to the backup
+ *		directory refuse at once (reject_during_recovery); those that only
+ *		read work.  The top layer: it may include any module.
  *
  * protech_backup_runtime() reports what only this process's shared memory
  * and the file system know: the scheduler's pid and next due instant, the
@@ -18,6 +20,7 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -74,6 +77,23 @@ reject_argument(const char *name, const char *problem,
 }
 
 /*
+ * Raise read_only_sql_transaction at once when this server is a standby:
+ * function would write to the backup directory (or create a database),
+ * and a standby writes nothing there, whether it shares the directory with
+ * its primary or not.
+ */
+static void
+reject_during_recovery(const char *function)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot run %s during recovery", function),
+				 errdetail("This server is a standby: it takes no backups and writes nothing to the backup directory."),
+				 errhint("Run it on the primary.")));
+}
+
+/*
  * The backup that argument argno, a file name, names in directory (see
  * protech_backup_find_backup); NULL raises invalid_parameter_value like
  * any other name that is not a backup's.
@@ -88,9 +108,15 @@ backup_argument(FunctionCallInfo fcinfo, int argno, const char *directory)
 									  directory);
 }
 
+/* the columns of protech_backup_info in version 1.0, and since 1.1 */
+#define INFO_COLUMNS_1_0 12
+#define INFO_COLUMNS 14
+
 /*
  * Return a list of ProtechBackupInfo as the rows of a set-returning
- * function whose result type is protech_backup_info.
+ * function whose result type is protech_backup_info: with the columns of
+ * version 1.0 only while the installed extension is still 1.0 (between
+ * the installation of this library and ALTER EXTENSION UPDATE).
  */
 static void
 return_infos(FunctionCallInfo fcinfo, List *infos)
@@ -99,11 +125,15 @@ return_infos(FunctionCallInfo fcinfo, List *infos)
 	ListCell   *lc;
 
 	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != INFO_COLUMNS &&
+		rsinfo->setDesc->natts != INFO_COLUMNS_1_0)
+		elog(ERROR, "protech_backup_info has %d columns, expected %d",
+			 rsinfo->setDesc->natts, INFO_COLUMNS);
 	foreach(lc, infos)
 	{
 		ProtechBackupInfo *info = lfirst(lc);
-		Datum		values[12];
-		bool		nulls[12] = {0};
+		Datum		values[INFO_COLUMNS];
+		bool		nulls[INFO_COLUMNS] = {0};
 		NameData   *database = palloc(sizeof(NameData));
 
 		namestrcpy(database, info->database);
@@ -121,6 +151,11 @@ return_infos(FunctionCallInfo fcinfo, List *infos)
 		values[10] = CStringGetTextDatum(info->verify_result);
 		nulls[10] = info->verify_result[0] == '\0';
 		values[11] = CStringGetTextDatum(info->globals_file);
+		/* as pg_control_system() shows it; NULL for a 1.0 manifest */
+		values[12] = Int64GetDatum((int64) info->system_identifier);
+		nulls[12] = info->system_identifier == 0;
+		values[13] = Int32GetDatum((int32) info->timeline);
+		nulls[13] = info->timeline == 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 }
@@ -228,7 +263,11 @@ served_argument(FunctionCallInfo fcinfo)
 Datum
 protech_backup_now(PG_FUNCTION_ARGS)
 {
-	ProtechBackupInfo *info = protech_backup_run_manual();
+	ProtechBackupInfo *info;
+
+	/* its worker could not start before promotion: refuse, claiming nothing */
+	reject_during_recovery("protech_backup_now()");
+	info = protech_backup_run_manual();
 
 	return_infos(fcinfo, list_make1(info));
 	return (Datum) 0;
@@ -302,6 +341,8 @@ protech_backup_cleanup(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		reject_argument("dry_run", "must not be null", NULL);
 	dry_run = PG_GETARG_BOOL(0);
+	if (!dry_run)
+		reject_during_recovery("protech_backup_cleanup()");
 	protech_backup_require_preload();
 	directory = protech_backup_resolved_directory();
 
@@ -345,6 +386,8 @@ protech_backup_verify(PG_FUNCTION_ARGS)
 	info = backup_argument(fcinfo, 0, directory);
 	if (PG_ARGISNULL(1))
 		reject_argument("restore", "must not be null", NULL);
+	if (PG_GETARG_BOOL(1))
+		reject_during_recovery("protech_backup_verify() with restore");
 
 	protech_backup_verify_backup(directory, info, PG_GETARG_BOOL(1), &v);
 
@@ -392,6 +435,7 @@ protech_backup_restore(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	bool		nulls[4] = {0};
 
+	reject_during_recovery("protech_backup_restore()");
 	protech_backup_require_preload();
 	directory = protech_backup_resolved_directory();
 	info = backup_argument(fcinfo, 0, directory);

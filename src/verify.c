@@ -19,6 +19,7 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
 #include "mb/pg_wchar.h"
 #include "utils/timestamp.h"
 
@@ -29,12 +30,49 @@
 #include "verify.h"
 
 /*
+ * Record the outcome of a verification, in info, in the backup's manifest,
+ * when this server may write to directory (see
+ * protech_backup_begin_manifest_update); a WARNING says why it was not.
+ */
+static void
+record_outcome(const char *directory, const ProtechBackupInfo *info)
+{
+	volatile bool recorded = false;
+	char	   *holder;
+
+	if (!protech_backup_begin_manifest_update(directory, &holder))
+	{
+		ereport(WARNING,
+				(errmsg("the verification of backup \"%s\" was not recorded",
+						info->file_name),
+				 errdetail("The lock file \"%s\" of the backup directory is held by %s.",
+						   PROTECH_BACKUP_LOCK_FILE, holder),
+				 errhint("Verify it again once that server has finished writing.")));
+		return;
+	}
+	PG_TRY();
+	{
+		recorded = protech_backup_record_verification(directory, info);
+	}
+	PG_FINALLY();
+	{
+		protech_backup_end_manifest_update();
+	}
+	PG_END_TRY();
+	if (!recorded)
+		ereport(WARNING,
+				(errmsg("the verification of backup \"%s\" was not recorded",
+						info->file_name),
+				 errdetail("Its manifest was removed or changed while it was verified.")));
+}
+
+/*
  * Verify the backup info describes, in directory: read it back (fully
  * decompressing it) against the size and SHA-256 of its manifest and, when
  * restore is set and that matched, restore it into a scratch database
  * (dropped again whatever happens), count its tables and rows, and compare
  * the number of tables with the manifest's.  Record the outcome in the
- * manifest, and in info.  Raises an error only when the verification
+ * manifest (except on a standby, which writes nothing), and in info.  Raises an error only when the verification
  * itself cannot run (or is interrupted); nothing is recorded then.
  */
 void
@@ -77,11 +115,9 @@ protech_backup_verify_backup(const char *directory, ProtechBackupInfo *info,
 	strlcpy(info->verify_result, result,
 			pg_mbcliplen(result, strlen(result),
 						 sizeof(info->verify_result) - 1) + 1);
-	if (!protech_backup_record_verification(directory, info))
-		ereport(WARNING,
-				(errmsg("the verification of backup \"%s\" was not recorded",
-						info->file_name),
-				 errdetail("Its manifest was removed or changed while it was verified.")));
+	/* a standby writes nothing to the directory: its finding is not recorded */
+	if (!RecoveryInProgress())
+		record_outcome(directory, info);
 }
 
 /*
