@@ -28,14 +28,18 @@ our @EXPORT = qw(new_backup_node backup_now backup_fails listed_backups
 
 # A started node preloading protech_backup, with the extension created in
 # database 'app' (protech_backup.database) and extra postgresql.conf lines;
-# initdb gets the options of $opts{initdb} too.
+# initdb gets the options of $opts{initdb} too, a primary that standbys
+# stream from $opts{allows_streaming}, and $opts{directory} is the backup
+# directory when it is not the node's own.
 sub new_backup_node
 {
 	my ($name, %opts) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	my $dir = $node->basedir . '/backups';
+	my $dir = $opts{directory} // $node->basedir . '/backups';
 
-	$node->init(extra => $opts{initdb} // []);
+	$node->init(
+		extra => $opts{initdb} // [],
+		allows_streaming => $opts{allows_streaming} // 0);
 	$node->append_conf('postgresql.conf',
 		    "shared_preload_libraries = '"
 		  . ($opts{preload} // 'protech_backup') . "'\n"
@@ -122,13 +126,14 @@ sub start_blocked_backup
 	return ($bg, $worker, $pg_dump, $backend);
 }
 
-# Sorted names of the files in the node's backup directory.
+# Sorted names of the files in the node's backup directory, less its lock
+# file (protech_backup.lock), which every writer opens and never removes.
 sub backup_files
 {
 	my ($node) = @_;
 	my $dir = $node->{protech_backup_dir};
 	opendir(my $dh, $dir) or return ();
-	my @files = sort grep { !/^\.\.?$/ } readdir($dh);
+	my @files = sort grep { !/^\.\.?$/ && $_ ne 'protech_backup.lock' } readdir($dh);
 	closedir($dh);
 	return @files;
 }

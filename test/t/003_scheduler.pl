@@ -197,7 +197,7 @@ $node->wait_for_log(qr/all server processes terminated; reinitializing/, $offset
 eval { $locker->quit };
 eval { $manual->quit };
 ok( $node->poll_query_until('app',
-		"SELECT status = 'failed' AND message = 'server restarted while the backup was running' FROM protech_backup_history WHERE run_id = $running"
+		"SELECT status = 'failed' AND message = 'server restarted or failed over while the backup was running' FROM protech_backup_history WHERE run_id = $running"
 	),
 	'after the crash the running row is marked failed');
 wait_until(sub { !grep { /\.partial$/ } backup_files($node) },

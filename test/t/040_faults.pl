@@ -167,7 +167,7 @@ fault(
 			'server crash mid-backup: no run is left running');
 		wait_until(sub { !partial_files($node) }, 'the stale partial to be removed');
 	},
-	history => qr/^server restarted while the backup was running$/);
+	history => qr/^server restarted or failed over while the backup was running$/);
 
 #
 # 3. and 4. A full disk, on a small tmpfs; the free-space check.
