@@ -189,6 +189,21 @@ check_directory(char **newval, void **extra, GucSource source)
 }
 
 /*
+ * Keep a copy of the size bytes of parsed in a malloc'd *extra, for the
+ * GUC machinery to keep with the value (and free with it).  False when
+ * out of memory, which fails the check.
+ */
+static bool
+keep_extra(void **extra, const void *parsed, size_t size)
+{
+	*extra = malloc(size);
+	if (*extra == NULL)
+		return false;
+	memcpy(*extra, parsed, size);
+	return true;
+}
+
+/*
  * Check hook for protech_backup.schedule: empty (scheduling disabled) or a
  * schedule the parser accepts, kept parsed in *extra.
  */
@@ -206,11 +221,7 @@ check_schedule(char **newval, void **extra, GucSource source)
 		GUC_check_errhint(PROTECH_BACKUP_SCHEDULE_HINT);
 		return false;
 	}
-	*extra = malloc(sizeof(ScheduleExtra));
-	if (*extra == NULL)
-		return false;
-	memcpy(*extra, &parsed, sizeof(ScheduleExtra));
-	return true;
+	return keep_extra(extra, &parsed, sizeof(ScheduleExtra));
 }
 
 static void
@@ -234,11 +245,7 @@ check_timezone(char **newval, void **extra, GucSource source)
 		GUC_check_errhint(PROTECH_BACKUP_TIMEZONE_HINT);
 		return false;
 	}
-	*extra = malloc(sizeof(pg_tz *));
-	if (*extra == NULL)
-		return false;
-	*((pg_tz **) *extra) = tz;
-	return true;
+	return keep_extra(extra, &tz, sizeof(pg_tz *));
 }
 
 static void
@@ -263,11 +270,7 @@ check_compression(char **newval, void **extra, GucSource source)
 		GUC_check_errhint(COMPRESSION_HINT);
 		return false;
 	}
-	*extra = malloc(sizeof(ProtechBackupCompression));
-	if (*extra == NULL)
-		return false;
-	memcpy(*extra, &parsed, sizeof(ProtechBackupCompression));
-	return true;
+	return keep_extra(extra, &parsed, sizeof(ProtechBackupCompression));
 }
 
 static void

@@ -106,6 +106,24 @@ typedef struct FileStage
 } FileStage;
 
 /*
+ * A new stage of size bytes (a struct that starts with ProtechBackupStream)
+ * with its write and finish functions, passing on to next.
+ */
+static void *
+new_stage(size_t size,
+		  void (*write) (ProtechBackupStream *, const char *, size_t),
+		  void (*finish) (ProtechBackupStream *),
+		  ProtechBackupStream *next)
+{
+	ProtechBackupStream *stage = palloc0(size);
+
+	stage->write = write;
+	stage->finish = finish;
+	stage->next = next;
+	return stage;
+}
+
+/*
  * Hand data to stage (drop it when stage is NULL).
  */
 void
@@ -205,11 +223,9 @@ hash_finish(ProtechBackupStream *stage)
 ProtechBackupStream *
 protech_backup_stream_hash(ProtechBackupStream *next)
 {
-	HashStage  *hash = palloc0(sizeof(HashStage));
+	HashStage  *hash = new_stage(sizeof(HashStage), hash_write, hash_finish,
+								 next);
 
-	hash->stage.write = hash_write;
-	hash->stage.finish = hash_finish;
-	hash->stage.next = next;
 	hash->sha256 = sha256_begin();
 	return &hash->stage;
 }
@@ -266,11 +282,9 @@ ProtechBackupStream *
 protech_backup_stream_codec(ProtechBackupMethod method, int level,
 							bool compress, ProtechBackupStream *next)
 {
-	CodecStage *codec = palloc0(sizeof(CodecStage));
+	CodecStage *codec = new_stage(sizeof(CodecStage), codec_write,
+								  codec_finish, next);
 
-	codec->stage.write = codec_write;
-	codec->stage.finish = codec_finish;
-	codec->stage.next = next;
 	codec->codec = protech_backup_codec_begin(method, level, compress,
 											  codec_output, next);
 	return &codec->stage;
@@ -310,11 +324,9 @@ progress_finish(ProtechBackupStream *stage)
 ProtechBackupStream *
 protech_backup_stream_progress(ProtechBackupStream *next)
 {
-	ProgressStage *progress = palloc0(sizeof(ProgressStage));
+	ProgressStage *progress = new_stage(sizeof(ProgressStage), progress_write,
+										progress_finish, next);
 
-	progress->stage.write = progress_write;
-	progress->stage.finish = progress_finish;
-	progress->stage.next = next;
 	return &progress->stage;
 }
 
@@ -377,7 +389,8 @@ file_finish(ProtechBackupStream *stage)
 ProtechBackupStream *
 protech_backup_stream_file(const char *path, int *fd)
 {
-	FileStage  *file = palloc0(sizeof(FileStage));
+	FileStage  *file = new_stage(sizeof(FileStage), file_write, file_finish,
+								 NULL);
 
 	*fd = open(path, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
 	if (*fd < 0)
@@ -389,8 +402,6 @@ protech_backup_stream_file(const char *path, int *fd)
 				(errcode_for_file_access(),
 				 errmsg("could not change the mode of file \"%s\" to 0600: %m",
 						path)));
-	file->stage.write = file_write;
-	file->stage.finish = file_finish;
 	file->path = path;
 	file->fd = fd;
 	return &file->stage;
