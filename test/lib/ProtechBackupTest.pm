@@ -21,7 +21,8 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(new_backup_node backup_now backup_fails listed_backups
-  background_call start_blocked_backup backup_files partial_files sha256_of
+  background_call start_blocked_backup scratch_databases user_tables_and_rows
+  backup_files partial_files sha256_of
   fake_pg_dump reload_and_wait wait_until process_alive child_pids
   schema_of contents check_stored flip_byte lock_table prepend_hba extension_functions
   harmless_value);
@@ -120,6 +121,31 @@ sub start_blocked_backup
 		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'protech_backup backup'");
 	my ($pg_dump) = child_pids($worker);
 	return ($bg, $worker, $pg_dump, $backend);
+}
+
+# How many scratch databases of verifications exist on the node.
+sub scratch_databases
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_database WHERE datname LIKE 'protech\\_backup\\_verify\\_%'"
+	);
+}
+
+# The number of user tables of database $db (of the fixture's schemas
+# public and sales) and of their rows, counted here independently of the
+# extension.
+sub user_tables_and_rows
+{
+	my ($node, $db) = @_;
+	my @tables = split /\n/, $node->safe_psql($db, q{
+	SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'sales')
+	  AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+					  AND d.objid = c.oid AND d.deptype = 'e')});
+	my $rows = 0;
+	$rows += $node->safe_psql($db, "SELECT count(*) FROM ONLY $_") for @tables;
+	return (scalar(@tables), $rows);
 }
 
 # Sorted names of the files in the node's backup directory.
