@@ -21,7 +21,10 @@
  * nowhere" is a codec stage at the end of a chain).  The sources: a file
  * read to its end (protech_backup_stream_file_source) and a child's
  * standard output (protech_backup_stream_sink, the output callback of the
- * child runner).  A backup of a plain dump is
+ * child runner).  A consumer that pulls at its own pace (a restore feeding
+ * psql) reads through protech_backup_stream_reader instead, which
+ * decompresses one codec buffer per call, so that memory stays bounded: a
+ * push chain cannot pause in the middle of a piece of input.  A backup of a plain dump is
  *
  *	pg_dump's output -> [zstd] -> hash -> progress -> file
  *
@@ -408,6 +411,24 @@ protech_backup_stream_file(const char *path, int *fd)
 }
 
 /*
+ * Read up to STREAM_READ_SIZE bytes of fd into buf, retrying on EINTR, with
+ * an interrupt check: the one read loop of the pipeline.  Returns what
+ * read() returns.
+ */
+static ssize_t
+read_chunk(int fd, char *buf)
+{
+	ssize_t		n;
+
+	do
+	{
+		protech_backup_check_for_interrupts();
+		n = read(fd, buf, STREAM_READ_SIZE);
+	} while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/*
  * The source of a chain that reads the file at path to its end into stage,
  * fsyncing it first when sync is set, and finishes the stream.  Returns
  * false with *problem set (errno kept) when the file cannot be opened,
@@ -436,12 +457,10 @@ protech_backup_stream_file_source(const char *path, bool sync,
 		return false;
 	}
 	buf = palloc(STREAM_READ_SIZE);
-	while ((n = read(fd, buf, STREAM_READ_SIZE)) != 0)
+	while ((n = read_chunk(fd, buf)) != 0)
 	{
 		if (n < 0)
 		{
-			if (errno == EINTR)
-				continue;
 			save_errno = errno;
 			*problem = psprintf("could not read file \"%s\": %m", path);
 			CloseTransientFile(fd);
@@ -449,11 +468,117 @@ protech_backup_stream_file_source(const char *path, bool sync,
 			errno = save_errno;
 			return false;
 		}
-		protech_backup_check_for_interrupts();
 		protech_backup_stream_write(stage, buf, n);
 	}
 	CloseTransientFile(fd);
 	pfree(buf);
 	protech_backup_stream_finish(stage);
 	return true;
+}
+
+/*
+ * The pull side of the pipeline, for a consumer that must take the bytes
+ * at its own pace (the standard input of psql or pg_restore, see
+ * restore.c): a file decompressed one output buffer of the codec at a time,
+ * so that memory use stays bounded whatever the compression ratio.
+ */
+struct ProtechBackupStreamReader
+{
+	const char *path;
+	int			fd;
+	ProtechBackupCodec *codec;
+	char	   *buf;			/* compressed bytes read */
+	bool		need_input;		/* the codec has consumed buf */
+	StringInfo	out;			/* where the codec's output goes now */
+};
+
+/*
+ * The codec's output callback of a reader: into the piece being produced.
+ */
+static void
+reader_output(const char *data, size_t len, void *arg)
+{
+	ProtechBackupStreamReader *reader = (ProtechBackupStreamReader *) arg;
+
+	appendBinaryStringInfo(reader->out, data, len);
+}
+
+/*
+ * Open the file at path to be read decompressed with method; raises an
+ * error when it cannot be opened.
+ */
+ProtechBackupStreamReader *
+protech_backup_stream_reader(const char *path, ProtechBackupMethod method)
+{
+	ProtechBackupStreamReader *reader = palloc0(sizeof(ProtechBackupStreamReader));
+
+	reader->path = path;
+	reader->fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (reader->fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", path)));
+	reader->codec = protech_backup_codec_begin(method, 0, false,
+											   reader_output, reader);
+	reader->buf = palloc(STREAM_READ_SIZE);
+	reader->need_input = true;
+	return reader;
+}
+
+/*
+ * Append the next piece of the decompressed file (at most one output
+ * buffer of the codec) to buf; false at its end.  The input source of the
+ * child runner (a ProtechBackupSource).  Raises data_corrupted when the
+ * file does not decompress.
+ */
+bool
+protech_backup_stream_read(StringInfo buf, void *arg)
+{
+	ProtechBackupStreamReader *reader = (ProtechBackupStreamReader *) arg;
+
+	reader->out = buf;
+	while (buf->len == 0)
+	{
+		int			ret;
+
+		if (reader->need_input)
+		{
+			ssize_t		n = read_chunk(reader->fd, reader->buf);
+
+			if (n < 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not read file \"%s\": %m", reader->path)));
+			if (n == 0)
+			{
+				if (!protech_backup_codec_end(reader->codec))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("file \"%s\": %s", reader->path,
+									protech_backup_codec_error(reader->codec))));
+				return false;
+			}
+			protech_backup_codec_input(reader->codec, reader->buf, n);
+			reader->need_input = false;
+		}
+		ret = protech_backup_codec_step(reader->codec);
+		if (ret < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("file \"%s\": %s", reader->path,
+							protech_backup_codec_error(reader->codec))));
+		if (ret == 0)
+			reader->need_input = true;
+	}
+	return true;
+}
+
+/*
+ * Close a reader.
+ */
+void
+protech_backup_stream_reader_close(ProtechBackupStreamReader *reader)
+{
+	CloseTransientFile(reader->fd);
+	pfree(reader->buf);
 }
