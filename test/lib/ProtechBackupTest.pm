@@ -92,13 +92,16 @@ sub listed_backups
 }
 
 # Start $sql in a session of its own on database $db, without waiting for
-# it to end, and return the session (a BackgroundPsql that goes on after an
-# error): the idiom of every test that acts while a call runs.  $bg->query
-# waits for the call's end; its error is then in $bg->{stderr}.
+# it to end, and return the session: the idiom of every test that acts
+# while a call runs.  The session goes on after an error unless
+# $opts{on_error_stop} says otherwise (then an unexpected error ends it, and
+# the test's next query on it fails).  $bg->query waits for the call's end;
+# its error is then in $bg->{stderr}.
 sub background_call
 {
-	my ($node, $db, $sql) = @_;
-	my $bg = $node->background_psql($db, on_error_stop => 0);
+	my ($node, $db, $sql, %opts) = @_;
+	my $bg = $node->background_psql($db,
+		on_error_stop => $opts{on_error_stop} // 0);
 	$bg->query_until(qr/started/, "\\echo started\n$sql;\n");
 	return $bg;
 }

@@ -183,9 +183,8 @@ reload_and_wait(
 # that a backup stays in progress.
 #
 my $locker = lock_table($node, 'app', 'pets');
-my $backer = $node->background_psql('app');
-$backer->query_until(qr/started/,
-	"\\echo started\nSELECT file_name FROM protech_backup_now();\n");
+my $backer = background_call($node, 'app',
+	'SELECT file_name FROM protech_backup_now()', on_error_stop => 1);
 $node->poll_query_until('app',
 	q{SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'protech_backup' AND wait_event_type = 'Lock')}
 ) or die 'pg_dump never waited for the lock';
