@@ -491,6 +491,27 @@ database_exists(const char *database)
 }
 
 /*
+ * Log where backups go when it differs from what logged (MAXPGPATH bytes)
+ * holds, and remember it there: once at start, and after a reload that
+ * changed it, so the log of a cluster whose directory is the default says
+ * which folder that is.
+ */
+static void
+log_directory(char *logged)
+{
+	char	   *directory = protech_backup_resolved_directory();
+
+	if (strcmp(directory, logged) != 0)
+	{
+		ereport(LOG,
+				(errmsg("protech_backup: backups of database \"%s\" are written to directory \"%s\"",
+						protech_backup_database, directory)));
+		strlcpy(logged, directory, MAXPGPATH);
+	}
+	pfree(directory);
+}
+
+/*
  * Main of the launcher: keep one scheduler running for
  * protech_backup.database.
  */
@@ -500,19 +521,25 @@ protech_backup_launcher_main(Datum main_arg)
 	BackgroundWorkerHandle *scheduler = NULL;
 	char		scheduler_database[NAMEDATALEN] = "";
 	char		missing_logged[NAMEDATALEN] = "";
+	char		directory_logged[MAXPGPATH] = "";
 	TimestampTz last_start = 0;
 
 	setup_signals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	log_directory(directory_logged);
 
 	while (!ShutdownRequestPending)
 	{
 		long		timeout_ms = -1;
 		pid_t		pid;
 
-		if (reload_if_requested() && scheduler != NULL &&
-			strcmp(scheduler_database, protech_backup_database) != 0)
-			TerminateBackgroundWorker(scheduler);
+		if (reload_if_requested())
+		{
+			log_directory(directory_logged);
+			if (scheduler != NULL &&
+				strcmp(scheduler_database, protech_backup_database) != 0)
+				TerminateBackgroundWorker(scheduler);
+		}
 
 		if (scheduler != NULL &&
 			GetBackgroundWorkerPid(scheduler, &pid) == BGWH_STOPPED)
