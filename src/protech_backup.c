@@ -51,6 +51,8 @@ double		protech_backup_min_size_ratio = 0.5;
 int			protech_backup_min_free_space = 1024;
 int			protech_backup_lock_wait_timeout = 300000;
 char	   *protech_backup_passfile = NULL;
+/* read by protech_backup_status() only, in SQL */
+static int	expected_interval = 0;
 
 /*
  * The shared state (see ProtechBackupState), under a spinlock.
@@ -381,6 +383,14 @@ _PG_init(void)
 							 0.5, 0.0, 1.0,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.expected_interval",
+							"How often a successful backup is expected, for protech_backup_status().",
+							"A backup older than 1.5 times this is a problem. 0 means the period of "
+							"protech_backup.schedule; set it when another scheduler (pg_cron) takes the backups.",
+							&expected_interval,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
 	protech_backup_define_retention_settings();
 
 	MarkGUCPrefixReserved("protech_backup");
