@@ -1,4 +1,10 @@
-/* protech_backup--1.0--1.1.sql: from version 1.0 to 1.1 */
+-- protech_backup 1.0 -> 1.1
+--
+-- protech_backup_status() reports a stale backup by
+-- protech_backup.expected_interval when it is set, so that a cluster whose
+-- backups pg_cron takes (protech_backup.schedule = '') is still told when
+-- they stop.  Backups know their cluster (system identifier and timeline),
+-- and protech_backup_status() is right on a standby (in_recovery).
 
 \echo Use "ALTER EXTENSION protech_backup UPDATE TO '1.1'" to load this file. \quit
 
@@ -134,7 +140,14 @@ AS $$
 		FROM settings s,
 			 LATERAL (SELECT @extschema@.protech_backup_next_run(s.schedule, s.timezone, now()) AS first) AS f
 		WHERE s.schedule <> ''),
-	period AS (SELECT (SELECT second - first FROM next_two) AS every),
+	-- protech_backup.expected_interval (seconds) when set, else the schedule's period
+	expected AS (
+		SELECT setting::bigint AS seconds FROM pg_catalog.pg_settings
+		WHERE name = 'protech_backup.expected_interval'),
+	period AS (
+		SELECT coalesce((SELECT justify_hours(make_interval(secs => e.seconds)) FROM expected e WHERE e.seconds > 0),
+						(SELECT second - first FROM next_two)) AS every,
+			   (SELECT e.seconds > 0 FROM expected e) AS expected_set),
 	checks AS (
 		SELECT array_remove(ARRAY[
 			-- a standby runs no scheduler until it is promoted
@@ -142,8 +155,10 @@ AS $$
 				'scheduler not running' END,
 			CASE WHEN p.every IS NOT NULL AND
 					  (n.started_at IS NULL OR n.started_at < now() - 1.5 * p.every) THEN
-				format('no successful backup since %s (the schedule expects one every %s)',
-					   coalesce(n.started_at::text, 'the extension was installed'), p.every) END,
+				format('no successful backup since %s (%s expects one every %s)',
+					   coalesce(n.started_at::text, 'the extension was installed'),
+					   CASE WHEN p.expected_set THEN 'protech_backup.expected_interval'
+							ELSE 'the schedule' END, p.every) END,
 			CASE WHEN lf.status = 'failed' THEN
 				'last backup failed: ' || split_part(lf.message, E'\n', 1) END,
 			CASE WHEN lf.post_backup_status = 'failed' THEN

@@ -226,11 +226,13 @@ dump_to_file(const char *program, const char *const *argv,
 			 const char *path, int *fd, StringInfo output,
 			 int64 *size_bytes, char *sha256)
 {
+	ProtechBackupStream *file;
 	ProtechBackupStream *hash;
 	ProtechBackupStream *compress = NULL;
 	int			status;
 
-	hash = protech_backup_stream_hash(protech_backup_stream_progress(protech_backup_stream_file(path, fd)));
+	file = protech_backup_stream_file(path, fd);
+	hash = protech_backup_stream_hash(protech_backup_stream_progress(file));
 	if (storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM)
 		compress = protech_backup_stream_codec(storage->method, storage->level,
 											   true, hash);
@@ -282,8 +284,8 @@ dump_globals(const char *directory, const char *database, const char *role,
 						  files->globals_partial, &files->fd, &output,
 						  &info->globals_size_bytes, info->globals_sha256);
 	if (status != 0)
-		protech_backup_report_dump_failure("pg_dumpall --globals-only", database, role,
-							status, &output);
+		protech_backup_report_dump_failure("pg_dumpall --globals-only",
+										   database, role, status, &output);
 	snprintf(files->globals_path, MAXPGPATH, "%s/%s", directory,
 			 info->globals_file);
 	protech_backup_durable_rename(files->globals_partial, files->globals_path,
@@ -360,8 +362,8 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory)
 								  &pg_dump_output, &info->size_bytes,
 								  info->sha256);
 		if (status != 0)
-			protech_backup_report_dump_failure("pg_dump", database, role, status,
-								&pg_dump_output);
+			protech_backup_report_dump_failure("pg_dump", database, role,
+											   status, &pg_dump_output);
 
 		snprintf(files.dump_path, MAXPGPATH, "%s/%s", directory,
 				 info->file_name);

@@ -3,7 +3,8 @@
  * codec.c
  *		gzip (zlib) and zstd (libzstd) streams, compressing or
  *		decompressing, chunk by chunk through one fixed-size output buffer
- *		(a leaf module: the gzip and zstd stages of stream.c wrap it):
+ *		(built on storage.c's method names alone; the gzip and zstd stages
+ *		of stream.c wrap it):
  *		the backup compresses pg_dump's output with it in the same pass that
  *		hashes and writes it, the stored-backup check decompresses a backup
  *		fully with it, and a restore decompresses a backup into psql or

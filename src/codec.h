@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * codec.h
- *		gzip and zstd streams through a fixed-size buffer (codec.c).  A leaf
- *		module: it depends on no other.
+ *		gzip and zstd streams through a fixed-size buffer (codec.c).  Built
+ *		on storage.h alone (the names of the methods).
  *
  *-------------------------------------------------------------------------
  */

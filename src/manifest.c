@@ -9,13 +9,9 @@
  *
  * A manifest is a small JSON object in "<dump name>.json", written to a
  * ".partial" name, fsynced and renamed after the dump itself is complete.
- * A backup exists exactly when its manifest parses, names its own dump with
- * the suffix of its format and compression, and that dump is a regular file
- * of the recorded size (a directory-format dump: a folder of regular files
- * of that total size): a dump without a valid manifest is not a backup and
- * is never listed.  Manifests are parsed with the non-throwing JSON parser
- * of src/common, so a damaged manifest is skipped instead of aborting the
- * listing.
+ * Manifests are parsed with the non-throwing JSON parser of src/common, so
+ * a damaged manifest is skipped instead of aborting the listing
+ * (repository.c says when a manifest and its dump make a backup).
  *
  * A verification rewrites the manifest whole (verified_at, verify_result),
  * the same way.  Every manifest is written holding the manifest lock, and

@@ -6,7 +6,7 @@
  *		database or the restore failed: what the SQL function
  *		protech_backup_restore() and a verification run, and the removal of
  *		scratch databases a crash left behind.  Built on programs.c,
- *		child.c, repository.c and codec.c.
+ *		child.c, repository.c and stream.c.
  *
  * CREATE DATABASE and DROP DATABASE cannot run inside a function's
  * transaction, so everything goes through client programs run by the child
@@ -15,9 +15,9 @@
  * database the caller is in), restores a plain dump with ON_ERROR_STOP, and
  * counts; pg_restore --exit-on-error restores the custom and directory
  * formats.  What this extension compressed itself (plain .sql.gz and
- * .sql.zst, custom .dump.zst) is decompressed here, one buffer at a time,
- * into the program's standard input; pg_dump's own gzip is read by
- * pg_restore.  The calling process waits in the child runner's latch loop,
+ * .sql.zst, custom .dump.zst) is decompressed by the stream pipeline's
+ * reader (stream.c), one buffer at a time, into the program's standard
+ * input; pg_dump's own gzip is read by pg_restore.  The calling process waits in the child runner's latch loop,
  * so cancel, statement_timeout, termination and protech_backup.timeout
  * stop the program at once.
  *
@@ -49,11 +49,11 @@
 #include "utils/builtins.h"
 
 #include "child.h"
-#include "codec.h"
 #include "programs.h"
 #include "repository.h"
 #include "restore.h"
 #include "settings.h"
+#include "stream.h"
 
 /* scratch databases: this prefix, a pid, "_" and 8 hex digits */
 #define SCRATCH_PREFIX PROTECH_BACKUP_PREFIX "verify_"
@@ -61,9 +61,6 @@
 
 /* how long creating or dropping a database may wait for a lock */
 #define DATABASE_LOCK_TIMEOUT "SET lock_timeout = '1min'"
-
-/* compressed bytes read at a time when decompressing into a program */
-#define RESTORE_READ_SIZE (256 * 1024)
 
 /* lines of a failed program's output quoted when no error line is found */
 #define FAILURE_TAIL_LINES 10
@@ -93,81 +90,6 @@ typedef struct TargetDatabase
 	const char *const *maintenance_envp;	/* psql in the caller's database */
 	bool		created;
 } TargetDatabase;
-
-/*
- * Input of a program: a backup file decompressed one output buffer at a
- * time (see decompress_next).
- */
-typedef struct DecompressSource
-{
-	const char *path;
-	int			fd;
-	ProtechBackupCodec *codec;
-	char	   *buf;			/* compressed bytes read */
-	bool		need_input;		/* the codec has consumed buf */
-	StringInfo	out;			/* where the codec's output goes now */
-} DecompressSource;
-
-/*
- * Output sink of the decompressor: into the piece being produced.
- */
-static void
-append_decompressed(const char *data, size_t len, void *arg)
-{
-	DecompressSource *source = (DecompressSource *) arg;
-
-	appendBinaryStringInfo(source->out, data, len);
-}
-
-/*
- * Input source of the child runner: the next piece of the decompressed
- * backup (at most one output buffer of the codec), false at its end.
- * Raises data_corrupted when the file does not decompress; it was checked
- * just before, so only a change since then gets here.
- */
-static bool
-decompress_next(StringInfo buf, void *arg)
-{
-	DecompressSource *source = (DecompressSource *) arg;
-
-	source->out = buf;
-	while (buf->len == 0)
-	{
-		int			ret;
-
-		if (source->need_input)
-		{
-			ssize_t		n = read(source->fd, source->buf, RESTORE_READ_SIZE);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not read file \"%s\": %m", source->path)));
-			if (n == 0)
-			{
-				if (!protech_backup_codec_end(source->codec))
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_CORRUPTED),
-							 errmsg("file \"%s\": %s", source->path,
-									protech_backup_codec_error(source->codec))));
-				return false;
-			}
-			protech_backup_codec_input(source->codec, source->buf, n);
-			source->need_input = false;
-		}
-		ret = protech_backup_codec_step(source->codec);
-		if (ret < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("file \"%s\": %s", source->path,
-							protech_backup_codec_error(source->codec))));
-		if (ret == 0)
-			source->need_input = true;
-	}
-	return true;
-}
 
 /*
  * What a failed psql or pg_restore printed, for an error detail: from its
@@ -351,7 +273,7 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 	const char *program = plain ? "psql" : "pg_restore";
 	const char *argv[12];
 	int			argc = 0;
-	DecompressSource source = {0};
+	ProtechBackupStreamReader *reader = NULL;
 	StringInfoData output;
 	int			status;
 
@@ -380,16 +302,7 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 		/* psql reads "-" as standard input, pg_restore reads it without */
 		if (plain)
 			argv[argc++] = "-";
-		source.path = path;
-		source.fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
-		if (source.fd < 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not open file \"%s\": %m", path)));
-		source.codec = protech_backup_codec_begin(storage->method, 0, false,
-												  append_decompressed, &source);
-		source.buf = palloc(RESTORE_READ_SIZE);
-		source.need_input = true;
+		reader = protech_backup_stream_reader(path, storage->method);
 	}
 	else
 		argv[argc++] = path;
@@ -398,13 +311,10 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 	initStringInfo(&output);
 	status = protech_backup_run_child(program, argv,
 									  protech_backup_connection_environment(target, role),
-									  source.codec ? decompress_next : NULL, &source,
+									  reader ? protech_backup_stream_read : NULL, reader,
 									  NULL, NULL, &output, protech_backup_timeout);
-	if (source.codec)
-	{
-		CloseTransientFile(source.fd);
-		pfree(source.buf);
-	}
+	if (reader)
+		protech_backup_stream_reader_close(reader);
 	if (status == 0)
 		return true;
 	*problem = psprintf("%s failed (%s) and printed:\n%s", program,

@@ -2,7 +2,7 @@
  *
  * restore.h
  *		Restoring a backup into a new database (restore.c).  Built on
- *		programs.h, child.h, repository.h and codec.h.
+ *		programs.h, child.h, repository.h and stream.h.
  *
  *-------------------------------------------------------------------------
  */

@@ -9,9 +9,9 @@
  *		listing), durable.c (the removal) and slot.c.
  *
  * One planner decides for every backup: protech_backup_plan_retention()
- * works on nothing
- * but start times, sizes and whether verification failed, so the SQL
- * function protech_backup_retention_plan() exposes exactly the code that
+ * works on nothing but start times, sizes and whether verification failed,
+ * so the SQL function protech_backup_retention_plan() exposes exactly the
+ * code that
  * decides what protech_backup_cleanup() and the automatic run after each
  * backup delete, and the tests can drive it with any list of backups.
  *

@@ -60,10 +60,11 @@ PGDLLEXPORT void protech_backup_scheduler_main(Datum main_arg);
 #define LAUNCHER_RETRY_MS 10000
 /* how often the launcher of a standby checks whether it was promoted */
 #define PROMOTION_POLL_MS 1000
-/* how often the scheduler looks for the extension while it is missing */
+/*
+ * how often the scheduler looks for the extension: while it is missing, and
+ * while it waits for the next run (so that a DROP EXTENSION is noticed)
+ */
 #define EXTENSION_POLL_MS 5000
-/* longest sleep, so that a wall-clock jump is noticed within a minute */
-#define SCHEDULER_MAX_SLEEP_MS 60000
 
 /*
  * Register the launcher; called from _PG_init when preloaded.
@@ -135,6 +136,27 @@ wait_for_promotion(void)
 }
 
 /*
+ * Log where backups go when it differs from what logged (MAXPGPATH bytes)
+ * holds, and remember it there: once at start, and after a reload that
+ * changed it, so the log of a cluster whose directory is the default says
+ * which folder that is.
+ */
+static void
+log_directory(char *logged)
+{
+	char	   *directory = protech_backup_resolved_directory();
+
+	if (strcmp(directory, logged) != 0)
+	{
+		ereport(LOG,
+				(errmsg("protech_backup: backups of database \"%s\" are written to directory \"%s\"",
+						protech_backup_database, directory)));
+		strlcpy(logged, directory, MAXPGPATH);
+	}
+	pfree(directory);
+}
+
+/*
  * Main of the launcher: keep one scheduler running for
  * protech_backup.database, once the server is not a standby.
  */
@@ -144,10 +166,12 @@ protech_backup_launcher_main(Datum main_arg)
 	BackgroundWorkerHandle *scheduler = NULL;
 	char		scheduler_database[NAMEDATALEN] = "";
 	char		missing_logged[NAMEDATALEN] = "";
+	char		directory_logged[MAXPGPATH] = "";
 	TimestampTz last_start = 0;
 
 	protech_backup_setup_signals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	log_directory(directory_logged);
 	if (!wait_for_promotion())
 		proc_exit(0);
 
@@ -156,9 +180,13 @@ protech_backup_launcher_main(Datum main_arg)
 		long		timeout_ms = -1;
 		pid_t		pid;
 
-		if (protech_backup_reload_if_requested() && scheduler != NULL &&
-			strcmp(scheduler_database, protech_backup_database) != 0)
-			TerminateBackgroundWorker(scheduler);
+		if (protech_backup_reload_if_requested())
+		{
+			log_directory(directory_logged);
+			if (scheduler != NULL &&
+				strcmp(scheduler_database, protech_backup_database) != 0)
+				TerminateBackgroundWorker(scheduler);
+		}
 
 		if (scheduler != NULL &&
 			GetBackgroundWorkerPid(scheduler, &pid) == BGWH_STOPPED)
@@ -212,6 +240,21 @@ protech_backup_launcher_main(Datum main_arg)
 }
 
 /*
+ * The next due instant of the schedule in force after now, or 0 when
+ * scheduling is disabled.
+ */
+static TimestampTz
+next_run_from_now(void)
+{
+	const ProtechBackupSchedule *schedule = protech_backup_schedule_in_force();
+
+	if (schedule == NULL)
+		return 0;
+	return protech_backup_next_run(schedule, protech_backup_timezone_in_force(),
+								   GetCurrentTimestamp());
+}
+
+/*
  * Wait until the extension exists in the scheduler's database, logging once
  * that it is missing.  Returns false when asked to stop meanwhile (shutdown,
  * or protech_backup.database changed).
@@ -225,6 +268,8 @@ wait_for_extension(const char *database)
 	{
 		bool		installed;
 
+		/* so that status knows the next run as soon as the extension exists */
+		protech_backup_set_scheduler_state(MyProcPid, next_run_from_now());
 		protech_backup_begin_work();
 		installed = protech_backup_extension_installed();
 		protech_backup_end_work();
@@ -367,10 +412,23 @@ protech_backup_scheduler_main(Datum main_arg)
 	{
 		long		timeout_ms = -1;
 		TimestampTz now;
+		bool		installed;
 
 		protech_backup_reload_if_requested();
 		if (strcmp(database, protech_backup_database) != 0)
 			break;				/* the launcher starts one for the new database */
+
+		/* a DROP EXTENSION is noticed within EXTENSION_POLL_MS */
+		protech_backup_begin_work();
+		installed = protech_backup_extension_installed();
+		protech_backup_end_work();
+		if (!installed)
+		{
+			if (!wait_for_extension(database))
+				break;
+			announced = 0;
+			continue;
+		}
 
 		now = GetCurrentTimestamp();
 		schedule = protech_backup_schedule_in_force();
@@ -383,15 +441,6 @@ protech_backup_scheduler_main(Datum main_arg)
 			if (due <= now)
 			{
 				checked_until = now;
-				protech_backup_begin_work();
-				if (!protech_backup_extension_installed())
-				{
-					protech_backup_end_work();
-					if (!wait_for_extension(database))
-						break;
-					continue;
-				}
-				protech_backup_end_work();
 				run_scheduled_backup("schedule", run_context);
 				continue;
 			}
@@ -406,8 +455,7 @@ protech_backup_scheduler_main(Datum main_arg)
 			}
 			/* a clock that went backwards must not make a slot run twice */
 			checked_until = Max(checked_until, now);
-			timeout_ms = Min(TimestampDifferenceMilliseconds(now, due),
-							 SCHEDULER_MAX_SLEEP_MS);
+			timeout_ms = TimestampDifferenceMilliseconds(now, due);
 		}
 		else if (announced != 0)
 		{
@@ -416,7 +464,9 @@ protech_backup_scheduler_main(Datum main_arg)
 			announced = 0;
 			protech_backup_set_scheduler_state(MyProcPid, 0);
 		}
-		protech_backup_wait_on_latch(timeout_ms);
+		/* wake at least every EXTENSION_POLL_MS, also to notice a clock jump */
+		protech_backup_wait_on_latch(timeout_ms < 0 ? EXTENSION_POLL_MS :
+									 Min(timeout_ms, EXTENSION_POLL_MS));
 	}
 	proc_exit(0);
 }

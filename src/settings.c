@@ -55,6 +55,8 @@ int			protech_backup_keep_daily = 0;
 int			protech_backup_keep_weekly = 0;
 int			protech_backup_keep_monthly = 0;
 int			protech_backup_retention_max_size = 0;	/* in MB */
+/* read by protech_backup_status() only, in SQL */
+static int	expected_interval = 0;
 
 static const struct config_enum_entry verify_after_backup_options[] = {
 	{"off", PROTECH_BACKUP_VERIFY_OFF, false},
@@ -78,6 +80,8 @@ static const ScheduleExtra *schedule_parsed = NULL;
 static pg_tz *const *timezone_parsed = NULL;
 static const ProtechBackupCompression *compression_parsed = NULL;
 static const char *const *pg_dump_options_parsed = NULL;
+
+static char *default_directory(void);
 
 /*
  * Check hook for settings that must name a database object: not empty (where
@@ -189,6 +193,21 @@ check_directory(char **newval, void **extra, GucSource source)
 }
 
 /*
+ * Keep a copy of the size bytes of parsed in a malloc'd *extra, for the
+ * GUC machinery to keep with the value (and free with it).  False when
+ * out of memory, which fails the check.
+ */
+static bool
+keep_extra(void **extra, const void *parsed, size_t size)
+{
+	*extra = malloc(size);
+	if (*extra == NULL)
+		return false;
+	memcpy(*extra, parsed, size);
+	return true;
+}
+
+/*
  * Check hook for protech_backup.schedule: empty (scheduling disabled) or a
  * schedule the parser accepts, kept parsed in *extra.
  */
@@ -206,11 +225,7 @@ check_schedule(char **newval, void **extra, GucSource source)
 		GUC_check_errhint(PROTECH_BACKUP_SCHEDULE_HINT);
 		return false;
 	}
-	*extra = malloc(sizeof(ScheduleExtra));
-	if (*extra == NULL)
-		return false;
-	memcpy(*extra, &parsed, sizeof(ScheduleExtra));
-	return true;
+	return keep_extra(extra, &parsed, sizeof(ScheduleExtra));
 }
 
 static void
@@ -234,11 +249,7 @@ check_timezone(char **newval, void **extra, GucSource source)
 		GUC_check_errhint(PROTECH_BACKUP_TIMEZONE_HINT);
 		return false;
 	}
-	*extra = malloc(sizeof(pg_tz *));
-	if (*extra == NULL)
-		return false;
-	*((pg_tz **) *extra) = tz;
-	return true;
+	return keep_extra(extra, &tz, sizeof(pg_tz *));
 }
 
 static void
@@ -263,11 +274,7 @@ check_compression(char **newval, void **extra, GucSource source)
 		GUC_check_errhint(COMPRESSION_HINT);
 		return false;
 	}
-	*extra = malloc(sizeof(ProtechBackupCompression));
-	if (*extra == NULL)
-		return false;
-	memcpy(*extra, &parsed, sizeof(ProtechBackupCompression));
-	return true;
+	return keep_extra(extra, &parsed, sizeof(ProtechBackupCompression));
 }
 
 static void
@@ -327,6 +334,8 @@ assign_pg_dump_options(const char *newval, void *extra)
 void
 protech_backup_define_settings(void)
 {
+	char	   *directory_default = default_directory();
+
 	DefineCustomStringVariable("protech_backup.database",
 							   "Database that is backed up.",
 							   NULL,
@@ -336,10 +345,11 @@ protech_backup_define_settings(void)
 							   check_database, NULL, NULL);
 	DefineCustomStringVariable("protech_backup.directory",
 							   "Directory the backups are written to.",
-							   "Empty means a folder protech_backup beside the data directory "
-							   "when its parent is writable, else inside the data directory.",
+							   "The default is a folder protech_backup_<name of the data directory> "
+							   "beside the data directory when its parent is writable, else "
+							   "protech_backup inside the data directory; empty means that default.",
 							   &protech_backup_directory,
-							   "",
+							   directory_default ? directory_default : "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   check_directory, NULL, NULL);
 	DefineCustomStringVariable("protech_backup.pg_dump_path",
@@ -472,6 +482,14 @@ protech_backup_define_settings(void)
 							 0.5, 0.0, 1.0,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.expected_interval",
+							"How often a successful backup is expected, for protech_backup_status().",
+							"A backup older than 1.5 times this is a problem. 0 means the period of "
+							"protech_backup.schedule; set it when another scheduler (pg_cron) takes the backups.",
+							&expected_interval,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("protech_backup.retention_count",
 							"Number of newest complete backups that retention keeps.",
 							"0 means no count limit.",
@@ -594,22 +612,39 @@ protech_backup_in_data_directory(const char *path)
 }
 
 /*
- * The backup directory in force: the setting when given, otherwise a folder
- * "protech_backup" beside the data directory when the data directory's
- * parent is writable (so base backups of the data directory do not copy the
- * dumps), else inside the data directory.  Returns a palloc'd string.
+ * The default backup directory: beside the data directory (in its parent)
+ * when that parent is writable, so that base backups of the data directory
+ * do not copy the dumps, else inside the data directory.  The folder beside
+ * it is named after the data directory ("protech_backup_main" for Debian's
+ * /var/lib/postgresql/15/main), so that clusters whose data directories
+ * share a parent never share, list or rotate each other's backups.  NULL
+ * before the data directory is known.  Returns a palloc'd string.
+ */
+static char *
+default_directory(void)
+{
+	char		parent[MAXPGPATH];
+
+	if (DataDir == NULL)
+		return NULL;
+	strlcpy(parent, DataDir, sizeof(parent));
+	get_parent_directory(parent);
+	if (parent[0] != '\0' && access(parent, W_OK) == 0)
+		return psprintf("%s%sprotech_backup_%s", parent,
+						strcmp(parent, "/") == 0 ? "" : "/",
+						last_dir_separator(DataDir) + 1);
+	return psprintf("%s/protech_backup", DataDir);
+}
+
+/*
+ * The backup directory in force: the setting, whose built-in value is
+ * default_directory() as computed when the library was loaded; an empty
+ * setting means that default too.  Returns a palloc'd string.
  */
 char *
 protech_backup_resolved_directory(void)
 {
-	char		parent[MAXPGPATH];
-
 	if (protech_backup_directory[0] != '\0')
 		return pstrdup(protech_backup_directory);
-
-	strlcpy(parent, DataDir, sizeof(parent));
-	get_parent_directory(parent);
-	if (parent[0] != '\0' && access(parent, W_OK) == 0)
-		return psprintf("%s/protech_backup", parent);
-	return psprintf("%s/protech_backup", DataDir);
+	return default_directory();
 }

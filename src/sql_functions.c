@@ -365,9 +365,10 @@ protech_backup_cleanup(PG_FUNCTION_ARGS)
  *					  tables integer, rows bigint, duration interval,
  *					  detail text)
  *
- * Verify a backup (see protech_backup_verify_backup) and return the outcome as one row:
- * restored is NULL when no restore was asked for, tables and rows are
- * those of the restore, detail says what is wrong (NULL when nothing is).
+ * Verify a backup (see protech_backup_verify_backup) and return the
+ * outcome as one row: restored is NULL when no restore was asked for,
+ * tables and rows are those of the restore, detail says what is wrong
+ * (NULL when nothing is).
  * A damaged backup is reported, never raised.
  */
 Datum

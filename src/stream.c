@@ -21,7 +21,10 @@
  * nowhere" is a codec stage at the end of a chain).  The sources: a file
  * read to its end (protech_backup_stream_file_source) and a child's
  * standard output (protech_backup_stream_sink, the output callback of the
- * child runner).  A backup of a plain dump is
+ * child runner).  A consumer that pulls at its own pace (a restore feeding
+ * psql) reads through protech_backup_stream_reader instead, which
+ * decompresses one codec buffer per call, so that memory stays bounded: a
+ * push chain cannot pause in the middle of a piece of input.  A backup of a plain dump is
  *
  *	pg_dump's output -> [zstd] -> hash -> progress -> file
  *
@@ -104,6 +107,24 @@ typedef struct FileStage
 	uint64		bytes;
 	uint64		flushed;
 } FileStage;
+
+/*
+ * A new stage of size bytes (a struct that starts with ProtechBackupStream)
+ * with its write and finish functions, passing on to next.
+ */
+static void *
+new_stage(size_t size,
+		  void (*write) (ProtechBackupStream *, const char *, size_t),
+		  void (*finish) (ProtechBackupStream *),
+		  ProtechBackupStream *next)
+{
+	ProtechBackupStream *stage = palloc0(size);
+
+	stage->write = write;
+	stage->finish = finish;
+	stage->next = next;
+	return stage;
+}
 
 /*
  * Hand data to stage (drop it when stage is NULL).
@@ -205,11 +226,9 @@ hash_finish(ProtechBackupStream *stage)
 ProtechBackupStream *
 protech_backup_stream_hash(ProtechBackupStream *next)
 {
-	HashStage  *hash = palloc0(sizeof(HashStage));
+	HashStage  *hash = new_stage(sizeof(HashStage), hash_write, hash_finish,
+								 next);
 
-	hash->stage.write = hash_write;
-	hash->stage.finish = hash_finish;
-	hash->stage.next = next;
 	hash->sha256 = sha256_begin();
 	return &hash->stage;
 }
@@ -266,11 +285,9 @@ ProtechBackupStream *
 protech_backup_stream_codec(ProtechBackupMethod method, int level,
 							bool compress, ProtechBackupStream *next)
 {
-	CodecStage *codec = palloc0(sizeof(CodecStage));
+	CodecStage *codec = new_stage(sizeof(CodecStage), codec_write,
+								  codec_finish, next);
 
-	codec->stage.write = codec_write;
-	codec->stage.finish = codec_finish;
-	codec->stage.next = next;
 	codec->codec = protech_backup_codec_begin(method, level, compress,
 											  codec_output, next);
 	return &codec->stage;
@@ -310,11 +327,9 @@ progress_finish(ProtechBackupStream *stage)
 ProtechBackupStream *
 protech_backup_stream_progress(ProtechBackupStream *next)
 {
-	ProgressStage *progress = palloc0(sizeof(ProgressStage));
+	ProgressStage *progress = new_stage(sizeof(ProgressStage), progress_write,
+										progress_finish, next);
 
-	progress->stage.write = progress_write;
-	progress->stage.finish = progress_finish;
-	progress->stage.next = next;
 	return &progress->stage;
 }
 
@@ -377,7 +392,8 @@ file_finish(ProtechBackupStream *stage)
 ProtechBackupStream *
 protech_backup_stream_file(const char *path, int *fd)
 {
-	FileStage  *file = palloc0(sizeof(FileStage));
+	FileStage  *file = new_stage(sizeof(FileStage), file_write, file_finish,
+								 NULL);
 
 	*fd = open(path, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
 	if (*fd < 0)
@@ -389,11 +405,27 @@ protech_backup_stream_file(const char *path, int *fd)
 				(errcode_for_file_access(),
 				 errmsg("could not change the mode of file \"%s\" to 0600: %m",
 						path)));
-	file->stage.write = file_write;
-	file->stage.finish = file_finish;
 	file->path = path;
 	file->fd = fd;
 	return &file->stage;
+}
+
+/*
+ * Read up to STREAM_READ_SIZE bytes of fd into buf, retrying on EINTR, with
+ * an interrupt check: the one read loop of the pipeline.  Returns what
+ * read() returns.
+ */
+static ssize_t
+read_chunk(int fd, char *buf)
+{
+	ssize_t		n;
+
+	do
+	{
+		protech_backup_check_for_interrupts();
+		n = read(fd, buf, STREAM_READ_SIZE);
+	} while (n < 0 && errno == EINTR);
+	return n;
 }
 
 /*
@@ -425,12 +457,10 @@ protech_backup_stream_file_source(const char *path, bool sync,
 		return false;
 	}
 	buf = palloc(STREAM_READ_SIZE);
-	while ((n = read(fd, buf, STREAM_READ_SIZE)) != 0)
+	while ((n = read_chunk(fd, buf)) != 0)
 	{
 		if (n < 0)
 		{
-			if (errno == EINTR)
-				continue;
 			save_errno = errno;
 			*problem = psprintf("could not read file \"%s\": %m", path);
 			CloseTransientFile(fd);
@@ -438,11 +468,117 @@ protech_backup_stream_file_source(const char *path, bool sync,
 			errno = save_errno;
 			return false;
 		}
-		protech_backup_check_for_interrupts();
 		protech_backup_stream_write(stage, buf, n);
 	}
 	CloseTransientFile(fd);
 	pfree(buf);
 	protech_backup_stream_finish(stage);
 	return true;
+}
+
+/*
+ * The pull side of the pipeline, for a consumer that must take the bytes
+ * at its own pace (the standard input of psql or pg_restore, see
+ * restore.c): a file decompressed one output buffer of the codec at a time,
+ * so that memory use stays bounded whatever the compression ratio.
+ */
+struct ProtechBackupStreamReader
+{
+	const char *path;
+	int			fd;
+	ProtechBackupCodec *codec;
+	char	   *buf;			/* compressed bytes read */
+	bool		need_input;		/* the codec has consumed buf */
+	StringInfo	out;			/* where the codec's output goes now */
+};
+
+/*
+ * The codec's output callback of a reader: into the piece being produced.
+ */
+static void
+reader_output(const char *data, size_t len, void *arg)
+{
+	ProtechBackupStreamReader *reader = (ProtechBackupStreamReader *) arg;
+
+	appendBinaryStringInfo(reader->out, data, len);
+}
+
+/*
+ * Open the file at path to be read decompressed with method; raises an
+ * error when it cannot be opened.
+ */
+ProtechBackupStreamReader *
+protech_backup_stream_reader(const char *path, ProtechBackupMethod method)
+{
+	ProtechBackupStreamReader *reader = palloc0(sizeof(ProtechBackupStreamReader));
+
+	reader->path = path;
+	reader->fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (reader->fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", path)));
+	reader->codec = protech_backup_codec_begin(method, 0, false,
+											   reader_output, reader);
+	reader->buf = palloc(STREAM_READ_SIZE);
+	reader->need_input = true;
+	return reader;
+}
+
+/*
+ * Append the next piece of the decompressed file (at most one output
+ * buffer of the codec) to buf; false at its end.  The input source of the
+ * child runner (a ProtechBackupSource).  Raises data_corrupted when the
+ * file does not decompress.
+ */
+bool
+protech_backup_stream_read(StringInfo buf, void *arg)
+{
+	ProtechBackupStreamReader *reader = (ProtechBackupStreamReader *) arg;
+
+	reader->out = buf;
+	while (buf->len == 0)
+	{
+		int			ret;
+
+		if (reader->need_input)
+		{
+			ssize_t		n = read_chunk(reader->fd, reader->buf);
+
+			if (n < 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not read file \"%s\": %m", reader->path)));
+			if (n == 0)
+			{
+				if (!protech_backup_codec_end(reader->codec))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("file \"%s\": %s", reader->path,
+									protech_backup_codec_error(reader->codec))));
+				return false;
+			}
+			protech_backup_codec_input(reader->codec, reader->buf, n);
+			reader->need_input = false;
+		}
+		ret = protech_backup_codec_step(reader->codec);
+		if (ret < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("file \"%s\": %s", reader->path,
+							protech_backup_codec_error(reader->codec))));
+		if (ret == 0)
+			reader->need_input = true;
+	}
+	return true;
+}
+
+/*
+ * Close a reader.
+ */
+void
+protech_backup_stream_reader_close(ProtechBackupStreamReader *reader)
+{
+	CloseTransientFile(reader->fd);
+	pfree(reader->buf);
 }

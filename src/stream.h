@@ -2,13 +2,16 @@
  *
  * stream.h
  *		The stream pipeline: hash, gzip/zstd, progress and file stages, a
- *		file source and the child-output sink (stream.c).  Built on
+ *		file source, the child-output sink, and the decompressing reader a
+ *		restore pulls from (stream.c).  Built on
  *		codec.h, slot.h and child.h.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef PROTECH_BACKUP_STREAM_H
 #define PROTECH_BACKUP_STREAM_H
+
+#include "lib/stringinfo.h"
 
 #include "storage.h"
 
@@ -32,5 +35,12 @@ extern ProtechBackupStream *protech_backup_stream_file(const char *path, int *fd
 extern bool protech_backup_stream_file_source(const char *path, bool sync,
 											  ProtechBackupStream *stage,
 											  char **problem);
+
+typedef struct ProtechBackupStreamReader ProtechBackupStreamReader;
+
+extern ProtechBackupStreamReader *protech_backup_stream_reader(const char *path,
+															   ProtechBackupMethod method);
+extern bool protech_backup_stream_read(StringInfo buf, void *arg);
+extern void protech_backup_stream_reader_close(ProtechBackupStreamReader *reader);
 
 #endif							/* PROTECH_BACKUP_STREAM_H */

@@ -21,7 +21,8 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(new_backup_node backup_now backup_fails listed_backups
-  background_call start_blocked_backup backup_files partial_files sha256_of
+  background_call start_blocked_backup scratch_databases user_tables_and_rows
+  backup_files partial_files sha256_of
   fake_pg_dump reload_and_wait wait_until process_alive child_pids
   schema_of contents check_stored flip_byte lock_table prepend_hba extension_functions
   harmless_value);
@@ -95,13 +96,16 @@ sub listed_backups
 }
 
 # Start $sql in a session of its own on database $db, without waiting for
-# it to end, and return the session (a BackgroundPsql that goes on after an
-# error): the idiom of every test that acts while a call runs.  $bg->query
-# waits for the call's end; its error is then in $bg->{stderr}.
+# it to end, and return the session: the idiom of every test that acts
+# while a call runs.  The session goes on after an error unless
+# $opts{on_error_stop} says otherwise (then an unexpected error ends it, and
+# the test's next query on it fails).  $bg->query waits for the call's end;
+# its error is then in $bg->{stderr}.
 sub background_call
 {
-	my ($node, $db, $sql) = @_;
-	my $bg = $node->background_psql($db, on_error_stop => 0);
+	my ($node, $db, $sql, %opts) = @_;
+	my $bg = $node->background_psql($db,
+		on_error_stop => $opts{on_error_stop} // 0);
 	$bg->query_until(qr/started/, "\\echo started\n$sql;\n");
 	return $bg;
 }
@@ -124,6 +128,31 @@ sub start_blocked_backup
 		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'protech_backup backup'");
 	my ($pg_dump) = child_pids($worker);
 	return ($bg, $worker, $pg_dump, $backend);
+}
+
+# How many scratch databases of verifications exist on the node.
+sub scratch_databases
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_database WHERE datname LIKE 'protech\\_backup\\_verify\\_%'"
+	);
+}
+
+# The number of user tables of database $db (of the fixture's schemas
+# public and sales) and of their rows, counted here independently of the
+# extension.
+sub user_tables_and_rows
+{
+	my ($node, $db) = @_;
+	my @tables = split /\n/, $node->safe_psql($db, q{
+	SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'sales')
+	  AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+					  AND d.objid = c.oid AND d.deptype = 'e')});
+	my $rows = 0;
+	$rows += $node->safe_psql($db, "SELECT count(*) FROM ONLY $_") for @tables;
+	return (scalar(@tables), $rows);
 }
 
 # Sorted names of the files in the node's backup directory, less its lock

@@ -53,9 +53,8 @@ is(status('next_run_at = protech_backup_next_run(schedule, timezone, now())'),
 my $locker = lock_table($node, 'app', 't');
 my $listener = $node->background_psql('app');
 $listener->query_safe('LISTEN protech_backup');
-my $manual = $node->background_psql('app');
-$manual->query_until(qr/started/,
-	"\\echo started\nSELECT count(*) FROM protech_backup_now();\n");
+my $manual = background_call($node, 'app',
+	'SELECT count(*) FROM protech_backup_now()', on_error_stop => 1);
 ok( $node->poll_query_until('app',
 		"SELECT running AND running_since IS NOT NULL AND running_bytes >= 0 FROM protech_backup_status()"
 	),
@@ -131,7 +130,7 @@ is( $node->safe_psql('app',
 reload_and_wait($node, 'protech_backup.pg_dump_path' => '');
 
 # size anomaly: a backup far smaller than the previous ones
-$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()') for 1 .. 2;
+backup_now($node) for 1 .. 2;
 is(status('healthy'), 't', 'healthy again after good backups');
 my $offset = -s $node->logfile;
 $node->safe_psql('app', 'TRUNCATE t');
@@ -213,7 +212,7 @@ reload_and_wait(
 	'protech_backup.retention_count' => 1);
 my $stuck = backup_now($node);
 chmod 0500, "$dir/$stuck" or die "could not chmod $dir/$stuck: $!";
-$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()');
+backup_now($node);
 chmod 0700, "$dir/$stuck" or die "could not chmod $dir/$stuck: $!";
 is( status("healthy, array_to_string(problems, ';')"),
 	qq{f|retention: could not delete "$stuck": not kept by any keep rule},
@@ -221,7 +220,7 @@ is( status("healthy, array_to_string(problems, ';')"),
 ok(-d "$dir/$stuck", 'and its folder is still there');
 ok(!-e "$dir/$stuck.globals.sql", 'its globals file is removed all the same');
 rmtree("$dir/$stuck");
-$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()');
+backup_now($node);
 is(status('healthy'), 't', 'healthy again once a retention run deletes what it must');
 reload_and_wait(
 	$node,

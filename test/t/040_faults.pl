@@ -37,7 +37,7 @@ $node->safe_psql('app', <<'EOS');
 CREATE TABLE t AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 20000) AS g;
 CREATE TABLE locked_tbl (id int);
 EOS
-$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()') for 1 .. 2;
+backup_now($node) for 1 .. 2;
 
 my ($injected, $survived, $lost) = (0, 0, 0);
 
@@ -183,7 +183,7 @@ SKIP:
 		'protech_backup.directory' => $small,
 		'protech_backup.min_free_space' => 0);
 	$node->{protech_backup_dir} = $small;
-	$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()');
+	backup_now($node);
 
 	my $filler =
 	  'CREATE TABLE filler AS SELECT g AS id, md5(g::text) || md5((g + 1)::text) AS payload FROM generate_series(1, 300000) AS g';
