@@ -1,0 +1,84 @@
+# ALTER EXTENSION UPDATE to 1.1 of an install of 1.0 that holds history and
+# backups: this library serves the 1.0 protech_backup_info (12 columns)
+# until the update, then the system_identifier and timeline columns, NULL
+# for a manifest written by 1.0 (without them); the history is kept;
+# protech_backup_status() (still granted to pg_monitor) and
+# protech_backup_metrics() gain in_recovery; a
+# backup of a 1.0 manifest counts as this cluster's for retention.
+use strict;
+use warnings;
+
+use lib 'test/lib';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use ProtechBackupTest;
+use Test::More;
+
+my $node = new_backup_node('update', no_extension => 1);
+my $dir = $node->{protech_backup_dir};
+$node->safe_psql('app', "CREATE EXTENSION protech_backup VERSION '1.0'");
+$node->safe_psql('app',
+	"CREATE TABLE t AS SELECT g AS x, repeat('x', 100) AS y FROM generate_series(1, 100) g"
+);
+my $sysid = $node->safe_psql('app',
+	'SELECT system_identifier FROM pg_control_system()');
+
+my $old = backup_now($node);
+is( $node->safe_psql('app',
+		"SELECT count(*) FROM pg_attribute WHERE attrelid = 'protech_backup_info'::regclass AND attnum > 0"
+	),
+	'12',
+	'1.0: protech_backup_info has 12 columns');
+is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_list()'),
+	'1', '1.0: protech_backup_list() works with this library');
+
+# the manifest as version 1.0 wrote it, without the cluster
+my $manifest = slurp_file("$dir/$old.json");
+ok($manifest =~ s/\n  "system_identifier": \d+,\n  "timeline": \d+,/\n/,
+	'the manifest records the cluster');
+open(my $fh, '>', "$dir/$old.json") or die "could not write $dir/$old.json: $!";
+print $fh $manifest;
+close($fh);
+my $history = $node->safe_psql('app',
+	'SELECT count(*) FROM protech_backup_history');
+
+$node->safe_psql('app', 'ALTER EXTENSION protech_backup UPDATE');
+is( $node->safe_psql('app',
+		"SELECT extversion FROM pg_extension WHERE extname = 'protech_backup'"),
+	'1.1', 'updated to 1.1');
+is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_history'),
+	$history, 'the history is kept');
+is( $node->safe_psql('app',
+		"SELECT system_identifier IS NULL, timeline IS NULL FROM protech_backup_list() WHERE file_name = '$old'"
+	),
+	't|t',
+	'a backup of a 1.0 manifest is listed, of no recorded cluster');
+
+my $new = backup_now($node);
+is( $node->safe_psql('app',
+		"SELECT system_identifier, timeline FROM protech_backup_list() WHERE file_name = '$new'"
+	),
+	"$sysid|1",
+	'a new backup records the cluster');
+is( $node->safe_psql('app',
+		'SELECT in_recovery, last_success_file FROM protech_backup_status()'),
+	"f|$new", 'protech_backup_status() has in_recovery');
+is( $node->safe_psql('app',
+		"SELECT value FROM protech_backup_metrics() WHERE name = 'protech_backup_in_recovery'"
+	),
+	'0',
+	'protech_backup_metrics() has protech_backup_in_recovery');
+$node->safe_psql('app', 'CREATE ROLE watcher LOGIN IN ROLE pg_monitor');
+is( $node->safe_psql('app', 'SELECT healthy FROM protech_backup_status()',
+		extra_params => [ '-U', 'watcher' ]),
+	't',
+	'protech_backup_status() is still granted to pg_monitor');
+
+# a backup of no recorded cluster is this cluster's: retention deletes it
+reload_and_wait($node, 'protech_backup.retention_count' => '1');
+is( $node->safe_psql('app',
+		"SELECT file_name, action FROM protech_backup_cleanup() ORDER BY file_name"),
+	"$old|delete\n$new|keep",
+	'retention counts the backup of a 1.0 manifest as this cluster\'s');
+
+done_testing();
