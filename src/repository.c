@@ -514,6 +514,26 @@ report_directory_locked(const char *directory, const char *holder)
 }
 
 /*
+ * For a process that has just claimed the slot: prepare directory (see
+ * protech_backup_prepare_directory) and take its lock file, under the
+ * manifest lock.  Returns false with *holder describing the other server
+ * that holds it.
+ */
+static bool
+lock_claimed_directory(const char *directory, char **holder)
+{
+	bool		locked;
+
+	protech_backup_prepare_directory(directory);
+	protech_backup_lock_manifests();
+	locked = lock_directory(directory, holder);
+	if (locked)
+		protech_backup_slot_set_directory_locked(true);
+	protech_backup_unlock_manifests();
+	return locked;
+}
+
+/*
  * Make directory ready for writing and take it for this process: the
  * cluster-wide backup slot for history row run_id (0 if none), then the
  * directory (see protech_backup_prepare_directory), then its lock file.
@@ -526,18 +546,11 @@ void
 protech_backup_claim_directory(const char *directory, int64 run_id)
 {
 	char	   *holder = NULL;
-	bool		locked;
 
 	protech_backup_claim_slot(run_id);
 	PG_TRY();
 	{
-		protech_backup_prepare_directory(directory);
-		protech_backup_lock_manifests();
-		locked = lock_directory(directory, &holder);
-		if (locked)
-			protech_backup_slot_set_directory_locked(true);
-		protech_backup_unlock_manifests();
-		if (!locked)
+		if (!lock_claimed_directory(directory, &holder))
 			report_directory_locked(directory, holder);
 	}
 	PG_CATCH();
@@ -568,12 +581,7 @@ protech_backup_try_claim_directory(const char *directory)
 	{
 		char	   *holder;
 
-		protech_backup_prepare_directory(directory);
-		protech_backup_lock_manifests();
-		claimed = lock_directory(directory, &holder);
-		if (claimed)
-			protech_backup_slot_set_directory_locked(true);
-		protech_backup_unlock_manifests();
+		claimed = lock_claimed_directory(directory, &holder);
 	}
 	PG_CATCH();
 	{
