@@ -95,7 +95,7 @@ is_deeply(
 	[
 		qw(protech_backup_backups_total protech_backup_directory_free_bytes
 		  protech_backup_failures_total protech_backup_healthy
-		  protech_backup_last_duration_seconds protech_backup_last_size_bytes
+		  protech_backup_in_recovery protech_backup_last_duration_seconds protech_backup_last_size_bytes
 		  protech_backup_last_success_timestamp_seconds protech_backup_running)
 	],
 	'the metrics, in Prometheus naming');
@@ -104,15 +104,16 @@ is($metrics{protech_backup_last_size_bytes}[1], $size, 'last_size_bytes');
 is($metrics{protech_backup_healthy}[1], 1, 'healthy');
 is($metrics{protech_backup_running}[1], 0, 'running');
 is($metrics{protech_backup_failures_total}[1], 0, 'failures_total');
+is($metrics{protech_backup_in_recovery}[1], 0, 'in_recovery');
 is($metrics{protech_backup_healthy}[0], 'database="app"', 'labelled with the database');
 
 # the query of contrib/postgres_exporter.yml gives the same values
 my ($exporter_query) =
   slurp_file('contrib/postgres_exporter.yml') =~ /^  query: \|\n((?:    .*\n)+)/m;
 is( $node->safe_psql('app',
-		"SELECT database, backups_total, last_size_bytes, healthy, running FROM ($exporter_query) AS q"
+		"SELECT database, backups_total, last_size_bytes, healthy, running, in_recovery FROM ($exporter_query) AS q"
 	),
-	"app|1|$size|1|0",
+	"app|1|$size|1|0|0",
 	'the postgres_exporter queries file reads the metrics');
 
 # failed
@@ -239,6 +240,6 @@ ok( $node->poll_query_until('app',
 $node->safe_psql('app', 'CREATE ROLE watcher LOGIN IN ROLE pg_monitor');
 is( $node->safe_psql('app',
 		'SET ROLE watcher; SELECT count(*) FROM protech_backup_metrics()'),
-	'8', 'pg_monitor members can read status and metrics');
+	'9', 'pg_monitor members can read status and metrics');
 
 done_testing();
