@@ -348,7 +348,7 @@ protech_backup_check_stored(const char *directory,
  * dies (on NFS, when the dead host's lease expires).  The file itself is
  * never removed: removing a lock file races with the next one to open it.
  * Its holder writes who it is into it (host name, system identifier, pid,
- * since when) and empties it before letting go, so that a server that
+ * since when) and blanks that before letting go, so that a server that
  * finds it locked names the holder in its error.
  *
  * Inside one server, the cluster-wide backup slot (slot.c) stays what
@@ -362,8 +362,17 @@ protech_backup_check_stored(const char *directory,
  * which that rewrite holds.
  */
 
-/* the most of the holder's description read back from the lock file */
+/*
+ * The lock file holds one line of exactly this many bytes: who holds it,
+ * padded with spaces, or only spaces while nobody does.  Its size never
+ * changes once created, so taking and giving it back needs no free space:
+ * on a full disk the cleanup that frees space still gets the lock.
+ */
 #define LOCK_HOLDER_SIZE 512
+
+/* how long a server that finds the file locked waits for the holder's name */
+#define LOCK_HOLDER_TRIES 20
+#define LOCK_HOLDER_RETRY_US 10000
 
 /* the open lock file of this process, -1 when it holds none */
 static int	directory_lock_fd = -1;
@@ -374,56 +383,73 @@ static bool directory_locked_for_manifest = false;
 /*
  * The holder's description in the lock file open as fd, for the error of a
  * server that finds it locked: what the holder wrote, as printable ASCII,
- * or a sentence saying it wrote nothing yet.
+ * or a sentence saying it wrote nothing (yet: it writes its name right
+ * after it takes the lock, so a blank line is read again for a moment).
  */
 static char *
 read_lock_holder(int fd)
 {
-	char		buf[LOCK_HOLDER_SIZE];
-	ssize_t		len = pread(fd, buf, sizeof(buf) - 1, 0);
+	char		buf[LOCK_HOLDER_SIZE + 1];
 
-	if (len <= 0)
-		return pstrdup("a process that has not written its name into it yet");
-	buf[len] = '\0';
-	/* another server wrote it: keep it one line of printable ASCII */
-	for (ssize_t i = 0; i < len; i++)
-		if (buf[i] == '\n' && i == len - 1)
-			buf[i] = '\0';
-		else if (buf[i] < 0x20 || buf[i] > 0x7e)
-			buf[i] = '?';
-	return pstrdup(buf);
+	for (int try = 0; try < LOCK_HOLDER_TRIES; try++)
+	{
+		ssize_t		len = pread(fd, buf, LOCK_HOLDER_SIZE, 0);
+
+		/* trailing padding and newline off */
+		while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\n'))
+			len--;
+		if (len > 0)
+		{
+			buf[len] = '\0';
+			/* another server wrote it: keep it one line of printable ASCII */
+			for (ssize_t i = 0; i < len; i++)
+				if (buf[i] < 0x20 || buf[i] > 0x7e)
+					buf[i] = '?';
+			return pstrdup(buf);
+		}
+		pg_usleep(LOCK_HOLDER_RETRY_US);
+	}
+	return pstrdup("a process that has not written its name into it");
 }
 
 /*
- * Write who holds the lock file open as fd into it: "process P of the
- * server on host H with system identifier S, since T".
+ * Write the line of the lock file open as fd (see LOCK_HOLDER_SIZE): who
+ * holds it, "process P of the server on host H with system identifier S,
+ * since T", synced so that servers on other hosts read it; or, when
+ * releasing, spaces.  A holder that cannot write its name raises an error;
+ * one that cannot blank it on release only logs that.
  */
 static void
-write_lock_holder(int fd, const char *path)
+write_lock_holder(int fd, const char *path, bool holding)
 {
-	char		host[256];
-	char	   *holder;
+	char		line[LOCK_HOLDER_SIZE];
+	int			len = 0;
 
-	if (gethostname(host, sizeof(host)) != 0)
-		strlcpy(host, "(unknown)", sizeof(host));
-	host[sizeof(host) - 1] = '\0';
-	holder = psprintf("process %d of the server on host \"%s\" with system identifier " UINT64_FORMAT ", since %s\n",
-					  MyProcPid, host, GetSystemIdentifier(),
-					  timestamptz_to_str(GetCurrentTimestamp()));
-	errno = 0;
-	if (ftruncate(fd, 0) != 0 ||
-		pwrite(fd, holder, strlen(holder), 0) != (ssize_t) strlen(holder) ||
-		pg_fsync(fd) != 0)
+	if (holding)
 	{
-		int			save_errno = errno ? errno : ENOSPC;
+		char		host[256];
 
-		close(fd);
-		errno = save_errno;
-		ereport(ERROR,
+		if (gethostname(host, sizeof(host)) != 0)
+			strlcpy(host, "(unknown)", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		len = snprintf(line, sizeof(line),
+					   "process %d of the server on host \"%.64s\" with system identifier " UINT64_FORMAT ", since %s",
+					   MyProcPid, host, GetSystemIdentifier(),
+					   timestamptz_to_str(GetCurrentTimestamp()));
+		len = Min(len, LOCK_HOLDER_SIZE - 1);
+	}
+	memset(line + len, ' ', LOCK_HOLDER_SIZE - 1 - len);
+	line[LOCK_HOLDER_SIZE - 1] = '\n';
+	errno = 0;
+	if (pwrite(fd, line, LOCK_HOLDER_SIZE, 0) != LOCK_HOLDER_SIZE ||
+		(holding && pg_fsync(fd) != 0))
+	{
+		if (errno == 0)
+			errno = ENOSPC;
+		ereport(holding ? ERROR : LOG,
 				(errcode_for_file_access(),
 				 errmsg("could not write to file \"%s\": %m", path)));
 	}
-	pfree(holder);
 }
 
 /*
@@ -471,26 +497,31 @@ lock_directory(const char *directory, char **holder)
 		close(fd);
 		return false;
 	}
-	write_lock_holder(fd, path);
+	PG_TRY();
+	{
+		write_lock_holder(fd, path, true);
+	}
+	PG_CATCH();
+	{
+		close(fd);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	directory_lock_fd = fd;
 	return true;
 }
 
 /*
- * Give the lock file back, emptied, if this process holds it.  The caller
- * holds the manifest lock.
+ * Give the lock file back, its line blanked, if this process holds it.
+ * The caller holds the manifest lock.
  */
 static void
 unlock_directory(void)
 {
 	if (directory_lock_fd < 0)
 		return;
-	/* a holder that cannot empty it is still named by the next one */
-	if (ftruncate(directory_lock_fd, 0) != 0)
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("protech_backup: could not empty the lock file \"%s\" of the backup directory: %m",
-						PROTECH_BACKUP_LOCK_FILE)));
+	/* a holder that cannot blank it is still named by the next one */
+	write_lock_holder(directory_lock_fd, PROTECH_BACKUP_LOCK_FILE, false);
 	close(directory_lock_fd);
 	directory_lock_fd = -1;
 	directory_locked_for_manifest = false;

@@ -69,9 +69,9 @@ is( $node->safe_psql('app',
 	'0',
 	'protech_backup_metrics() has protech_backup_in_recovery');
 $node->safe_psql('app', 'CREATE ROLE watcher LOGIN IN ROLE pg_monitor');
-is( $node->safe_psql('app', 'SELECT healthy FROM protech_backup_status()',
+is( $node->safe_psql('app', 'SELECT in_recovery FROM protech_backup_status()',
 		extra_params => [ '-U', 'watcher' ]),
-	't',
+	'f',
 	'protech_backup_status() is still granted to pg_monitor');
 
 # a backup of no recorded cluster is this cluster's: retention deletes it
