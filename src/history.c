@@ -4,6 +4,7 @@
  *		The run history: one row of protech_backup_history per backup run,
  *		whatever started it, written by the process that runs the backup in
  *		transactions of its own, so that a failed run is recorded too.
+ *		Built on extension.c (where the table is).
  *
  * Every function here runs inside a transaction the caller started, in a
  * database connection to protech_backup.database.  Values always travel as

@@ -3,7 +3,7 @@
  * programs.c
  *		PostgreSQL's client programs as this extension runs them (pg_dump,
  *		psql, pg_restore): where they are, and how they reach this very
- *		server.
+ *		server.  Built on settings.c and child.c.
  *
  * They run through the child runner (child.c) with an argument vector,
  * never a shell, and connect over the server's own Unix socket as

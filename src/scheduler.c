@@ -22,7 +22,9 @@
  *	 stale partial files, runs one catch-up backup when a scheduled run was
  *	 missed, then sleeps on its latch until the next due instant of
  *	 protech_backup.schedule, recomputed from the wall clock after every
- *	 wake-up.
+ *	 wake-up; it wakes at least every EXTENSION_POLL_MS, so that a clock
+ *	 jump or a DROP EXTENSION is noticed (it then waits for the extension
+ *	 again).
  *
  *-------------------------------------------------------------------------
  */
