@@ -583,9 +583,10 @@ describe_database(ProtechBackupInfo *info)
 	TupleDesc	desc;
 	bool		isnull;
 	char	   *icu_locale;
+	int			nestlevel;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
-	SPI_connect();
+	nestlevel = protech_backup_spi_connect();
 	if (SPI_execute("SELECT (SELECT pg_catalog.count(*)::pg_catalog.int4 "
 					PROTECH_BACKUP_USER_TABLES "), "
 					"pg_catalog.pg_encoding_to_char(d.encoding), "
@@ -607,7 +608,7 @@ describe_database(ProtechBackupInfo *info)
 	icu_locale = SPI_getvalue(row, desc, 6);
 	strlcpy(info->icu_locale, icu_locale ? icu_locale : "",
 			sizeof(info->icu_locale));
-	SPI_finish();
+	protech_backup_spi_finish(nestlevel);
 	PopActiveSnapshot();
 }
 

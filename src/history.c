@@ -8,7 +8,7 @@
  * Every function here runs inside a transaction the caller started, in a
  * database connection to protech_backup.database.  Values always travel as
  * SPI parameters; only the table's schema-qualified, quoted name is put into
- * the query text.  When the extension is not installed in the connected
+ * the query text, and every function and operator is pg_catalog's, named so.  When the extension is not installed in the connected
  * database there is no table: the functions then do nothing.
  *
  *-------------------------------------------------------------------------
@@ -18,13 +18,48 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 #include "protech_backup.h"
 
 /*
+ * Connect to SPI for queries of the extension, with search_path pinned to
+ * PROTECH_BACKUP_SEARCH_PATH until protech_backup_spi_finish(), whatever
+ * the database, the role or the session set: a function, operator or
+ * aggregate that a user created in a schema of the path can never be
+ * picked for a name the queries use (they qualify every name too).  As
+ * PostgreSQL does around the code of index builds and foreign key checks.
+ * Returns the GUC nest level to give protech_backup_spi_finish(); an error
+ * in between restores the setting with the transaction's abort.
+ */
+int
+protech_backup_spi_connect(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", PROTECH_BACKUP_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	SPI_connect();
+	return nestlevel;
+}
+
+/*
+ * Disconnect from SPI and give search_path back its value from before
+ * protech_backup_spi_connect().
+ */
+void
+protech_backup_spi_finish(int nestlevel)
+{
+	SPI_finish();
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
  * The quoted name of the extension's schema, or NULL when the extension is
- * not installed in this database.  Must be called with SPI connected.
+ * not installed in this database.  Must be called with SPI connected
+ * (protech_backup_spi_connect).
  */
 char *
 protech_backup_extension_schema(void)
@@ -60,10 +95,10 @@ bool
 protech_backup_extension_installed(void)
 {
 	bool		installed;
+	int			nestlevel = protech_backup_spi_connect();
 
-	SPI_connect();
 	installed = history_table() != NULL;
-	SPI_finish();
+	protech_backup_spi_finish(nestlevel);
 	return installed;
 }
 
@@ -81,10 +116,11 @@ history_execute(const char *query, int nargs, Oid *types, Datum *values,
 	char	   *table;
 	uint64		processed = 0;
 	int			rc;
+	int			nestlevel;
 
 	if (found)
 		*found = false;
-	SPI_connect();
+	nestlevel = protech_backup_spi_connect();
 	table = history_table();
 	if (table != NULL)
 	{
@@ -103,7 +139,7 @@ history_execute(const char *query, int nargs, Oid *types, Datum *values,
 			*found = !isnull;
 		}
 	}
-	SPI_finish();
+	protech_backup_spi_finish(nestlevel);
 	return processed;
 }
 

@@ -31,6 +31,8 @@
 #define PROTECH_BACKUP_MANIFEST_SUFFIX ".json"
 /* Room for the outcome of a verification in a manifest, with its NUL. */
 #define PROTECH_BACKUP_VERIFY_RESULT_SIZE 2048
+/* The search_path every query of the extension runs under. */
+#define PROTECH_BACKUP_SEARCH_PATH "pg_catalog, pg_temp"
 /* How verify_result begins when the verification failed. */
 #define PROTECH_BACKUP_VERIFY_FAILED "failed"
 
@@ -304,7 +306,9 @@ extern void protech_backup_remove_stale_partials(const char *directory);
 extern ProtechBackupInfo *protech_backup_take(const char *trigger, int64 run_id,
 											  char **retention_report);
 
-/* history.c: the run history table */
+/* history.c: the run history table, and SPI under a pinned search_path */
+extern int	protech_backup_spi_connect(void);
+extern void protech_backup_spi_finish(int nestlevel);
 extern char *protech_backup_extension_schema(void);
 extern bool protech_backup_extension_installed(void);
 extern int64 protech_backup_history_start(const char *trigger,

@@ -511,8 +511,8 @@ protech_backup_drop_leftover_scratch_databases(void)
 	List	   *names = NIL;
 	ListCell   *lc;
 	TargetDatabase db = {0};
+	int			nestlevel = protech_backup_spi_connect();
 
-	SPI_connect();
 	if (SPI_execute("SELECT datname FROM pg_catalog.pg_database "
 					"WHERE datname OPERATOR(pg_catalog.~) '" SCRATCH_PATTERN "'",
 					true, 0) != SPI_OK_SELECT)
@@ -520,7 +520,7 @@ protech_backup_drop_leftover_scratch_databases(void)
 	for (uint64 i = 0; i < SPI_processed; i++)
 		names = lappend(names,
 						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	SPI_finish();
+	protech_backup_spi_finish(nestlevel);
 	if (names == NIL)
 		return;
 

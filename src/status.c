@@ -101,8 +101,8 @@ protech_backup_size_anomaly(void)
 	MemoryContext caller_context = CurrentMemoryContext;
 	char	   *schema;
 	char	   *anomaly = NULL;
+	int			nestlevel = protech_backup_spi_connect();
 
-	SPI_connect();
 	schema = protech_backup_extension_schema();
 	if (schema != NULL &&
 		SPI_execute(psprintf("SELECT %s.protech_backup_size_anomaly()", schema),
@@ -114,6 +114,6 @@ protech_backup_size_anomaly(void)
 		if (value)
 			anomaly = MemoryContextStrdup(caller_context, value);
 	}
-	SPI_finish();
+	protech_backup_spi_finish(nestlevel);
 	return anomaly;
 }

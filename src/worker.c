@@ -219,6 +219,20 @@ protech_backup_check_for_interrupts(void)
 }
 
 /*
+ * Pin search_path for the whole life of this process, connected to a
+ * database whose owner (or any role that may create objects in a schema of
+ * its search_path, or set it with ALTER DATABASE or ALTER ROLE) is not to
+ * be trusted: nothing the process runs then resolves a name to what such a
+ * role created (the queries qualify every name too; see history.c).
+ */
+static void
+pin_search_path(void)
+{
+	SetConfigOption("search_path", PROTECH_BACKUP_SEARCH_PATH,
+					PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/*
  * Start and commit a transaction with a snapshot, for SPI work.
  */
 static void
@@ -699,6 +713,7 @@ protech_backup_scheduler_main(Datum main_arg)
 	strlcpy(database, MyBgworkerEntry->bgw_extra, NAMEDATALEN);
 	setup_signals();
 	BackgroundWorkerInitializeConnection(database, NULL, 0);
+	pin_search_path();
 	run_context = AllocSetContextCreate(TopMemoryContext, "protech_backup run",
 										ALLOCSET_DEFAULT_SIZES);
 	pgstat_report_activity(STATE_IDLE, NULL);
@@ -804,6 +819,7 @@ protech_backup_manual_main(Datum main_arg)
 		proc_exit(0);			/* the caller is gone already */
 	manual_request = dsm_segment_address(segment);
 	BackgroundWorkerInitializeConnection(manual_request->database, NULL, 0);
+	pin_search_path();
 	protech_backup_take_over_slot_from(manual_request->caller_pid);
 
 	if (run_recorded_backup("manual", &info, &error))
