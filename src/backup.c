@@ -590,10 +590,11 @@ describe_database(ProtechBackupInfo *info)
 	if (SPI_execute("SELECT (SELECT pg_catalog.count(*)::pg_catalog.int4 "
 					PROTECH_BACKUP_USER_TABLES "), "
 					"pg_catalog.pg_encoding_to_char(d.encoding), "
-					"CASE d.datlocprovider WHEN 'i' THEN 'icu' ELSE 'libc' END, "
+					"CASE WHEN d.datlocprovider OPERATOR(pg_catalog.=) 'i' "
+					"THEN 'icu' ELSE 'libc' END, "
 					"d.datcollate, d.datctype, d.daticulocale "
 					"FROM pg_catalog.pg_database d "
-					"WHERE d.datname = pg_catalog.current_database()",
+					"WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()",
 					true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not describe the database");

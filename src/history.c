@@ -66,8 +66,9 @@ protech_backup_extension_schema(void)
 {
 	if (SPI_execute("SELECT pg_catalog.quote_ident(n.nspname) "
 					"FROM pg_catalog.pg_extension e "
-					"JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
-					"WHERE e.extname = 'protech_backup'",
+					"JOIN pg_catalog.pg_namespace n "
+					"ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
+					"WHERE e.extname OPERATOR(pg_catalog.=) 'protech_backup'",
 					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up the protech_backup extension");
 	if (SPI_processed == 0)
@@ -204,7 +205,7 @@ protech_backup_history_finish(int64 run_id, const char *status,
 		nulls[6] = 'n';
 	history_execute("UPDATE %s SET status = $2, finished_at = $3, "
 					"file_name = $4, size_bytes = $5, message = $6, "
-					"post_backup_status = $7 WHERE run_id = $1",
+					"post_backup_status = $7 WHERE run_id OPERATOR(pg_catalog.=) $1",
 					7, types, values, nulls, NULL, NULL);
 }
 
@@ -221,7 +222,8 @@ protech_backup_history_mark_interrupted(int64 keep_run_id)
 	return history_execute("UPDATE %s SET status = 'failed', "
 						   "finished_at = pg_catalog.now(), "
 						   "message = 'server restarted while the backup was running' "
-						   "WHERE status = 'running' AND run_id <> $1",
+						   "WHERE status OPERATOR(pg_catalog.=) 'running' "
+						   "AND run_id OPERATOR(pg_catalog.<>) $1",
 						   1, types, values, NULL, NULL, NULL);
 }
 
@@ -234,8 +236,9 @@ protech_backup_history_purge(int days)
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(days)};
 
-	return history_execute("DELETE FROM %s WHERE started_at < "
-						   "pg_catalog.now() - pg_catalog.make_interval(days => $1)",
+	return history_execute("DELETE FROM %s WHERE started_at OPERATOR(pg_catalog.<) "
+						   "pg_catalog.now() OPERATOR(pg_catalog.-) "
+						   "pg_catalog.make_interval(days => $1)",
 						   1, types, values, NULL, NULL, NULL);
 }
 
@@ -249,8 +252,9 @@ protech_backup_history_last_scheduled_success(TimestampTz *started_at)
 	Datum		value;
 	bool		found;
 
-	history_execute("SELECT max(started_at) FROM %s "
-					"WHERE status = 'succeeded' AND trigger IN ('schedule', 'catch-up')",
+	history_execute("SELECT pg_catalog.max(started_at) FROM %s "
+					"WHERE status OPERATOR(pg_catalog.=) 'succeeded' "
+					"AND trigger OPERATOR(pg_catalog.=) ANY ('{schedule,catch-up}'::pg_catalog.text[])",
 					0, NULL, NULL, NULL, &value, &found);
 	if (!found)
 		return false;

@@ -140,15 +140,21 @@ typedef struct ProtechBackupInfo
  * pg_class c and pg_namespace n: ordinary and partitioned tables outside the
  * system schemas, not part of an extension.  The count a backup records and
  * the count of a restore both use it, so that they count the same things.
+ * Like every SQL text of the extension, it names pg_catalog's operators
+ * with OPERATOR(pg_catalog.x): the database it runs in may hold operators
+ * of its users' that an unqualified name would pick.
  */
 #define PROTECH_BACKUP_USER_TABLES \
 	"FROM pg_catalog.pg_class c " \
-	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace " \
-	"WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' " \
-	"AND n.nspname !~ '^pg_' " \
+	"JOIN pg_catalog.pg_namespace n " \
+	"ON n.oid OPERATOR(pg_catalog.=) c.relnamespace " \
+	"WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog.\"char\"[]) " \
+	"AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema' " \
+	"AND n.nspname OPERATOR(pg_catalog.!~) '^pg_' " \
 	"AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d " \
-	"WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass " \
-	"AND d.objid = c.oid AND d.deptype = 'e')"
+	"WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass " \
+	"AND d.objid OPERATOR(pg_catalog.=) c.oid " \
+	"AND d.deptype OPERATOR(pg_catalog.=) 'e')"
 
 /*
  * What all processes share: the backup running now (the cluster-wide slot:

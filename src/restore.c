@@ -79,7 +79,7 @@ PG_FUNCTION_INFO_V1(protech_backup_restore);
 	"SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(" \
 	"pg_catalog.substring(pg_catalog.query_to_xml(pg_catalog.format(" \
 	"'SELECT pg_catalog.count(*) AS n FROM ONLY %I.%I', n.nspname, c.relname), " \
-	"false, true, '')::text, '<n>(\\d+)</n>')::bigint), 0) " \
+	"false, true, '')::pg_catalog.text, '<n>(\\d+)</n>')::pg_catalog.int8), 0) " \
 	PROTECH_BACKUP_USER_TABLES
 
 /*
