@@ -54,6 +54,8 @@ PG_FUNCTION_INFO_V1(protech_backup_now);
 #define PG_DUMP_LOCK_MODE " IN ACCESS SHARE MODE"
 /* a backup needs this many times the last backup's size free */
 #define FREE_SPACE_FACTOR 1.2
+/* file names tried for the backups started within one second */
+#define MAX_NAME_TRIES 1000
 
 /*
  * Files a backup in progress may leave behind, for the error cleanup.
@@ -332,9 +334,8 @@ ensure_directory(const char *directory)
 				 errmsg("could not change the mode of backup directory \"%s\" to 0700: %m",
 						directory)));
 	{
-		char		parent[MAXPGPATH];
+		char	   *parent = pstrdup(directory);
 
-		strlcpy(parent, directory, sizeof(parent));
 		get_parent_directory(parent);
 		protech_backup_fsync(parent, true, ERROR);
 	}
@@ -432,7 +433,7 @@ protech_backup_remove_stale_partials(const char *directory)
 			strcmp(de->d_name + len - strlen(PROTECH_BACKUP_PARTIAL_SUFFIX),
 				   PROTECH_BACKUP_PARTIAL_SUFFIX) != 0)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", directory, de->d_name);
+		protech_backup_build_path(path, directory, de->d_name, "");
 		/* a verification may be writing a manifest: that happens locked */
 		manifest = len >= strlen(MANIFEST_PARTIAL_SUFFIX) &&
 			strcmp(de->d_name + len - strlen(MANIFEST_PARTIAL_SUFFIX),
@@ -459,7 +460,7 @@ file_exists_in(const char *directory, const char *name, const char *suffix)
 	char		path[MAXPGPATH];
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/%s%s", directory, name, suffix);
+	protech_backup_build_path(path, directory, name, suffix);
 	return lstat(path, &st) == 0;
 }
 
@@ -469,6 +470,7 @@ file_exists_in(const char *directory, const char *name, const char *suffix)
  * suffix of its storage (".sql", ".sql.zst", ...), with "_2", "_3", ...
  * inserted before the suffix when a file of that name (dump, manifest or
  * partial) already exists, so two backups in one second never collide.
+ * At most MAX_NAME_TRIES names are tried, checking for interrupts.
  */
 static void
 choose_file_name(const char *directory, TimestampTz started_at,
@@ -481,8 +483,9 @@ choose_file_name(const char *directory, TimestampTz started_at,
 	snprintf(stem, sizeof(stem), PROTECH_BACKUP_PREFIX "%04d%02d%02d_%02d%02d%02d",
 			 tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday,
 			 tm->tm_hour, tm->tm_min, tm->tm_sec);
-	for (int n = 1;; n++)
+	for (int n = 1; n <= MAX_NAME_TRIES; n++)
 	{
+		protech_backup_check_for_interrupts();
 		if (n == 1)
 			snprintf(file_name, MAXPGPATH, "%s%s", stem, suffix);
 		else
@@ -492,6 +495,12 @@ choose_file_name(const char *directory, TimestampTz started_at,
 			!file_exists_in(directory, file_name, PROTECH_BACKUP_PARTIAL_SUFFIX))
 			return;
 	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_FILE),
+			 errmsg("could not choose a file name for the backup in directory \"%s\"",
+					directory),
+			 errdetail("Files named %s to %s_%d%s exist already.",
+					   psprintf("%s%s", stem, suffix), stem, MAX_NAME_TRIES, suffix)));
 }
 
 /*
@@ -741,8 +750,8 @@ dump_globals(const char *directory, const char *database, const char *role,
 
 	snprintf(info->globals_file, sizeof(info->globals_file), "%s%s",
 			 info->file_name, PROTECH_BACKUP_GLOBALS_SUFFIX);
-	snprintf(files->globals_partial, MAXPGPATH, "%s/%s%s", directory,
-			 info->globals_file, PROTECH_BACKUP_PARTIAL_SUFFIX);
+	protech_backup_build_path(files->globals_partial, directory,
+							  info->globals_file, PROTECH_BACKUP_PARTIAL_SUFFIX);
 	initStringInfo(&output);
 	status = dump_to_file("pg_dumpall", argv, envp, &as_is,
 						  files->globals_partial, &files->fd, &output,
@@ -750,8 +759,8 @@ dump_globals(const char *directory, const char *database, const char *role,
 	if (status != 0)
 		report_dump_failure("pg_dumpall --globals-only", database, role,
 							status, &output);
-	snprintf(files->globals_path, MAXPGPATH, "%s/%s", directory,
-			 info->globals_file);
+	protech_backup_build_path(files->globals_path, directory,
+							  info->globals_file, "");
 	protech_backup_durable_rename(files->globals_partial, files->globals_path,
 								  directory);
 	files->globals_partial[0] = '\0';
@@ -808,8 +817,8 @@ protech_backup_take(const char *trigger, int64 run_id,
 		choose_file_name(directory, info->started_at, storage.suffix,
 						 info->file_name);
 		protech_backup_slot_set_file(info->file_name);
-		snprintf(files.partial_path, MAXPGPATH, "%s/%s%s", directory,
-				 info->file_name, PROTECH_BACKUP_PARTIAL_SUFFIX);
+		protech_backup_build_path(files.partial_path, directory,
+								  info->file_name, PROTECH_BACKUP_PARTIAL_SUFFIX);
 		argv = pg_dump_argv(pg_dump, &storage, files.partial_path);
 
 		initStringInfo(&pg_dump_output);
@@ -833,8 +842,8 @@ protech_backup_take(const char *trigger, int64 run_id,
 			report_dump_failure("pg_dump", database, role, status,
 								&pg_dump_output);
 
-		snprintf(files.dump_path, MAXPGPATH, "%s/%s", directory,
-				 info->file_name);
+		protech_backup_build_path(files.dump_path, directory,
+								  info->file_name, "");
 		if (storage.format == PROTECH_BACKUP_FORMAT_DIRECTORY)
 			protech_backup_durable_rename_folder(files.partial_path,
 												 files.dump_path);

@@ -1,8 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * durable.c
- *		Making the backup directory's files durable: fsync of a file or a
- *		directory, and the write-fsync-rename-fsync sequence.
+ *		The paths of the backup directory's files, and making those files
+ *		durable: fsync of a file or a directory, and the
+ *		write-fsync-rename-fsync sequence.
+ *
+ * Every path of a file in the backup directory is built by
+ * protech_backup_build_path(), which raises an error rather than truncate
+ * it: a truncated path names another file (the directory itself, when it
+ * is long enough), which a backup would then test, write or remove.
  *
  * PostgreSQL's own fsync_fname() and durable_rename() escalate an fsync
  * failure to PANIC (unless data_sync_retry is on), which is right for the
@@ -20,6 +26,22 @@
 #include "storage/fd.h"
 
 #include "protech_backup.h"
+
+/*
+ * Build "<directory>/<name><suffix>" into path (MAXPGPATH bytes), raising
+ * name_too_long when it does not fit.
+ */
+void
+protech_backup_build_path(char *path, const char *directory,
+						  const char *name, const char *suffix)
+{
+	if (snprintf(path, MAXPGPATH, "%s/%s%s", directory, name, suffix) >= MAXPGPATH)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("path of file \"%s%s\" in directory \"%s\" is too long",
+						name, suffix, directory),
+				 errhint("Set protech_backup.directory to a shorter path.")));
+}
 
 /*
  * fsync a file or (isdir) a directory.  On failure reports at elevel and

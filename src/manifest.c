@@ -250,10 +250,10 @@ write_manifest_locked(const char *directory, const ProtechBackupInfo *info)
 	append_string_field(&json, MF_VERIFY_RESULT, info->verify_result);
 	appendStringInfoString(&json, "\n}\n");
 
-	snprintf(path, sizeof(path), "%s/%s%s", directory, info->file_name,
-			 PROTECH_BACKUP_MANIFEST_SUFFIX);
-	snprintf(partial, sizeof(partial), "%s%s", path,
-			 PROTECH_BACKUP_PARTIAL_SUFFIX);
+	protech_backup_build_path(path, directory, info->file_name,
+							  PROTECH_BACKUP_MANIFEST_SUFFIX);
+	protech_backup_build_path(partial, directory, info->file_name,
+							  PROTECH_BACKUP_MANIFEST_SUFFIX PROTECH_BACKUP_PARTIAL_SUFFIX);
 
 	fd = OpenTransientFilePerm(partial, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
 							   S_IRUSR | S_IWUSR);
@@ -371,7 +371,7 @@ parse_manifest(const char *directory, const char *manifest_name,
 	size_t		name_len = strlen(manifest_name) -
 		strlen(PROTECH_BACKUP_MANIFEST_SUFFIX);
 
-	snprintf(path, sizeof(path), "%s/%s", directory, manifest_name);
+	protech_backup_build_path(path, directory, manifest_name, "");
 	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
 	if (fd < 0)
 		return false;
@@ -467,11 +467,11 @@ protech_backup_read_manifest(const char *directory, const char *manifest_name,
 
 	if (!parse_manifest(directory, manifest_name, info, &storage))
 		return false;
-	snprintf(path, sizeof(path), "%s/%s", directory, info->globals_file);
+	protech_backup_build_path(path, directory, info->globals_file, "");
 	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
 		st.st_size != info->globals_size_bytes)
 		return false;
-	snprintf(path, sizeof(path), "%s/%s", directory, info->file_name);
+	protech_backup_build_path(path, directory, info->file_name, "");
 	return protech_backup_stored_size(path, &storage) == info->size_bytes;
 }
 

@@ -628,12 +628,10 @@ protech_backup_get_state(ProtechBackupState *state)
 bool
 protech_backup_in_data_directory(const char *path)
 {
-	char		canonical[MAXPGPATH];
-	char		datadir[MAXPGPATH];
+	char	   *canonical = pstrdup(path);
+	char	   *datadir = pstrdup(DataDir);
 
-	strlcpy(canonical, path, sizeof(canonical));
 	canonicalize_path(canonical);
-	strlcpy(datadir, DataDir, sizeof(datadir));
 	canonicalize_path(datadir);
 	return path_within(canonical, datadir);
 }
@@ -647,12 +645,12 @@ protech_backup_in_data_directory(const char *path)
 char *
 protech_backup_resolved_directory(void)
 {
-	char		parent[MAXPGPATH];
+	char	   *parent;
 
 	if (protech_backup_directory[0] != '\0')
 		return pstrdup(protech_backup_directory);
 
-	strlcpy(parent, DataDir, sizeof(parent));
+	parent = pstrdup(DataDir);
 	get_parent_directory(parent);
 	if (parent[0] != '\0' && access(parent, W_OK) == 0)
 		return psprintf("%s/protech_backup", parent);

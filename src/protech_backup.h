@@ -235,7 +235,9 @@ extern char *protech_backup_program_path(const char *program);
 extern const char **protech_backup_connection_environment(const char *database,
 														  const char *role);
 
-/* durable.c: fsync and durable rename that never PANIC */
+/* durable.c: paths checked for truncation, fsync and durable rename that never PANIC */
+extern void protech_backup_build_path(char *path, const char *directory,
+									  const char *name, const char *suffix);
 extern bool protech_backup_fsync(const char *path, bool isdir, int elevel);
 extern void protech_backup_durable_rename(const char *oldpath,
 										  const char *newpath,

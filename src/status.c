@@ -39,17 +39,16 @@ PG_FUNCTION_INFO_V1(protech_backup_runtime);
 int64
 protech_backup_free_bytes(const char *path)
 {
-	char		probe[MAXPGPATH];
+	char	   *probe = pstrdup(path);
 	struct statvfs st;
 
-	strlcpy(probe, path, sizeof(probe));
 	while (statvfs(probe, &st) != 0)
 	{
 		if (errno != ENOENT || strcmp(probe, "/") == 0 || probe[0] == '\0')
 			return -1;
 		get_parent_directory(probe);
 		if (probe[0] == '\0')
-			strlcpy(probe, "/", sizeof(probe));
+			probe = pstrdup("/");
 	}
 	return (int64) st.f_bavail * st.f_frsize;
 }

@@ -404,14 +404,13 @@ protech_backup_check_stored(const char *directory,
 void
 protech_backup_durable_rename_folder(const char *from, const char *to)
 {
-	char		parent[MAXPGPATH];
+	char	   *parent = pstrdup(to);
 
 	if (rename(from, to) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not rename folder \"%s\" to \"%s\": %m",
 						from, to)));
-	strlcpy(parent, to, sizeof(parent));
 	get_parent_directory(parent);
 	protech_backup_fsync(parent, true, ERROR);
 }
