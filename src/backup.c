@@ -682,7 +682,8 @@ dump_to_file(const char *program, const char *const *argv,
 	DumpSink	sink = {0};
 	int			status;
 
-	*fd = open(path, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
+	*fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | PG_BINARY,
+			   S_IRUSR | S_IWUSR);
 	if (*fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),

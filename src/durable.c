@@ -10,6 +10,12 @@
  * it: a truncated path names another file (the directory itself, when it
  * is long enough), which a backup would then test, write or remove.
  *
+ * Every file of the backup directory this extension reads or rewrites is
+ * opened by protech_backup_open_nofollow(), which never follows a
+ * symbolic link and checks that it opened a regular file (or a real
+ * directory): a symlink planted under a backup's name must not make the
+ * extension serve, hash or overwrite the file it points at.
+ *
  * PostgreSQL's own fsync_fname() and durable_rename() escalate an fsync
  * failure to PANIC (unless data_sync_retry is on), which is right for the
  * data directory but would take the whole server down for a failing
@@ -21,6 +27,7 @@
 #include "postgres.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "storage/fd.h"
@@ -44,13 +51,75 @@ protech_backup_build_path(char *path, const char *directory,
 }
 
 /*
- * fsync a file or (isdir) a directory.  On failure reports at elevel and
- * returns false.
+ * Open path as a transient file with flags (and mode, for O_CREAT) without
+ * following a symbolic link (O_NOFOLLOW, and O_NONBLOCK so that a FIFO
+ * cannot block the open), and check with fstat that it is a regular file,
+ * or a directory when flags has O_DIRECTORY.  Returns the descriptor.  On
+ * failure returns -1 with *problem saying why ("\"...\" is a symbolic
+ * link") and errno set for file access errors, or, when problem is NULL,
+ * raises the error.
+ */
+int
+protech_backup_open_nofollow(const char *path, int flags, mode_t mode,
+							 char **problem)
+{
+	bool		directory = (flags & O_DIRECTORY) != 0;
+	int			fd = OpenTransientFilePerm(path,
+										   flags | O_NOFOLLOW | O_NONBLOCK | PG_BINARY,
+										   mode);
+	struct stat st;
+	char	   *why = NULL;
+	int			save_errno;
+
+	if (fd < 0)
+	{
+		save_errno = errno;
+		if (save_errno == ELOOP && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+			why = psprintf("\"%s\" is a symbolic link", path);
+		else
+		{
+			errno = save_errno;
+			why = psprintf((flags & O_CREAT) ? "could not create file \"%s\": %m" :
+						   "could not open file \"%s\": %m", path);
+		}
+	}
+	else if (fstat(fd, &st) != 0)
+	{
+		save_errno = errno;
+		why = psprintf("could not stat file \"%s\": %m", path);
+		CloseTransientFile(fd);
+		fd = -1;
+	}
+	else if (directory ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+	{
+		save_errno = 0;
+		why = psprintf(directory ? "\"%s\" is not a directory" :
+					   "\"%s\" is not a regular file", path);
+		CloseTransientFile(fd);
+		fd = -1;
+	}
+	if (fd >= 0)
+		return fd;
+
+	errno = save_errno;
+	if (problem == NULL)
+		ereport(ERROR,
+				(save_errno ? errcode_for_file_access() :
+				 errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg_internal("%s", why)));
+	*problem = why;
+	return -1;
+}
+
+/*
+ * fsync a file (never through a symbolic link) or (isdir) a directory.
+ * On failure reports at elevel and returns false.
  */
 bool
 protech_backup_fsync(const char *path, bool isdir, int elevel)
 {
-	int			fd = OpenTransientFile(path, (isdir ? O_RDONLY : O_RDWR) | PG_BINARY);
+	int			fd = OpenTransientFile(path, (isdir ? O_RDONLY : O_RDWR | O_NOFOLLOW) |
+										   PG_BINARY);
 	int			save_errno;
 
 	if (fd < 0)

@@ -210,7 +210,9 @@ append_number_field(StringInfo json, ManifestField field, int64 value)
 /*
  * Write the manifest of a complete backup: "<file_name>.json", mode 0600
  * whatever the umask, via a ".partial" name, fsynced and durably renamed.
- * The caller holds the manifest lock.
+ * The caller holds the manifest lock, so a ".partial" of that name is a
+ * stale one (or planted): it is removed, and the new one created with
+ * O_EXCL, so that nothing is ever written through a symbolic link.
  */
 static void
 write_manifest_locked(const char *directory, const ProtechBackupInfo *info)
@@ -255,12 +257,12 @@ write_manifest_locked(const char *directory, const ProtechBackupInfo *info)
 	protech_backup_build_path(partial, directory, info->file_name,
 							  PROTECH_BACKUP_MANIFEST_SUFFIX PROTECH_BACKUP_PARTIAL_SUFFIX);
 
-	fd = OpenTransientFilePerm(partial, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
-							   S_IRUSR | S_IWUSR);
-	if (fd < 0)
+	if (unlink(partial) != 0 && errno != ENOENT)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", partial)));
+				 errmsg("could not remove file \"%s\": %m", partial)));
+	fd = protech_backup_open_nofollow(partial, O_WRONLY | O_CREAT | O_EXCL,
+									  S_IRUSR | S_IWUSR, NULL);
 	errno = 0;
 	if (fchmod(fd, S_IRUSR | S_IWUSR) != 0 ||
 		write(fd, json.data, json.len) != json.len)
@@ -368,11 +370,12 @@ parse_manifest(const char *directory, const char *manifest_name,
 	ManifestParse parse = {0};
 	JsonSemAction sem = {0};
 	char	   *end;
+	char	   *problem;
 	size_t		name_len = strlen(manifest_name) -
 		strlen(PROTECH_BACKUP_MANIFEST_SUFFIX);
 
 	protech_backup_build_path(path, directory, manifest_name, "");
-	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	fd = protech_backup_open_nofollow(path, O_RDONLY, 0, &problem);
 	if (fd < 0)
 		return false;
 	len = read(fd, buf, sizeof(buf));
@@ -502,13 +505,27 @@ protech_backup_backup_argument(FunctionCallInfo fcinfo, int argno,
 		!parse_manifest(directory,
 						psprintf("%s%s", file_name, PROTECH_BACKUP_MANIFEST_SUFFIX),
 						info, &storage))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is not a backup", file_name),
-				 errdetail("A backup is named by the file_name column of protech_backup_list(), and has a manifest in \"%s\".",
-						   directory),
-				 errhint("Give a file_name from protech_backup_list().")));
+		protech_backup_report_not_a_backup(file_name, directory, NULL);
 	return info;
+}
+
+/*
+ * Raise invalid_parameter_value: file_name, given to an SQL function, is
+ * not a backup in directory; problem (or NULL) says what is wrong with the
+ * files under its name (a symbolic link, say).
+ */
+void
+protech_backup_report_not_a_backup(const char *file_name,
+								   const char *directory, const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("\"%s\" is not a backup", file_name),
+			 problem ?
+			 errdetail("Reading it: %s.", problem) :
+			 errdetail("A backup is named by the file_name column of protech_backup_list(), and has a manifest in \"%s\".",
+					   directory),
+			 errhint("Give a file_name from protech_backup_list().")));
 }
 
 /*

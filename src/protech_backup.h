@@ -238,6 +238,8 @@ extern const char **protech_backup_connection_environment(const char *database,
 /* durable.c: paths checked for truncation, fsync and durable rename that never PANIC */
 extern void protech_backup_build_path(char *path, const char *directory,
 									  const char *name, const char *suffix);
+extern int	protech_backup_open_nofollow(const char *path, int flags,
+										 mode_t mode, char **problem);
 extern bool protech_backup_fsync(const char *path, bool isdir, int elevel);
 extern void protech_backup_durable_rename(const char *oldpath,
 										  const char *newpath,
@@ -283,6 +285,9 @@ extern bool protech_backup_is_backup_name(const char *name);
 extern ProtechBackupInfo *protech_backup_backup_argument(FunctionCallInfo fcinfo,
 														 int argno,
 														 const char *directory);
+extern void protech_backup_report_not_a_backup(const char *file_name,
+											   const char *directory,
+											   const char *problem) pg_attribute_noreturn();
 extern bool protech_backup_record_verification(const char *directory,
 											   const ProtechBackupInfo *verified);
 extern List *protech_backup_list_backups(const char *directory);

@@ -380,11 +380,7 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 		if (plain)
 			argv[argc++] = "-";
 		source.path = path;
-		source.fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
-		if (source.fd < 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not open file \"%s\": %m", path)));
+		source.fd = protech_backup_open_nofollow(path, O_RDONLY, 0, NULL);
 		source.codec = protech_backup_codec_begin(storage->method, 0, false,
 												  append_decompressed, &source);
 		source.buf = palloc(RESTORE_READ_SIZE);

@@ -23,6 +23,7 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,17 +97,15 @@ static bool
 read_stored_file(const char *path, bool sync, ProtechBackupMethod method,
 				 char *buf, int64 *size, char *sha256, char **problem)
 {
-	int			fd = OpenTransientFile(path, (sync ? O_RDWR : O_RDONLY) | PG_BINARY);
+	int			fd = protech_backup_open_nofollow(path, sync ? O_RDWR : O_RDONLY,
+												  0, problem);
 	pg_cryptohash_ctx *hash;
 	ProtechBackupCodec *codec = NULL;
 	ssize_t		n;
 	int			save_errno;
 
 	if (fd < 0)
-	{
-		*problem = psprintf("could not open file \"%s\": %m", path);
 		return false;
-	}
 	if (sync && pg_fsync(fd) != 0)
 	{
 		save_errno = errno;
@@ -158,14 +157,21 @@ compare_names(const void *a, const void *b)
 
 /*
  * The names of the entries of folder path in byte order, or NULL with
- * *problem set when it cannot be read or holds anything but regular files.
+ * *problem set when it cannot be read, is not a real folder (a symbolic
+ * link to one, say) or holds anything but regular files.
  */
 char	  **
 protech_backup_folder_files(const char *path, int *count, char **problem)
 {
-	char	  **names = pgfnames(path);
+	char	  **names;
 	int			n = 0;
+	int			fd = protech_backup_open_nofollow(path, O_RDONLY | O_DIRECTORY,
+												  0, problem);
 
+	if (fd < 0)
+		return NULL;
+	CloseTransientFile(fd);
+	names = pgfnames(path);
 	if (names == NULL)
 	{
 		*problem = psprintf("could not read folder \"%s\"", path);
