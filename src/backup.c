@@ -280,14 +280,18 @@ check_pg_dump(const char *pg_dump, const char *const *envp)
 /*
  * Make sure the backup directory exists (creating its last component) and
  * is a directory of mode 0700, whatever the umask.  An existing directory
- * that others may enter is tightened to 0700.  Warns, once per process,
- * when it lies inside the data directory.
+ * that others may enter is tightened to 0700.  Refuses it when it lies
+ * where PostgreSQL manages files through a symbolic link changed since the
+ * setting was made; warns, once per process, when it lies elsewhere inside
+ * the data directory.
  */
 static void
 ensure_directory(const char *directory)
 {
 	static bool warned_in_data_directory = false;
 	struct stat st;
+
+	protech_backup_check_directory_location(directory);
 
 	if (!warned_in_data_directory &&
 		protech_backup_in_data_directory(directory))

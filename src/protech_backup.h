@@ -31,6 +31,15 @@
 #define PROTECH_BACKUP_MANIFEST_SUFFIX ".json"
 /* Room for the outcome of a verification in a manifest, with its NUL. */
 #define PROTECH_BACKUP_VERIFY_RESULT_SIZE 2048
+/*
+ * The longest name, with room to spare, of what a backup creates below the
+ * backup directory ("<name>.globals.sql.partial", or a file pg_dump writes
+ * in the folder "<name>.partial"), and so the longest backup directory
+ * path: with its "/", every path stays shorter than MAXPGPATH.
+ */
+#define PROTECH_BACKUP_MAX_NAME_LENGTH 127
+#define PROTECH_BACKUP_MAX_DIRECTORY_LENGTH \
+	(MAXPGPATH - 2 - PROTECH_BACKUP_MAX_NAME_LENGTH)
 /* The search_path every query of the extension runs under. */
 #define PROTECH_BACKUP_SEARCH_PATH "pg_catalog, pg_temp"
 /* How verify_result begins when the verification failed. */
@@ -189,6 +198,7 @@ extern void protech_backup_set_scheduler_state(pid_t pid, TimestampTz next_run_a
 extern void protech_backup_get_state(ProtechBackupState *state);
 extern char *protech_backup_resolved_directory(void);
 extern bool protech_backup_in_data_directory(const char *path);
+extern void protech_backup_check_directory_location(const char *directory);
 
 /* format.c: the storage settings and the valid combinations */
 extern const struct config_enum_entry protech_backup_format_options[];
