@@ -583,11 +583,14 @@ protech_backup_check_database(const char *database)
 /*
  * Record in info what the manifest says of the database this process is
  * connected to, protech_backup.database: the number of its user tables
- * (PROTECH_BACKUP_USER_TABLES), which a restore is checked against, and its
+ * (PROTECH_BACKUP_USER_TABLES), which a restore is checked against; its
  * encoding and locale, which a restore creates its database with (pg_dump
- * without --create records neither).  Read just before pg_dump starts, in a
- * snapshot of its own, so a table created or dropped in between makes the
- * count differ from what pg_dump's snapshot holds.
+ * without --create records neither); whether every function in it belongs
+ * to a superuser, without which a restore as a superuser is refused (see
+ * restore.c); and its extensions, which a restore creates before the
+ * dump's statements run.  Read just before pg_dump starts, in a snapshot
+ * of its own, so a table created or dropped in between makes the count
+ * differ from what pg_dump's snapshot holds.
  */
 static void
 describe_database(ProtechBackupInfo *info)
@@ -605,7 +608,11 @@ describe_database(ProtechBackupInfo *info)
 					"pg_catalog.pg_encoding_to_char(d.encoding), "
 					"CASE WHEN d.datlocprovider OPERATOR(pg_catalog.=) 'i' "
 					"THEN 'icu' ELSE 'libc' END, "
-					"d.datcollate, d.datctype, d.daticulocale "
+					"d.datcollate, d.datctype, d.daticulocale, "
+					"NOT EXISTS (SELECT FROM pg_catalog.pg_proc p "
+					"JOIN pg_catalog.pg_authid a "
+					"ON a.oid OPERATOR(pg_catalog.=) p.proowner "
+					"WHERE NOT a.rolsuper) "
 					"FROM pg_catalog.pg_database d "
 					"WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()",
 					true, 1) != SPI_OK_SELECT ||
@@ -622,6 +629,28 @@ describe_database(ProtechBackupInfo *info)
 	icu_locale = SPI_getvalue(row, desc, 6);
 	strlcpy(info->icu_locale, icu_locale ? icu_locale : "",
 			sizeof(info->icu_locale));
+	info->superuser_functions_only = DatumGetBool(SPI_getbinval(row, desc, 7, &isnull));
+
+	if (SPI_execute("SELECT e.extname, n.nspname FROM pg_catalog.pg_extension e "
+					"JOIN pg_catalog.pg_namespace n "
+					"ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
+					"ORDER BY e.oid", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the extensions of the database");
+	if (SPI_processed > PROTECH_BACKUP_MAX_EXTENSIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("database has %d extensions, more than the %d a backup records",
+						(int) SPI_processed, PROTECH_BACKUP_MAX_EXTENSIONS)));
+	info->extension_count = SPI_processed;
+	for (int i = 0; i < info->extension_count; i++)
+	{
+		strlcpy(info->extensions[i].name,
+				SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+				NAMEDATALEN);
+		strlcpy(info->extensions[i].schema,
+				SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2),
+				NAMEDATALEN);
+	}
 	protech_backup_spi_finish(nestlevel);
 	PopActiveSnapshot();
 }

@@ -75,6 +75,8 @@ typedef enum ManifestField
 	MF_LC_COLLATE,
 	MF_LC_CTYPE,
 	MF_ICU_LOCALE,				/* null for the libc provider */
+	MF_NON_SUPERUSER_FUNCTIONS, /* a boolean, missing in older manifests */
+	MF_EXTENSIONS,				/* an array, missing in older manifests */
 	MF_VERIFIED_AT,				/* null until the first verification */
 	MF_VERIFY_RESULT,			/* null until the first verification */
 	MF_COUNT
@@ -105,15 +107,25 @@ static const char *const manifest_field_names[MF_COUNT] = {
 	"lc_collate",
 	"lc_ctype",
 	"icu_locale",
+	"non_superuser_functions",
+	"extensions",
 	"verified_at",
 	"verify_result",
 };
+
+static bool copy_field(char *dest, size_t size, const char *value);
 
 typedef struct ManifestParse
 {
 	JsonLexContext *lex;
 	int			current;		/* field whose value comes next, or -1 */
 	char	   *values[MF_COUNT];
+	/* the objects of the array "extensions", while inside it */
+	bool		in_extensions;
+	bool		extensions_valid;	/* every one of them as it must be */
+	int			extension_count;
+	ProtechBackupExtension extensions[PROTECH_BACKUP_MAX_EXTENSIONS];
+	char	   *extension_field;	/* "name" or "schema" of the current one */
 } ManifestParse;
 
 /*
@@ -247,6 +259,19 @@ write_manifest_locked(const char *directory, const ProtechBackupInfo *info)
 	append_string_field(&json, MF_LC_COLLATE, info->lc_collate);
 	append_string_field(&json, MF_LC_CTYPE, info->lc_ctype);
 	append_string_field(&json, MF_ICU_LOCALE, info->icu_locale);
+	appendStringInfo(&json, ",\n  \"%s\": %s",
+					 manifest_field_names[MF_NON_SUPERUSER_FUNCTIONS],
+					 info->superuser_functions_only ? "false" : "true");
+	appendStringInfo(&json, ",\n  \"%s\": [", manifest_field_names[MF_EXTENSIONS]);
+	for (int i = 0; i < info->extension_count; i++)
+	{
+		appendStringInfoString(&json, i > 0 ? ", {\"name\": " : "{\"name\": ");
+		escape_json(&json, info->extensions[i].name);
+		appendStringInfoString(&json, ", \"schema\": ");
+		escape_json(&json, info->extensions[i].schema);
+		appendStringInfoChar(&json, '}');
+	}
+	appendStringInfoChar(&json, ']');
 	append_string_field(&json, MF_VERIFIED_AT, info->verified_at == 0 ? NULL :
 						format_utc_timestamp(info->verified_at));
 	append_string_field(&json, MF_VERIFY_RESULT, info->verify_result);
@@ -309,12 +334,59 @@ manifest_field_start(void *state, char *fname, bool isnull)
 {
 	ManifestParse *parse = (ManifestParse *) state;
 
+	/* a field of an object of "extensions" */
+	if (parse->in_extensions && parse->lex->lex_level == 3)
+	{
+		parse->extension_field = fname;
+		return;
+	}
 	parse->current = -1;
 	if (parse->lex->lex_level != 1)
 		return;
+	parse->in_extensions = false;
 	for (int i = 0; i < MF_COUNT; i++)
 		if (strcmp(fname, manifest_field_names[i]) == 0)
 			parse->current = i;
+}
+
+/*
+ * The start of an array: "extensions" as a whole, or one inside it (which
+ * it must not hold).
+ */
+static void
+manifest_array_start(void *state)
+{
+	ManifestParse *parse = (ManifestParse *) state;
+
+	if (parse->lex->lex_level == 1 && parse->current == MF_EXTENSIONS)
+	{
+		parse->in_extensions = true;
+		parse->extensions_valid = true;
+	}
+	else if (parse->in_extensions)
+		parse->extensions_valid = false;
+	parse->current = -1;
+}
+
+/*
+ * The start of an object: one extension when directly inside "extensions".
+ */
+static void
+manifest_object_start(void *state)
+{
+	ManifestParse *parse = (ManifestParse *) state;
+
+	if (!parse->in_extensions)
+		return;
+	if (parse->lex->lex_level != 2 ||
+		parse->extension_count == PROTECH_BACKUP_MAX_EXTENSIONS)
+	{
+		parse->extensions_valid = false;
+		return;
+	}
+	memset(&parse->extensions[parse->extension_count++], 0,
+		   sizeof(ProtechBackupExtension));
+	parse->extension_field = NULL;
 }
 
 static void
@@ -322,9 +394,26 @@ manifest_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	ManifestParse *parse = (ManifestParse *) state;
 
+	if (parse->in_extensions)
+	{
+		ProtechBackupExtension *extension =
+			&parse->extensions[parse->extension_count - 1];
+
+		/* only the strings "name" and "schema" of an extension's object */
+		if (parse->lex->lex_level != 3 || tokentype != JSON_TOKEN_STRING ||
+			parse->extension_field == NULL ||
+			!(strcmp(parse->extension_field, "name") == 0 ?
+			  copy_field(extension->name, sizeof(extension->name), token) :
+			  strcmp(parse->extension_field, "schema") == 0 &&
+			  copy_field(extension->schema, sizeof(extension->schema), token)))
+			parse->extensions_valid = false;
+		parse->extension_field = NULL;
+		return;
+	}
 	/* a null leaves the field unset */
 	if (parse->current >= 0 && parse->lex->lex_level == 1 &&
-		(tokentype == JSON_TOKEN_STRING || tokentype == JSON_TOKEN_NUMBER))
+		(tokentype == JSON_TOKEN_STRING || tokentype == JSON_TOKEN_NUMBER ||
+		 tokentype == JSON_TOKEN_TRUE || tokentype == JSON_TOKEN_FALSE))
 		parse->values[parse->current] = token;
 	parse->current = -1;
 }
@@ -388,6 +477,8 @@ parse_manifest(const char *directory, const char *manifest_name,
 	parse.current = -1;
 	sem.semstate = &parse;
 	sem.object_field_start = manifest_field_start;
+	sem.array_start = manifest_array_start;
+	sem.object_start = manifest_object_start;
 	sem.scalar = manifest_scalar;
 	if (pg_parse_json(parse.lex, &sem) != JSON_SUCCESS)
 		return false;
@@ -420,6 +511,21 @@ parse_manifest(const char *directory, const char *manifest_name,
 		(parse.values[MF_VERIFY_RESULT] != NULL &&
 		 !copy_field(info->verify_result, sizeof(info->verify_result), parse.values[MF_VERIFY_RESULT])))
 		return false;
+
+	/* absent (an older manifest): not known to be safe to restore */
+	info->superuser_functions_only =
+		parse.values[MF_NON_SUPERUSER_FUNCTIONS] != NULL &&
+		strcmp(parse.values[MF_NON_SUPERUSER_FUNCTIONS], "false") == 0;
+	if (parse.values[MF_EXTENSIONS] != NULL ||
+		(parse.extension_count > 0 && !parse.extensions_valid))
+		return false;
+	for (int i = 0; i < parse.extension_count; i++)
+		if (parse.extensions[i].name[0] == '\0' ||
+			parse.extensions[i].schema[0] == '\0')
+			return false;
+	info->extension_count = parse.extension_count;
+	memcpy(info->extensions, parse.extensions,
+		   parse.extension_count * sizeof(ProtechBackupExtension));
 
 	/* the manifest must describe the dump it is named after */
 	if (strlen(info->file_name) != name_len ||

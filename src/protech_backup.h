@@ -112,6 +112,18 @@ typedef struct ProtechBackupStorage
 
 /* room for a locale name in a manifest */
 #define PROTECH_BACKUP_LOCALE_SIZE 256
+/* the most extensions a backed-up database may have */
+#define PROTECH_BACKUP_MAX_EXTENSIONS 128
+
+/*
+ * An extension of a backed-up database, which a restore creates before
+ * the dump's own statements run.
+ */
+typedef struct ProtechBackupExtension
+{
+	char		name[NAMEDATALEN];
+	char		schema[NAMEDATALEN];
+} ProtechBackupExtension;
 
 /*
  * One complete backup, as recorded in its manifest.
@@ -139,6 +151,16 @@ typedef struct ProtechBackupInfo
 	char		lc_collate[PROTECH_BACKUP_LOCALE_SIZE];
 	char		lc_ctype[PROTECH_BACKUP_LOCALE_SIZE];
 	char		icu_locale[PROTECH_BACKUP_LOCALE_SIZE]; /* "" for libc */
+	/*
+	 * Whether every function of the database belonged to a superuser when
+	 * the backup started, so that restoring it as a superuser runs no code
+	 * of another role's; false when the manifest does not say (an older
+	 * one).
+	 */
+	bool		superuser_functions_only;
+	/* its extensions, in the order they were created */
+	int			extension_count;
+	ProtechBackupExtension extensions[PROTECH_BACKUP_MAX_EXTENSIONS];
 	/* the last verification: 0 and "" until the first */
 	TimestampTz verified_at;
 	char		verify_result[PROTECH_BACKUP_VERIFY_RESULT_SIZE];
