@@ -237,8 +237,8 @@ protech_backup_history_purge(int days)
 	Datum		values[1] = {Int32GetDatum(days)};
 
 	return history_execute("DELETE FROM %s WHERE started_at OPERATOR(pg_catalog.<) "
-						   "pg_catalog.now() OPERATOR(pg_catalog.-) "
-						   "pg_catalog.make_interval(days => $1)",
+						   "(pg_catalog.now() OPERATOR(pg_catalog.-) "
+						   "pg_catalog.make_interval(days => $1))",
 						   1, types, values, NULL, NULL, NULL);
 }
 
