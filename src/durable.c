@@ -74,7 +74,7 @@ protech_backup_open_nofollow(const char *path, int flags, mode_t mode,
 	if (fd < 0)
 	{
 		save_errno = errno;
-		if (save_errno == ELOOP && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
 			why = psprintf("\"%s\" is a symbolic link", path);
 		else
 		{
