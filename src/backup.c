@@ -587,8 +587,9 @@ protech_backup_check_database(const char *database)
  * encoding and locale, which a restore creates its database with (pg_dump
  * without --create records neither); whether every function in it belongs
  * to a superuser, without which a restore as a superuser is refused (see
- * restore.c); and its extensions, which a restore creates before the
- * dump's statements run.  Read just before pg_dump starts, in a snapshot
+ * restore.c); its extensions, which a restore creates before the dump's
+ * statements run; and its owner, whom a restore through
+ * protech_backup.restore_role gives the new database.  Read just before pg_dump starts, in a snapshot
  * of its own, so a table created or dropped in between makes the count
  * differ from what pg_dump's snapshot holds.
  */
@@ -612,7 +613,8 @@ describe_database(ProtechBackupInfo *info)
 					"NOT EXISTS (SELECT FROM pg_catalog.pg_proc p "
 					"JOIN pg_catalog.pg_authid a "
 					"ON a.oid OPERATOR(pg_catalog.=) p.proowner "
-					"WHERE NOT a.rolsuper) "
+					"WHERE NOT a.rolsuper), "
+					"pg_catalog.pg_get_userbyid(d.datdba) "
 					"FROM pg_catalog.pg_database d "
 					"WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()",
 					true, 1) != SPI_OK_SELECT ||
@@ -630,6 +632,8 @@ describe_database(ProtechBackupInfo *info)
 	strlcpy(info->icu_locale, icu_locale ? icu_locale : "",
 			sizeof(info->icu_locale));
 	info->superuser_functions_only = DatumGetBool(SPI_getbinval(row, desc, 7, &isnull));
+	strlcpy(info->database_owner, SPI_getvalue(row, desc, 8),
+			sizeof(info->database_owner));
 
 	if (SPI_execute("SELECT e.extname, n.nspname FROM pg_catalog.pg_extension e "
 					"JOIN pg_catalog.pg_namespace n "

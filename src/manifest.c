@@ -77,6 +77,7 @@ typedef enum ManifestField
 	MF_ICU_LOCALE,				/* null for the libc provider */
 	MF_NON_SUPERUSER_FUNCTIONS, /* a boolean, missing in older manifests */
 	MF_EXTENSIONS,				/* an array, missing in older manifests */
+	MF_DATABASE_OWNER,			/* missing in older manifests */
 	MF_VERIFIED_AT,				/* null until the first verification */
 	MF_VERIFY_RESULT,			/* null until the first verification */
 	MF_COUNT
@@ -109,6 +110,7 @@ static const char *const manifest_field_names[MF_COUNT] = {
 	"icu_locale",
 	"non_superuser_functions",
 	"extensions",
+	"database_owner",
 	"verified_at",
 	"verify_result",
 };
@@ -272,6 +274,7 @@ write_manifest_locked(const char *directory, const ProtechBackupInfo *info)
 		appendStringInfoChar(&json, '}');
 	}
 	appendStringInfoChar(&json, ']');
+	append_string_field(&json, MF_DATABASE_OWNER, info->database_owner);
 	append_string_field(&json, MF_VERIFIED_AT, info->verified_at == 0 ? NULL :
 						format_utc_timestamp(info->verified_at));
 	append_string_field(&json, MF_VERIFY_RESULT, info->verify_result);
@@ -516,7 +519,10 @@ parse_manifest(const char *directory, const char *manifest_name,
 	info->superuser_functions_only =
 		parse.values[MF_NON_SUPERUSER_FUNCTIONS] != NULL &&
 		strcmp(parse.values[MF_NON_SUPERUSER_FUNCTIONS], "false") == 0;
-	if (parse.values[MF_EXTENSIONS] != NULL ||
+	if ((parse.values[MF_DATABASE_OWNER] != NULL &&
+		 !copy_field(info->database_owner, sizeof(info->database_owner),
+					 parse.values[MF_DATABASE_OWNER])) ||
+		parse.values[MF_EXTENSIONS] != NULL ||
 		(parse.extension_count > 0 && !parse.extensions_valid))
 		return false;
 	for (int i = 0; i < parse.extension_count; i++)

@@ -132,6 +132,7 @@ typedef struct ProtechBackupInfo
 {
 	char		file_name[MAXPGPATH];	/* base name inside the directory */
 	char		database[NAMEDATALEN];
+	char		database_owner[NAMEDATALEN];	/* "" in older manifests */
 	char		format[16];
 	char		compression[16];
 	int64		size_bytes;
