@@ -42,6 +42,7 @@ char	   *protech_backup_database = NULL;
 char	   *protech_backup_directory = NULL;
 char	   *protech_backup_pg_dump_path = NULL;
 char	   *protech_backup_role = NULL;
+char	   *protech_backup_restore_role = NULL;
 char	   *protech_backup_timezone = NULL;
 char	   *protech_backup_schedule = NULL;
 bool		protech_backup_catch_up = true;
@@ -366,6 +367,14 @@ _PG_init(void)
 							   "",
 							   PGC_SIGHUP, 0,
 							   check_role, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.restore_role",
+							   "Role restores connect as, instead of protech_backup.role.",
+							   "It must not be a superuser; empty means protech_backup.role, which restores only "
+							   "backups of databases whose functions all belong to superusers.",
+							   &protech_backup_restore_role,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   check_role, NULL, NULL);
 	DefineCustomStringVariable("protech_backup.schedule",
 							   "When backups are taken, in cron syntax, in protech_backup.timezone.",
 							   "Five fields \"minute hour day-of-month month day-of-week\" "
@@ -491,6 +500,7 @@ _PG_init(void)
 
 	if (!IsBinaryUpgrade)
 		protech_backup_register_launcher();
+	protech_backup_install_restore_hook();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = protech_backup_shmem_request;

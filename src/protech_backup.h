@@ -50,6 +50,7 @@ extern char *protech_backup_database;
 extern char *protech_backup_directory;
 extern char *protech_backup_pg_dump_path;
 extern char *protech_backup_role;
+extern char *protech_backup_restore_role;
 extern char *protech_backup_schedule;
 extern char *protech_backup_timezone;
 extern bool protech_backup_catch_up;
@@ -327,6 +328,8 @@ extern List *protech_backup_list_backups(const char *directory);
 extern void protech_backup_return_infos(FunctionCallInfo fcinfo, List *infos);
 
 /* restore.c: restoring a backup into a new database */
+extern void protech_backup_install_restore_hook(void);
+extern void protech_backup_check_restore_rights(const ProtechBackupInfo *info);
 extern bool protech_backup_restore_into(const char *directory,
 										const ProtechBackupInfo *info,
 										const char *target, bool keep,
