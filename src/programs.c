@@ -10,10 +10,7 @@
  * protech_backup.role.  The connection settings travel in their
  * environment (PGHOST, PGPORT, PGUSER, PGDATABASE, PGAPPNAME), from which
  * every other PG* variable of the server's environment is removed, so
- * nothing the postmaster was started with redirects them.  Their sessions
- * start with search_path pinned to pg_catalog, pg_temp (PGOPTIONS), so the
- * SQL this extension has them run never resolves a name to an object of
- * the database's users, whatever the database or the role set.
+ * nothing the postmaster was started with redirects them.
  *
  * pg_dump is protech_backup.pg_dump_path, or the one installed next to the
  * running postgres; psql and pg_restore, which restore into this server,
@@ -89,7 +86,6 @@ protech_backup_connection_environment(const char *database, const char *role)
 		psprintf("PGUSER=%s", role),
 		psprintf("PGDATABASE=%s", database),
 		"PGAPPNAME=" PROTECH_BACKUP_APPLICATION_NAME,
-		"PGOPTIONS=-c search_path=pg_catalog,pg_temp",
 		protech_backup_passfile[0] ?
 		psprintf("PGPASSFILE=%s", protech_backup_passfile) : NULL,
 		NULL

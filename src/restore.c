@@ -77,6 +77,8 @@ PG_FUNCTION_INFO_V1(protech_backup_restore);
 
 /* how long creating or dropping a database may wait for a lock */
 #define DATABASE_LOCK_TIMEOUT "SET lock_timeout = '1min'"
+/* what the psql sessions of this extension's own SQL run first */
+#define PIN_SEARCH_PATH "SET search_path = " PROTECH_BACKUP_SEARCH_PATH
 
 /* compressed bytes read at a time when decompressing into a program */
 #define RESTORE_READ_SIZE (256 * 1024)
@@ -225,8 +227,9 @@ failure_excerpt(StringInfo output)
 }
 
 /*
- * Run psql with one SQL command (after setting a lock timeout, so that it
- * cannot wait forever) with the connection environment envp (the caller's
+ * Run psql with one SQL command (after pinning search_path, and setting a
+ * lock timeout so that it cannot wait forever) with the connection
+ * environment envp (the caller's
  * database, or the new one), with cancel interrupts held.  Returns its wait
  * status; what it printed goes to output.
  */
@@ -235,7 +238,8 @@ run_database_command(const TargetDatabase *db, const char *const *envp,
 					 const char *command, StringInfo output)
 {
 	const char *argv[] = {db->psql, "-X", "-q", "--no-password",
-		"-v", "ON_ERROR_STOP=1", "-c", DATABASE_LOCK_TIMEOUT, "-c", command,
+		"-v", "ON_ERROR_STOP=1", "-c", PIN_SEARCH_PATH,
+		"-c", DATABASE_LOCK_TIMEOUT, "-c", command,
 	NULL};
 	int			status;
 
@@ -509,7 +513,9 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 }
 
 /*
- * Count the user tables of database target and their rows, with psql.
+ * Count the user tables of database target and their rows, with psql, as
+ * role, with search_path pinned: the query names only pg_catalog's
+ * functions and operators, and calls none of the restored database's.
  * Returns true, or false with *problem saying what psql printed.
  */
 static bool
@@ -518,7 +524,8 @@ count_tables(const char *target, const char *role, int32 *tables,
 {
 	const char *argv[] = {protech_backup_program_path("psql"), "-X", "-q",
 		"--no-password", "-v", "ON_ERROR_STOP=1", "--no-align",
-	"--tuples-only", "--field-separator= ", "-c", COUNT_QUERY, NULL};
+	"--tuples-only", "--field-separator= ", "-c", PIN_SEARCH_PATH,
+	"-c", COUNT_QUERY, NULL};
 	StringInfoData result;
 	StringInfoData output;
 	int			status;
