@@ -534,3 +534,35 @@ protech_backup_parse_manifest(const char *directory,
 	return true;
 }
 
+/*
+ * Record the outcome of a verification, verified_at and verify_result of
+ * verified, in the manifest of that backup, rewriting it whole.  Returns
+ * false, writing nothing, when the manifest no longer describes that very
+ * backup (retention deleted it meanwhile, or it was edited).
+ */
+bool
+protech_backup_record_verification(const char *directory,
+								   const ProtechBackupInfo *verified)
+{
+	ProtechBackupInfo current;
+	ProtechBackupStorage storage;
+	bool		same;
+
+	protech_backup_lock_manifests();
+	same = protech_backup_parse_manifest(directory,
+						  psprintf("%s%s", verified->file_name,
+								   PROTECH_BACKUP_MANIFEST_SUFFIX),
+						  &current, &storage) &&
+		strcmp(current.sha256, verified->sha256) == 0 &&
+		current.size_bytes == verified->size_bytes &&
+		current.started_at == verified->started_at;
+	if (same)
+	{
+		current.verified_at = verified->verified_at;
+		strlcpy(current.verify_result, verified->verify_result,
+				sizeof(current.verify_result));
+		write_manifest_locked(directory, &current);
+	}
+	protech_backup_unlock_manifests();
+	return same;
+}
