@@ -72,8 +72,10 @@ record_outcome(const char *directory, const ProtechBackupInfo *info)
  * restore is set and that matched, restore it into a scratch database
  * (dropped again whatever happens), count its tables and rows, and compare
  * the number of tables with the manifest's.  Record the outcome in the
- * manifest (except on a standby, which writes nothing), and in info.  Raises an error only when the verification
- * itself cannot run (or is interrupted); nothing is recorded then.
+ * manifest (except on a standby, which writes nothing), and in info.
+ * Raises an error only when the verification itself cannot run (or is
+ * interrupted, or the restore may not run with the rights in force: see
+ * protech_backup_check_restore_rights); nothing is recorded then.
  */
 void
 protech_backup_verify_backup(const char *directory, ProtechBackupInfo *info,
@@ -82,6 +84,8 @@ protech_backup_verify_backup(const char *directory, ProtechBackupInfo *info,
 	char	   *problem;
 	char	   *result;
 
+	if (restore)
+		protech_backup_check_restore_rights(info);
 	memset(v, 0, sizeof(*v));
 	v->restore = restore;
 	v->started_at = GetCurrentTimestamp();
@@ -123,7 +127,9 @@ protech_backup_verify_backup(const char *directory, ProtechBackupInfo *info,
 /*
  * Verify a backup just taken, as protech_backup.verify_after_backup says.
  * Raises an error when the verification fails, so that the run fails; the
- * backup stays, its manifest saying what failed.
+ * backup stays, its manifest saying what failed.  A restore that may not
+ * run with the rights in force fails the run with that error, the backup
+ * staying unverified.
  */
 void
 protech_backup_verify_new_backup(const char *directory, ProtechBackupInfo *info)
