@@ -15,7 +15,8 @@
 # backup verifies, nothing unlisted is left.  Last, a cluster of another
 # system identifier shares the directory: a backup it holds makes the other
 # server's calls fail at once with 55006 naming it, and with retention on
-# neither deletes the other's backups.
+# neither deletes the other's backups.  A lock file replaced by a symbolic
+# link is never followed.
 use strict;
 use warnings;
 
@@ -359,5 +360,20 @@ is( $standby->safe_psql('app',
 	join(',', sort ($sysid, $other_sysid)),
 	'each cluster kept its own newest backup');
 ok(-f "$dir/$other_first", 'the other cluster\'s dump is still there');
+
+# The lock file replaced by a symbolic link: nothing follows it.
+my $victim = $standby->basedir . '/victim';
+open(my $vf, '>', $victim) or die "could not write $victim: $!";
+print $vf "precious\n";
+close($vf);
+unlink("$dir/protech_backup.lock") or die "could not remove the lock file: $!";
+symlink($victim, "$dir/protech_backup.lock") or die "could not symlink: $!";
+($ret, $out, $err) = $standby->psql('app',
+	"\\set VERBOSITY verbose\nSELECT * FROM protech_backup_now()");
+like(
+	$err,
+	qr/ERROR:  42809: "\Q$dir\E\/protech_backup.lock" is a symbolic link/,
+	'a lock file that is a symbolic link is refused');
+is(slurp_file($victim), "precious\n", 'and its target is untouched');
 
 done_testing();
