@@ -40,6 +40,7 @@
 #include "backup.h"
 #include "child.h"
 #include "durable.h"
+#include "extension.h"
 #include "manifest.h"
 #include "pg_dump.h"
 #include "programs.h"
@@ -170,11 +171,15 @@ protech_backup_check_database(const char *database)
 /*
  * Record in info what the manifest says of the database this process is
  * connected to, protech_backup.database: the number of its user tables
- * (PROTECH_BACKUP_USER_TABLES), which a restore is checked against, and its
+ * (PROTECH_BACKUP_USER_TABLES), which a restore is checked against; its
  * encoding and locale, which a restore creates its database with (pg_dump
- * without --create records neither).  Read just before pg_dump starts, in a
- * snapshot of its own, so a table created or dropped in between makes the
- * count differ from what pg_dump's snapshot holds.
+ * without --create records neither); whether every function in it belongs
+ * to a superuser, without which a restore as a superuser is refused (see
+ * restore.c); its extensions, which a restore creates before the dump's
+ * statements run; and its owner, whom a restore through
+ * protech_backup.restore_role gives the new database.  Read just before pg_dump starts, in a snapshot
+ * of its own, so a table created or dropped in between makes the count
+ * differ from what pg_dump's snapshot holds.
  */
 static void
 describe_database(ProtechBackupInfo *info)
@@ -183,16 +188,23 @@ describe_database(ProtechBackupInfo *info)
 	TupleDesc	desc;
 	bool		isnull;
 	char	   *icu_locale;
+	int			nestlevel;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
-	SPI_connect();
+	nestlevel = protech_backup_spi_connect();
 	if (SPI_execute("SELECT (SELECT pg_catalog.count(*)::pg_catalog.int4 "
 					PROTECH_BACKUP_USER_TABLES "), "
 					"pg_catalog.pg_encoding_to_char(d.encoding), "
-					"CASE d.datlocprovider WHEN 'i' THEN 'icu' ELSE 'libc' END, "
-					"d.datcollate, d.datctype, d.daticulocale "
+					"CASE WHEN d.datlocprovider OPERATOR(pg_catalog.=) 'i' "
+					"THEN 'icu' ELSE 'libc' END, "
+					"d.datcollate, d.datctype, d.daticulocale, "
+					"NOT EXISTS (SELECT FROM pg_catalog.pg_proc p "
+					"JOIN pg_catalog.pg_authid a "
+					"ON a.oid OPERATOR(pg_catalog.=) p.proowner "
+					"WHERE NOT a.rolsuper), "
+					"pg_catalog.pg_get_userbyid(d.datdba) "
 					"FROM pg_catalog.pg_database d "
-					"WHERE d.datname = pg_catalog.current_database()",
+					"WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()",
 					true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not describe the database");
@@ -207,7 +219,31 @@ describe_database(ProtechBackupInfo *info)
 	icu_locale = SPI_getvalue(row, desc, 6);
 	strlcpy(info->icu_locale, icu_locale ? icu_locale : "",
 			sizeof(info->icu_locale));
-	SPI_finish();
+	info->superuser_functions_only = DatumGetBool(SPI_getbinval(row, desc, 7, &isnull));
+	strlcpy(info->database_owner, SPI_getvalue(row, desc, 8),
+			sizeof(info->database_owner));
+
+	if (SPI_execute("SELECT e.extname, n.nspname FROM pg_catalog.pg_extension e "
+					"JOIN pg_catalog.pg_namespace n "
+					"ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
+					"ORDER BY e.oid", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the extensions of the database");
+	if (SPI_processed > PROTECH_BACKUP_MAX_EXTENSIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("database has %d extensions, more than the %d a backup records",
+						(int) SPI_processed, PROTECH_BACKUP_MAX_EXTENSIONS)));
+	info->extension_count = SPI_processed;
+	for (int i = 0; i < info->extension_count; i++)
+	{
+		strlcpy(info->extensions[i].name,
+				SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+				NAMEDATALEN);
+		strlcpy(info->extensions[i].schema,
+				SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2),
+				NAMEDATALEN);
+	}
+	protech_backup_spi_finish(nestlevel);
 	PopActiveSnapshot();
 }
 
@@ -276,8 +312,8 @@ dump_globals(const char *directory, const char *database, const char *role,
 
 	snprintf(info->globals_file, sizeof(info->globals_file), "%s%s",
 			 info->file_name, PROTECH_BACKUP_GLOBALS_SUFFIX);
-	snprintf(files->globals_partial, MAXPGPATH, "%s/%s%s", directory,
-			 info->globals_file, PROTECH_BACKUP_PARTIAL_SUFFIX);
+	protech_backup_build_path(files->globals_partial, directory,
+							  info->globals_file, PROTECH_BACKUP_PARTIAL_SUFFIX);
 	initStringInfo(&output);
 	status = dump_to_file("pg_dumpall", argv, envp, &as_is,
 						  files->globals_partial, &files->fd, &output,
@@ -285,8 +321,8 @@ dump_globals(const char *directory, const char *database, const char *role,
 	if (status != 0)
 		protech_backup_report_dump_failure("pg_dumpall --globals-only",
 										   database, role, status, &output);
-	snprintf(files->globals_path, MAXPGPATH, "%s/%s", directory,
-			 info->globals_file);
+	protech_backup_build_path(files->globals_path, directory,
+							  info->globals_file, "");
 	protech_backup_durable_rename(files->globals_partial, files->globals_path,
 								  directory);
 	files->globals_partial[0] = '\0';
@@ -340,8 +376,8 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory)
 		protech_backup_choose_file_name(directory, info->started_at,
 										storage.suffix, info->file_name);
 		protech_backup_slot_set_file(info->file_name);
-		snprintf(files.partial_path, MAXPGPATH, "%s/%s%s", directory,
-				 info->file_name, PROTECH_BACKUP_PARTIAL_SUFFIX);
+		protech_backup_build_path(files.partial_path, directory,
+								  info->file_name, PROTECH_BACKUP_PARTIAL_SUFFIX);
 		argv = protech_backup_pg_dump_argv(pg_dump, &storage, files.partial_path);
 
 		initStringInfo(&pg_dump_output);
@@ -365,8 +401,8 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory)
 			protech_backup_report_dump_failure("pg_dump", database, role,
 											   status, &pg_dump_output);
 
-		snprintf(files.dump_path, MAXPGPATH, "%s/%s", directory,
-				 info->file_name);
+		protech_backup_build_path(files.dump_path, directory,
+								  info->file_name, "");
 		if (storage.format == PROTECH_BACKUP_FORMAT_DIRECTORY)
 			protech_backup_durable_rename_folder(files.partial_path,
 												 files.dump_path);

@@ -35,6 +35,7 @@
 #include "utils/acl.h"
 
 #include "download.h"
+#include "durable.h"
 #include "repository.h"
 
 /* bytes read at a time, between interrupt checks */
@@ -125,16 +126,25 @@ protech_backup_serve(const char *directory, const ProtechBackupInfo *info)
 	char	  **names;
 	char	   *problem;
 	int			count;
+	int			fd;
 	struct stat st;
 
 	if (!protech_backup_storage_of(info->format, info->compression, &storage))
 		elog(ERROR, "backup \"%s\" has an unknown format", info->file_name);
 
+	/* never through a symbolic link: it is not a backup then */
 	path = psprintf("%s/%s", directory, info->file_name);
-	if (stat(path, &st) != 0)
+	fd = protech_backup_open_nofollow(path,
+									  storage.format == PROTECH_BACKUP_FORMAT_DIRECTORY ?
+									  O_RDONLY | O_DIRECTORY : O_RDONLY,
+									  0, &problem);
+	if (fd < 0)
+		protech_backup_report_not_a_backup(info->file_name, directory, problem);
+	if (fstat(fd, &st) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not stat \"%s\": %m", path)));
+	CloseTransientFile(fd);
 	if (storage.format != PROTECH_BACKUP_FORMAT_DIRECTORY)
 	{
 		served->pieces = palloc(sizeof(ServedPiece));
@@ -144,17 +154,14 @@ protech_backup_serve(const char *directory, const ProtechBackupInfo *info)
 
 	names = protech_backup_folder_files(path, &count, &problem);
 	if (names == NULL)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read directory-format backup \"%s\": %s",
-						info->file_name, problem)));
+		protech_backup_report_not_a_backup(info->file_name, directory, problem);
 	served->pieces = palloc((3 * count + 2) * sizeof(ServedPiece));
 	add_tar_header(served, info->file_name, 0, S_IFDIR | S_IRWXU, st.st_mtime);
 	for (int i = 0; i < count; i++)
 	{
 		char	   *file = psprintf("%s/%s", path, names[i]);
 
-		if (stat(file, &st) != 0)
+		if (lstat(file, &st) != 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not stat \"%s\": %m", file)));
@@ -175,13 +182,9 @@ protech_backup_serve(const char *directory, const ProtechBackupInfo *info)
 static void
 read_file_range(const char *path, char *buf, int64 offset, int64 length)
 {
-	int			fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	int			fd = protech_backup_open_nofollow(path, O_RDONLY, 0, NULL);
 	int64		done = 0;
 
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open file \"%s\": %m", path)));
 	while (done < length)
 	{
 		ssize_t		n;

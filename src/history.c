@@ -4,13 +4,15 @@
  *		The run history: one row of protech_backup_history per backup run,
  *		whatever started it, written by the process that runs the backup in
  *		transactions of its own, so that a failed run is recorded too.
- *		Built on extension.c (where the table is).
+ *		Built on extension.c (where the table is, and SPI under a pinned
+ *		search_path).
  *
  * Every function here runs inside a transaction the caller started, in a
  * database connection to protech_backup.database.  Values always travel as
  * SPI parameters; only the table's schema-qualified, quoted name is put into
- * the query text.  When the extension is not installed in the connected
- * database there is no table: the functions then do nothing.
+ * the query text, and every function and operator is pg_catalog's, named
+ * so.  When the extension is not installed in the connected database there
+ * is no table: the functions then do nothing.
  *
  *-------------------------------------------------------------------------
  */
@@ -51,10 +53,11 @@ history_execute(const char *query, int nargs, Oid *types, Datum *values,
 	char	   *table;
 	uint64		processed = 0;
 	int			rc;
+	int			nestlevel;
 
 	if (found)
 		*found = false;
-	SPI_connect();
+	nestlevel = protech_backup_spi_connect();
 	table = history_table();
 	if (table != NULL)
 	{
@@ -73,7 +76,7 @@ history_execute(const char *query, int nargs, Oid *types, Datum *values,
 			*found = !isnull;
 		}
 	}
-	SPI_finish();
+	protech_backup_spi_finish(nestlevel);
 	return processed;
 }
 
@@ -138,7 +141,7 @@ protech_backup_history_finish(int64 run_id, const char *status,
 		nulls[6] = 'n';
 	history_execute("UPDATE %s SET status = $2, finished_at = $3, "
 					"file_name = $4, size_bytes = $5, message = $6, "
-					"post_backup_status = $7 WHERE run_id = $1",
+					"post_backup_status = $7 WHERE run_id OPERATOR(pg_catalog.=) $1",
 					7, types, values, nulls, NULL, NULL);
 }
 
@@ -155,7 +158,8 @@ protech_backup_history_mark_interrupted(int64 keep_run_id)
 	return history_execute("UPDATE %s SET status = 'failed', "
 						   "finished_at = pg_catalog.now(), "
 						   "message = 'server restarted while the backup was running' "
-						   "WHERE status = 'running' AND run_id <> $1",
+						   "WHERE status OPERATOR(pg_catalog.=) 'running' "
+						   "AND run_id OPERATOR(pg_catalog.<>) $1",
 						   1, types, values, NULL, NULL, NULL);
 }
 
@@ -168,8 +172,9 @@ protech_backup_history_purge(int days)
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(days)};
 
-	return history_execute("DELETE FROM %s WHERE started_at < "
-						   "pg_catalog.now() - pg_catalog.make_interval(days => $1)",
+	return history_execute("DELETE FROM %s WHERE started_at OPERATOR(pg_catalog.<) "
+						   "(pg_catalog.now() OPERATOR(pg_catalog.-) "
+						   "pg_catalog.make_interval(days => $1))",
 						   1, types, values, NULL, NULL, NULL);
 }
 
@@ -183,8 +188,9 @@ protech_backup_history_last_scheduled_success(TimestampTz *started_at)
 	Datum		value;
 	bool		found;
 
-	history_execute("SELECT max(started_at) FROM %s "
-					"WHERE status = 'succeeded' AND trigger IN ('schedule', 'catch-up')",
+	history_execute("SELECT pg_catalog.max(started_at) FROM %s "
+					"WHERE status OPERATOR(pg_catalog.=) 'succeeded' "
+					"AND trigger OPERATOR(pg_catalog.=) ANY ('{schedule,catch-up}'::pg_catalog.text[])",
 					0, NULL, NULL, NULL, &value, &found);
 	if (!found)
 		return false;

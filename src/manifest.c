@@ -70,6 +70,9 @@ typedef enum ManifestField
 	MF_LC_COLLATE,
 	MF_LC_CTYPE,
 	MF_ICU_LOCALE,				/* null for the libc provider */
+	MF_NON_SUPERUSER_FUNCTIONS, /* a boolean, missing in older manifests */
+	MF_EXTENSIONS,				/* an array, missing in older manifests */
+	MF_DATABASE_OWNER,			/* missing in older manifests */
 	MF_VERIFIED_AT,				/* null until the first verification */
 	MF_VERIFY_RESULT,			/* null until the first verification */
 	MF_COUNT
@@ -100,15 +103,26 @@ static const char *const manifest_field_names[MF_COUNT] = {
 	"lc_collate",
 	"lc_ctype",
 	"icu_locale",
+	"non_superuser_functions",
+	"extensions",
+	"database_owner",
 	"verified_at",
 	"verify_result",
 };
+
+static bool copy_field(char *dest, size_t size, const char *value);
 
 typedef struct ManifestParse
 {
 	JsonLexContext *lex;
 	int			current;		/* field whose value comes next, or -1 */
 	char	   *values[MF_COUNT];
+	/* the objects of the array "extensions", while inside it */
+	bool		in_extensions;
+	bool		extensions_valid;	/* every one of them as it must be */
+	int			extension_count;
+	ProtechBackupExtension extensions[PROTECH_BACKUP_MAX_EXTENSIONS];
+	char	   *extension_field;	/* "name" or "schema" of the current one */
 } ManifestParse;
 
 /*
@@ -177,7 +191,9 @@ append_number_field(StringInfo json, ManifestField field, int64 value)
 /*
  * Write the manifest of a complete backup: "<file_name>.json", mode 0600
  * whatever the umask, via a ".partial" name, fsynced and durably renamed.
- * The caller holds the manifest lock.
+ * The caller holds the manifest lock, so a ".partial" of that name is a
+ * stale one (or planted): it is removed, and the new one created with
+ * O_EXCL, so that nothing is ever written through a symbolic link.
  */
 static void
 write_manifest_locked(const char *directory, const ProtechBackupInfo *info)
@@ -212,22 +228,36 @@ write_manifest_locked(const char *directory, const ProtechBackupInfo *info)
 	append_string_field(&json, MF_LC_COLLATE, info->lc_collate);
 	append_string_field(&json, MF_LC_CTYPE, info->lc_ctype);
 	append_string_field(&json, MF_ICU_LOCALE, info->icu_locale);
+	appendStringInfo(&json, ",\n  \"%s\": %s",
+					 manifest_field_names[MF_NON_SUPERUSER_FUNCTIONS],
+					 info->superuser_functions_only ? "false" : "true");
+	appendStringInfo(&json, ",\n  \"%s\": [", manifest_field_names[MF_EXTENSIONS]);
+	for (int i = 0; i < info->extension_count; i++)
+	{
+		appendStringInfoString(&json, i > 0 ? ", {\"name\": " : "{\"name\": ");
+		escape_json(&json, info->extensions[i].name);
+		appendStringInfoString(&json, ", \"schema\": ");
+		escape_json(&json, info->extensions[i].schema);
+		appendStringInfoChar(&json, '}');
+	}
+	appendStringInfoChar(&json, ']');
+	append_string_field(&json, MF_DATABASE_OWNER, info->database_owner);
 	append_string_field(&json, MF_VERIFIED_AT, info->verified_at == 0 ? NULL :
 						format_utc_timestamp(info->verified_at));
 	append_string_field(&json, MF_VERIFY_RESULT, info->verify_result);
 	appendStringInfoString(&json, "\n}\n");
 
-	snprintf(path, sizeof(path), "%s/%s%s", directory, info->file_name,
-			 PROTECH_BACKUP_MANIFEST_SUFFIX);
-	snprintf(partial, sizeof(partial), "%s%s", path,
-			 PROTECH_BACKUP_PARTIAL_SUFFIX);
+	protech_backup_build_path(path, directory, info->file_name,
+							  PROTECH_BACKUP_MANIFEST_SUFFIX);
+	protech_backup_build_path(partial, directory, info->file_name,
+							  PROTECH_BACKUP_MANIFEST_SUFFIX PROTECH_BACKUP_PARTIAL_SUFFIX);
 
-	fd = OpenTransientFilePerm(partial, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
-							   S_IRUSR | S_IWUSR);
-	if (fd < 0)
+	if (unlink(partial) != 0 && errno != ENOENT)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", partial)));
+				 errmsg("could not remove file \"%s\": %m", partial)));
+	fd = protech_backup_open_nofollow(partial, O_WRONLY | O_CREAT | O_EXCL,
+									  S_IRUSR | S_IWUSR, NULL);
 	errno = 0;
 	if (fchmod(fd, S_IRUSR | S_IWUSR) != 0 ||
 		write(fd, json.data, json.len) != json.len)
@@ -274,12 +304,59 @@ manifest_field_start(void *state, char *fname, bool isnull)
 {
 	ManifestParse *parse = (ManifestParse *) state;
 
+	/* a field of an object of "extensions" */
+	if (parse->in_extensions && parse->lex->lex_level == 3)
+	{
+		parse->extension_field = fname;
+		return;
+	}
 	parse->current = -1;
 	if (parse->lex->lex_level != 1)
 		return;
+	parse->in_extensions = false;
 	for (int i = 0; i < MF_COUNT; i++)
 		if (strcmp(fname, manifest_field_names[i]) == 0)
 			parse->current = i;
+}
+
+/*
+ * The start of an array: "extensions" as a whole, or one inside it (which
+ * it must not hold).
+ */
+static void
+manifest_array_start(void *state)
+{
+	ManifestParse *parse = (ManifestParse *) state;
+
+	if (parse->lex->lex_level == 1 && parse->current == MF_EXTENSIONS)
+	{
+		parse->in_extensions = true;
+		parse->extensions_valid = true;
+	}
+	else if (parse->in_extensions)
+		parse->extensions_valid = false;
+	parse->current = -1;
+}
+
+/*
+ * The start of an object: one extension when directly inside "extensions".
+ */
+static void
+manifest_object_start(void *state)
+{
+	ManifestParse *parse = (ManifestParse *) state;
+
+	if (!parse->in_extensions)
+		return;
+	if (parse->lex->lex_level != 2 ||
+		parse->extension_count == PROTECH_BACKUP_MAX_EXTENSIONS)
+	{
+		parse->extensions_valid = false;
+		return;
+	}
+	memset(&parse->extensions[parse->extension_count++], 0,
+		   sizeof(ProtechBackupExtension));
+	parse->extension_field = NULL;
 }
 
 static void
@@ -287,9 +364,26 @@ manifest_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	ManifestParse *parse = (ManifestParse *) state;
 
+	if (parse->in_extensions)
+	{
+		ProtechBackupExtension *extension =
+			&parse->extensions[parse->extension_count - 1];
+
+		/* only the strings "name" and "schema" of an extension's object */
+		if (parse->lex->lex_level != 3 || tokentype != JSON_TOKEN_STRING ||
+			parse->extension_field == NULL ||
+			!(strcmp(parse->extension_field, "name") == 0 ?
+			  copy_field(extension->name, sizeof(extension->name), token) :
+			  strcmp(parse->extension_field, "schema") == 0 &&
+			  copy_field(extension->schema, sizeof(extension->schema), token)))
+			parse->extensions_valid = false;
+		parse->extension_field = NULL;
+		return;
+	}
 	/* a null leaves the field unset */
 	if (parse->current >= 0 && parse->lex->lex_level == 1 &&
-		(tokentype == JSON_TOKEN_STRING || tokentype == JSON_TOKEN_NUMBER))
+		(tokentype == JSON_TOKEN_STRING || tokentype == JSON_TOKEN_NUMBER ||
+		 tokentype == JSON_TOKEN_TRUE || tokentype == JSON_TOKEN_FALSE))
 		parse->values[parse->current] = token;
 	parse->current = -1;
 }
@@ -324,7 +418,8 @@ parse_size(const char *value, int64 *size)
  * an error for a damaged manifest.  Does not look at the dump.
  */
 bool
-protech_backup_parse_manifest(const char *directory, const char *manifest_name,
+protech_backup_parse_manifest(const char *directory,
+							  const char *manifest_name,
 							  ProtechBackupInfo *info,
 							  ProtechBackupStorage *storage)
 {
@@ -336,11 +431,12 @@ protech_backup_parse_manifest(const char *directory, const char *manifest_name,
 	ManifestParse parse = {0};
 	JsonSemAction sem = {0};
 	char	   *end;
+	char	   *problem;
 	size_t		name_len = strlen(manifest_name) -
 		strlen(PROTECH_BACKUP_MANIFEST_SUFFIX);
 
-	snprintf(path, sizeof(path), "%s/%s", directory, manifest_name);
-	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	protech_backup_build_path(path, directory, manifest_name, "");
+	fd = protech_backup_open_nofollow(path, O_RDONLY, 0, &problem);
 	if (fd < 0)
 		return false;
 	len = read(fd, buf, sizeof(buf));
@@ -353,6 +449,8 @@ protech_backup_parse_manifest(const char *directory, const char *manifest_name,
 	parse.current = -1;
 	sem.semstate = &parse;
 	sem.object_field_start = manifest_field_start;
+	sem.array_start = manifest_array_start;
+	sem.object_start = manifest_object_start;
 	sem.scalar = manifest_scalar;
 	if (pg_parse_json(parse.lex, &sem) != JSON_SUCCESS)
 		return false;
@@ -385,6 +483,24 @@ protech_backup_parse_manifest(const char *directory, const char *manifest_name,
 		(parse.values[MF_VERIFY_RESULT] != NULL &&
 		 !copy_field(info->verify_result, sizeof(info->verify_result), parse.values[MF_VERIFY_RESULT])))
 		return false;
+
+	/* absent (an older manifest): not known to be safe to restore */
+	info->superuser_functions_only =
+		parse.values[MF_NON_SUPERUSER_FUNCTIONS] != NULL &&
+		strcmp(parse.values[MF_NON_SUPERUSER_FUNCTIONS], "false") == 0;
+	if ((parse.values[MF_DATABASE_OWNER] != NULL &&
+		 !copy_field(info->database_owner, sizeof(info->database_owner),
+					 parse.values[MF_DATABASE_OWNER])) ||
+		parse.values[MF_EXTENSIONS] != NULL ||
+		(parse.extension_count > 0 && !parse.extensions_valid))
+		return false;
+	for (int i = 0; i < parse.extension_count; i++)
+		if (parse.extensions[i].name[0] == '\0' ||
+			parse.extensions[i].schema[0] == '\0')
+			return false;
+	info->extension_count = parse.extension_count;
+	memcpy(info->extensions, parse.extensions,
+		   parse.extension_count * sizeof(ProtechBackupExtension));
 
 	/* the manifest must describe the dump it is named after */
 	if (strlen(info->file_name) != name_len ||

@@ -156,6 +156,7 @@ protech_backup_manual_main(Datum main_arg)
 	queue_handle = shm_mq_attach(queue, segment, NULL);
 	protech_backup_set_interrupt_reason(manual_interrupt_reason);
 	BackgroundWorkerInitializeConnection(manual_request->database, NULL, 0);
+	protech_backup_pin_search_path();
 	protech_backup_take_over_slot_from(manual_request->caller_pid);
 
 	if (protech_backup_run("manual", &info, &error))

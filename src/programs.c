@@ -66,11 +66,11 @@ protech_backup_connection_role(void)
 char *
 protech_backup_program_path(const char *program)
 {
-	char		bindir[MAXPGPATH];
+	char	   *bindir;
 
 	if (strcmp(program, "pg_dump") == 0 && protech_backup_pg_dump_path[0])
 		return pstrdup(protech_backup_pg_dump_path);
-	strlcpy(bindir, my_exec_path, sizeof(bindir));
+	bindir = pstrdup(my_exec_path);
 	get_parent_directory(bindir);
 	return psprintf("%s/%s", bindir, program);
 }

@@ -4,7 +4,8 @@
  *		Module load of protech_backup: _PG_init, and nothing else.  It
  *		defines the settings (settings.c) in every process that loads the
  *		library and, when the library is preloaded, reserves the shared
- *		state (slot.c) and registers the launcher (scheduler.c).
+ *		state (slot.c), registers the launcher (scheduler.c) and installs
+ *		the hook that keeps restores from running as a superuser (restore.c).
  *
  * The map of the modules, their layers and the path of one backup through
  * them are in doc/architecture.md.
@@ -16,6 +17,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
+#include "restore.h"
 #include "scheduler.h"
 #include "settings.h"
 #include "slot.h"
@@ -38,5 +40,6 @@ _PG_init(void)
 
 	if (!IsBinaryUpgrade)
 		protech_backup_register_launcher();
+	protech_backup_install_restore_hook();
 	protech_backup_install_shmem_hooks();
 }

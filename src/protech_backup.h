@@ -28,6 +28,17 @@
 #define PROTECH_BACKUP_MANIFEST_SUFFIX ".json"
 /* Room for the outcome of a verification in a manifest, with its NUL. */
 #define PROTECH_BACKUP_VERIFY_RESULT_SIZE 2048
+/*
+ * The longest name, with room to spare, of what a backup creates below the
+ * backup directory ("<name>.globals.sql.partial", or a file pg_dump writes
+ * in the folder "<name>.partial"), and so the longest backup directory
+ * path: with its "/", every path stays shorter than MAXPGPATH.
+ */
+#define PROTECH_BACKUP_MAX_NAME_LENGTH 127
+#define PROTECH_BACKUP_MAX_DIRECTORY_LENGTH \
+	(MAXPGPATH - 2 - PROTECH_BACKUP_MAX_NAME_LENGTH)
+/* The search_path every query of the extension runs under. */
+#define PROTECH_BACKUP_SEARCH_PATH "pg_catalog, pg_temp"
 /* How verify_result begins when the verification failed. */
 #define PROTECH_BACKUP_VERIFY_FAILED "failed"
 
@@ -39,6 +50,18 @@ typedef void (*ProtechBackupSink) (const char *data, size_t len, void *arg);
 
 /* room for a locale name in a manifest */
 #define PROTECH_BACKUP_LOCALE_SIZE 256
+/* the most extensions a backed-up database may have */
+#define PROTECH_BACKUP_MAX_EXTENSIONS 128
+
+/*
+ * An extension of a backed-up database, which a restore creates before
+ * the dump's own statements run.
+ */
+typedef struct ProtechBackupExtension
+{
+	char		name[NAMEDATALEN];
+	char		schema[NAMEDATALEN];
+} ProtechBackupExtension;
 
 /*
  * One complete backup, as recorded in its manifest.
@@ -47,6 +70,7 @@ typedef struct ProtechBackupInfo
 {
 	char		file_name[MAXPGPATH];	/* base name inside the directory */
 	char		database[NAMEDATALEN];
+	char		database_owner[NAMEDATALEN];	/* "" in older manifests */
 	char		format[16];
 	char		compression[16];
 	int64		size_bytes;
@@ -66,6 +90,16 @@ typedef struct ProtechBackupInfo
 	char		lc_collate[PROTECH_BACKUP_LOCALE_SIZE];
 	char		lc_ctype[PROTECH_BACKUP_LOCALE_SIZE];
 	char		icu_locale[PROTECH_BACKUP_LOCALE_SIZE]; /* "" for libc */
+	/*
+	 * Whether every function of the database belonged to a superuser when
+	 * the backup started, so that restoring it as a superuser runs no code
+	 * of another role's; false when the manifest does not say (an older
+	 * one).
+	 */
+	bool		superuser_functions_only;
+	/* its extensions, in the order they were created */
+	int			extension_count;
+	ProtechBackupExtension extensions[PROTECH_BACKUP_MAX_EXTENSIONS];
 	/* the last verification: 0 and "" until the first */
 	TimestampTz verified_at;
 	char		verify_result[PROTECH_BACKUP_VERIFY_RESULT_SIZE];
@@ -76,14 +110,20 @@ typedef struct ProtechBackupInfo
  * pg_class c and pg_namespace n: ordinary and partitioned tables outside the
  * system schemas, not part of an extension.  The count a backup records and
  * the count of a restore both use it, so that they count the same things.
+ * Like every SQL text of the extension, it names pg_catalog's operators
+ * with OPERATOR(pg_catalog.x): the database it runs in may hold operators
+ * of its users' that an unqualified name would pick.
  */
 #define PROTECH_BACKUP_USER_TABLES \
 	"FROM pg_catalog.pg_class c " \
-	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace " \
-	"WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' " \
-	"AND n.nspname !~ '^pg_' " \
+	"JOIN pg_catalog.pg_namespace n " \
+	"ON n.oid OPERATOR(pg_catalog.=) c.relnamespace " \
+	"WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog.\"char\"[]) " \
+	"AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema' " \
+	"AND n.nspname OPERATOR(pg_catalog.!~) '^pg_' " \
 	"AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d " \
-	"WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass " \
-	"AND d.objid = c.oid AND d.deptype = 'e')"
+	"WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass " \
+	"AND d.objid OPERATOR(pg_catalog.=) c.oid " \
+	"AND d.deptype OPERATOR(pg_catalog.=) 'e')"
 
 #endif							/* PROTECH_BACKUP_H */

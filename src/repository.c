@@ -33,6 +33,7 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,6 +48,9 @@
 #include "settings.h"
 #include "slot.h"
 #include "stream.h"
+
+/* file names tried for the backups started within one second */
+#define MAX_NAME_TRIES 1000
 
 /* the name a manifest has while it is written */
 #define MANIFEST_PARTIAL_SUFFIX \
@@ -91,14 +95,21 @@ compare_names(const void *a, const void *b)
 
 /*
  * The names of the entries of folder path in byte order, or NULL with
- * *problem set when it cannot be read or holds anything but regular files.
+ * *problem set when it cannot be read, is not a real folder (a symbolic
+ * link to one, say) or holds anything but regular files.
  */
 char	  **
 protech_backup_folder_files(const char *path, int *count, char **problem)
 {
-	char	  **names = pgfnames(path);
+	char	  **names;
 	int			n = 0;
+	int			fd = protech_backup_open_nofollow(path, O_RDONLY | O_DIRECTORY,
+												  0, problem);
 
+	if (fd < 0)
+		return NULL;
+	CloseTransientFile(fd);
+	names = pgfnames(path);
 	if (names == NULL)
 	{
 		*problem = psprintf("could not read folder \"%s\"", path);
@@ -357,7 +368,7 @@ protech_backup_remove_stale_partials(const char *directory)
 			strcmp(de->d_name + len - strlen(PROTECH_BACKUP_PARTIAL_SUFFIX),
 				   PROTECH_BACKUP_PARTIAL_SUFFIX) != 0)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", directory, de->d_name);
+		protech_backup_build_path(path, directory, de->d_name, "");
 		/* a verification may be writing a manifest: that happens locked */
 		manifest = len >= strlen(MANIFEST_PARTIAL_SUFFIX) &&
 			strcmp(de->d_name + len - strlen(MANIFEST_PARTIAL_SUFFIX),
@@ -384,7 +395,7 @@ file_exists_in(const char *directory, const char *name, const char *suffix)
 	char		path[MAXPGPATH];
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/%s%s", directory, name, suffix);
+	protech_backup_build_path(path, directory, name, suffix);
 	return lstat(path, &st) == 0;
 }
 
@@ -394,6 +405,7 @@ file_exists_in(const char *directory, const char *name, const char *suffix)
  * suffix of its storage (".sql", ".sql.zst", ...), with "_2", "_3", ...
  * inserted before the suffix when a file of that name (dump, manifest or
  * partial) already exists, so two backups in one second never collide.
+ * At most MAX_NAME_TRIES names are tried, checking for interrupts.
  */
 void
 protech_backup_choose_file_name(const char *directory, TimestampTz started_at,
@@ -406,8 +418,9 @@ protech_backup_choose_file_name(const char *directory, TimestampTz started_at,
 	snprintf(stem, sizeof(stem), PROTECH_BACKUP_PREFIX "%04d%02d%02d_%02d%02d%02d",
 			 tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday,
 			 tm->tm_hour, tm->tm_min, tm->tm_sec);
-	for (int n = 1;; n++)
+	for (int n = 1; n <= MAX_NAME_TRIES; n++)
 	{
+		protech_backup_check_for_interrupts();
 		if (n == 1)
 			snprintf(file_name, MAXPGPATH, "%s%s", stem, suffix);
 		else
@@ -417,19 +430,29 @@ protech_backup_choose_file_name(const char *directory, TimestampTz started_at,
 			!file_exists_in(directory, file_name, PROTECH_BACKUP_PARTIAL_SUFFIX))
 			return;
 	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_FILE),
+			 errmsg("could not choose a file name for the backup in directory \"%s\"",
+					directory),
+			 errdetail("Files named %s to %s_%d%s exist already.",
+					   psprintf("%s%s", stem, suffix), stem, MAX_NAME_TRIES, suffix)));
 }
 
 /*
  * Make sure the backup directory exists (creating its last component) and
  * is a directory of mode 0700, whatever the umask.  An existing directory
- * that others may enter is tightened to 0700.  Warns, once per process,
- * when it lies inside the data directory.
+ * that others may enter is tightened to 0700.  Refuses it when it lies
+ * where PostgreSQL manages files through a symbolic link changed since the
+ * setting was made; warns, once per process, when it lies elsewhere inside
+ * the data directory.
  */
 void
 protech_backup_prepare_directory(const char *directory)
 {
 	static bool warned_in_data_directory = false;
 	struct stat st;
+
+	protech_backup_check_directory_location(directory);
 
 	if (!warned_in_data_directory &&
 		protech_backup_in_data_directory(directory))
@@ -476,9 +499,8 @@ protech_backup_prepare_directory(const char *directory)
 				 errmsg("could not change the mode of backup directory \"%s\" to 0700: %m",
 						directory)));
 	{
-		char		parent[MAXPGPATH];
+		char	   *parent = pstrdup(directory);
 
-		strlcpy(parent, directory, sizeof(parent));
 		get_parent_directory(parent);
 		protech_backup_fsync(parent, true, ERROR);
 	}
@@ -504,11 +526,11 @@ read_manifest(const char *directory, const char *manifest_name,
 
 	if (!protech_backup_parse_manifest(directory, manifest_name, info, &storage))
 		return false;
-	snprintf(path, sizeof(path), "%s/%s", directory, info->globals_file);
+	protech_backup_build_path(path, directory, info->globals_file, "");
 	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
 		st.st_size != info->globals_size_bytes)
 		return false;
-	snprintf(path, sizeof(path), "%s/%s", directory, info->file_name);
+	protech_backup_build_path(path, directory, info->file_name, "");
 	return protech_backup_stored_size(path, &storage) == info->size_bytes;
 }
 
@@ -533,13 +555,27 @@ protech_backup_find_backup(const char *file_name, const char *directory)
 		!protech_backup_parse_manifest(directory,
 						psprintf("%s%s", file_name, PROTECH_BACKUP_MANIFEST_SUFFIX),
 						info, &storage))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is not a backup", file_name),
-				 errdetail("A backup is named by the file_name column of protech_backup_list(), and has a manifest in \"%s\".",
-						   directory),
-				 errhint("Give a file_name from protech_backup_list().")));
+		protech_backup_report_not_a_backup(file_name, directory, NULL);
 	return info;
+}
+
+/*
+ * Raise invalid_parameter_value: file_name, given to an SQL function, is
+ * not a backup in directory; problem (or NULL) says what is wrong with the
+ * files under its name (a symbolic link, say).
+ */
+void
+protech_backup_report_not_a_backup(const char *file_name,
+								   const char *directory, const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("\"%s\" is not a backup", file_name),
+			 problem ?
+			 errdetail("Reading it: %s.", problem) :
+			 errdetail("A backup is named by the file_name column of protech_backup_list(), and has a manifest in \"%s\".",
+					   directory),
+			 errhint("Give a file_name from protech_backup_list().")));
 }
 
 static int

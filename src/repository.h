@@ -22,6 +22,9 @@ extern void protech_backup_choose_file_name(const char *directory,
 extern List *protech_backup_list_backups(const char *directory);
 extern ProtechBackupInfo *protech_backup_find_backup(const char *file_name,
 													 const char *directory);
+extern void protech_backup_report_not_a_backup(const char *file_name,
+											   const char *directory,
+											   const char *problem) pg_attribute_noreturn();
 extern void protech_backup_remove_stale_partials(const char *directory);
 extern char **protech_backup_folder_files(const char *path, int *count,
 										  char **problem);

@@ -11,6 +11,8 @@
 
 #include "protech_backup.h"
 
+extern void protech_backup_install_restore_hook(void);
+extern void protech_backup_check_restore_rights(const ProtechBackupInfo *info);
 extern bool protech_backup_restore_into(const char *directory,
 										const ProtechBackupInfo *info,
 										const char *target, bool keep,

@@ -350,9 +350,9 @@ delete_backup(const char *directory, const char *file_name,
 	bool		dump_removed;
 	bool		globals_removed;
 
-	snprintf(manifest, sizeof(manifest), "%s/%s%s", directory, file_name,
-			 PROTECH_BACKUP_MANIFEST_SUFFIX);
-	snprintf(dump, sizeof(dump), "%s/%s", directory, file_name);
+	protech_backup_build_path(manifest, directory, file_name,
+							  PROTECH_BACKUP_MANIFEST_SUFFIX);
+	protech_backup_build_path(dump, directory, file_name, "");
 
 	/* a verification of this backup must not write its manifest again */
 	protech_backup_lock_manifests();

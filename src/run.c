@@ -58,8 +58,8 @@ size_anomaly(void)
 	MemoryContext caller_context = CurrentMemoryContext;
 	char	   *schema;
 	char	   *anomaly = NULL;
+	int			nestlevel = protech_backup_spi_connect();
 
-	SPI_connect();
 	schema = protech_backup_extension_schema();
 	if (schema != NULL &&
 		SPI_execute(psprintf("SELECT %s.protech_backup_size_anomaly()", schema),
@@ -71,7 +71,7 @@ size_anomaly(void)
 		if (value)
 			anomaly = MemoryContextStrdup(caller_context, value);
 	}
-	SPI_finish();
+	protech_backup_spi_finish(nestlevel);
 	return anomaly;
 }
 

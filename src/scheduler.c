@@ -344,6 +344,7 @@ protech_backup_scheduler_main(Datum main_arg)
 	strlcpy(database, MyBgworkerEntry->bgw_extra, NAMEDATALEN);
 	protech_backup_setup_signals();
 	BackgroundWorkerInitializeConnection(database, NULL, 0);
+	protech_backup_pin_search_path();
 	run_context = AllocSetContextCreate(TopMemoryContext, "protech_backup run",
 										ALLOCSET_DEFAULT_SIZES);
 	pgstat_report_activity(STATE_IDLE, NULL);

@@ -18,13 +18,16 @@
  */
 #include "postgres.h"
 
+#include <dirent.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "pg_dump_options.h"
+#include "protech_backup.h"
 #include "settings.h"
 
 #define COMPRESSION_HINT "Use none, gzip, gzip:1 to gzip:9, zstd or zstd:1 to zstd:19."
@@ -34,6 +37,7 @@ char	   *protech_backup_database = NULL;
 char	   *protech_backup_directory = NULL;
 char	   *protech_backup_pg_dump_path = NULL;
 char	   *protech_backup_role = NULL;
+char	   *protech_backup_restore_role = NULL;
 char	   *protech_backup_timezone = NULL;
 char	   *protech_backup_schedule = NULL;
 bool		protech_backup_catch_up = true;
@@ -147,47 +151,150 @@ path_within(const char *path, const char *dir)
 }
 
 /*
- * Check hook for protech_backup.directory: an absolute path that is not
- * the data directory itself nor inside the parts of it PostgreSQL manages
- * (pg_wal, global, base), where a dump could be mistaken for or clobber
- * server files.  Elsewhere inside the data directory is allowed with a
- * warning when a backup starts (see protech_backup_in_data_directory).
+ * The real path of path, through every symbolic link: realpath() of path,
+ * or, for a path that does not exist yet, of its nearest existing ancestor
+ * with the rest appended.  NULL when not even "/" resolves.  palloc'd.
+ */
+static char *
+real_path(const char *path)
+{
+	char	   *existing = pstrdup(path);
+	char	   *rest = pstrdup("");
+
+	canonicalize_path(existing);
+	for (;;)
+	{
+		char	   *resolved = realpath(existing, NULL);
+		char	   *last;
+
+		if (resolved != NULL)
+		{
+			char	   *result = psprintf("%s%s", resolved, rest);
+
+			free(resolved);
+			canonicalize_path(result);
+			return result;
+		}
+		last = strrchr(existing, '/');
+		if (errno != ENOENT || last == NULL)
+			return NULL;
+		rest = psprintf("%s%s", last, rest);
+		if (last == existing)
+			existing = pstrdup("/");
+		else
+			*last = '\0';
+	}
+}
+
+/*
+ * Whether real path lies in what PostgreSQL manages in the data directory,
+ * through any symbolic link: the data directory itself, or inside its
+ * pg_wal, global, base or pg_tblspc (or a tablespace a link there points
+ * to), where a backup could be mistaken for or clobber server files.  If
+ * so, *detail says which.  Elsewhere inside the data directory is allowed,
+ * with a warning when a backup starts (see protech_backup_in_data_directory).
+ */
+static bool
+in_managed_location(const char *real, char **detail)
+{
+	static const char *const managed[] = {"pg_wal", "global", "base", "pg_tblspc"};
+	char	   *datadir = real_path(DataDir);
+	char	   *tblspc;
+	DIR		   *dir;
+	struct dirent *de;
+
+	if (datadir == NULL)
+		return false;
+	if (strcmp(real, datadir) == 0)
+	{
+		*detail = psprintf("The backup directory must not be the data directory itself. It resolves to \"%s\".",
+						   real);
+		return true;
+	}
+	for (int i = 0; i < lengthof(managed); i++)
+	{
+		char	   *forbidden = real_path(psprintf("%s/%s", datadir, managed[i]));
+
+		if (forbidden != NULL && path_within(real, forbidden))
+		{
+			*detail = psprintf("The backup directory must not be inside \"%s\", which PostgreSQL manages. It resolves to \"%s\".",
+							   forbidden, real);
+			return true;
+		}
+	}
+	tblspc = psprintf("%s/pg_tblspc", datadir);
+	if ((dir = opendir(tblspc)) == NULL)
+		return false;
+	while ((de = readdir(dir)) != NULL)
+	{
+		char	   *location = de->d_name[0] == '.' ? NULL :
+			real_path(psprintf("%s/%s", tblspc, de->d_name));
+
+		if (location != NULL && path_within(real, location))
+		{
+			*detail = psprintf("The backup directory must not be inside the tablespace \"%s\", which PostgreSQL manages. It resolves to \"%s\".",
+							   location, real);
+			closedir(dir);
+			return true;
+		}
+	}
+	closedir(dir);
+	return false;
+}
+
+/*
+ * Raise invalid_parameter_value when the backup directory, resolved through
+ * every symbolic link, lies where PostgreSQL manages files (see
+ * in_managed_location): the check hook refused that when the setting was
+ * made, but a link on the way may have been changed since.
+ */
+void
+protech_backup_check_directory_location(const char *directory)
+{
+	char	   *real = real_path(directory);
+	char	   *detail;
+
+	if (real != NULL && in_managed_location(real, &detail))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("backup directory \"%s\" lies where PostgreSQL manages files",
+						directory),
+				 errdetail("%s", detail),
+				 errhint("Set protech_backup.directory to a directory outside the data directory.")));
+}
+
+/*
+ * Check hook for protech_backup.directory: an absolute path, short enough
+ * that every file a backup creates in it has a path shorter than
+ * MAXPGPATH, and that does not lie, through any symbolic link, where
+ * PostgreSQL manages files (see in_managed_location).
  */
 static bool
 check_directory(char **newval, void **extra, GucSource source)
 {
-	char		path[MAXPGPATH];
-	char		datadir[MAXPGPATH];
-	static const char *const managed[] = {"pg_wal", "global", "base"};
+	char	   *real;
+	char	   *detail;
 
 	if (!check_absolute_path(newval, extra, source))
 		return false;
-	if (**newval == '\0' || DataDir == NULL)
+	if (**newval == '\0')
 		return true;
-
-	strlcpy(path, *newval, sizeof(path));
-	canonicalize_path(path);
-	strlcpy(datadir, DataDir, sizeof(datadir));
-	canonicalize_path(datadir);
-	if (strcmp(path, datadir) == 0)
+	if (strlen(*newval) > PROTECH_BACKUP_MAX_DIRECTORY_LENGTH)
 	{
-		GUC_check_errdetail("The backup directory must not be the data directory itself.");
-		GUC_check_errhint("Use a directory outside the data directory, such as \"%s/protech_backup\" beside it.",
-						  datadir);
+		GUC_check_errdetail("The path is %zu bytes long, too long for the paths of the files a backup creates in it.",
+							strlen(*newval));
+		GUC_check_errhint("Use a directory path of at most %d bytes.",
+						  PROTECH_BACKUP_MAX_DIRECTORY_LENGTH);
 		return false;
 	}
-	for (int i = 0; i < lengthof(managed); i++)
+	if (DataDir == NULL)
+		return true;
+	real = real_path(*newval);
+	if (real != NULL && in_managed_location(real, &detail))
 	{
-		char		forbidden[MAXPGPATH];
-
-		snprintf(forbidden, sizeof(forbidden), "%s/%s", datadir, managed[i]);
-		if (path_within(path, forbidden))
-		{
-			GUC_check_errdetail("The backup directory must not be inside \"%s\", which PostgreSQL manages.",
-								forbidden);
-			GUC_check_errhint("Use a directory outside the data directory.");
-			return false;
-		}
+		GUC_check_errdetail("%s", detail);
+		GUC_check_errhint("Use a directory outside the data directory.");
+		return false;
 	}
 	return true;
 }
@@ -365,6 +472,14 @@ protech_backup_define_settings(void)
 							   &protech_backup_role,
 							   "",
 							   PGC_SIGHUP, 0,
+							   check_role, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.restore_role",
+							   "Role restores connect as, instead of protech_backup.role.",
+							   "It must not be a superuser; empty means protech_backup.role, which restores only "
+							   "backups of databases whose functions all belong to superusers.",
+							   &protech_backup_restore_role,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   check_role, NULL, NULL);
 	DefineCustomStringVariable("protech_backup.schedule",
 							   "When backups are taken, in cron syntax, in protech_backup.timezone.",
@@ -601,12 +716,10 @@ protech_backup_storage_in_force(ProtechBackupStorage *storage)
 bool
 protech_backup_in_data_directory(const char *path)
 {
-	char		canonical[MAXPGPATH];
-	char		datadir[MAXPGPATH];
+	char	   *canonical = pstrdup(path);
+	char	   *datadir = pstrdup(DataDir);
 
-	strlcpy(canonical, path, sizeof(canonical));
 	canonicalize_path(canonical);
-	strlcpy(datadir, DataDir, sizeof(datadir));
 	canonicalize_path(datadir);
 	return path_within(canonical, datadir);
 }
@@ -623,11 +736,11 @@ protech_backup_in_data_directory(const char *path)
 static char *
 default_directory(void)
 {
-	char		parent[MAXPGPATH];
+	char	   *parent;
 
 	if (DataDir == NULL)
 		return NULL;
-	strlcpy(parent, DataDir, sizeof(parent));
+	parent = pstrdup(DataDir);
 	get_parent_directory(parent);
 	if (parent[0] != '\0' && access(parent, W_OK) == 0)
 		return psprintf("%s%sprotech_backup_%s", parent,

@@ -27,6 +27,7 @@ extern char *protech_backup_database;
 extern char *protech_backup_directory;
 extern char *protech_backup_pg_dump_path;
 extern char *protech_backup_role;
+extern char *protech_backup_restore_role;
 extern char *protech_backup_schedule;
 extern char *protech_backup_timezone;
 extern bool protech_backup_catch_up;
@@ -60,5 +61,6 @@ extern void protech_backup_storage_in_force(ProtechBackupStorage *storage);
 /* the backup directory */
 extern char *protech_backup_resolved_directory(void);
 extern bool protech_backup_in_data_directory(const char *path);
+extern void protech_backup_check_directory_location(const char *directory);
 
 #endif							/* PROTECH_BACKUP_SETTINGS_H */

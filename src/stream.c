@@ -50,6 +50,7 @@
 
 #include "child.h"
 #include "codec.h"
+#include "durable.h"
 #include "slot.h"
 #include "stream.h"
 
@@ -395,7 +396,8 @@ protech_backup_stream_file(const char *path, int *fd)
 	FileStage  *file = new_stage(sizeof(FileStage), file_write, file_finish,
 								 NULL);
 
-	*fd = open(path, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY, S_IRUSR | S_IWUSR);
+	*fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | PG_BINARY,
+			   S_IRUSR | S_IWUSR);
 	if (*fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -430,24 +432,23 @@ read_chunk(int fd, char *buf)
 
 /*
  * The source of a chain that reads the file at path to its end into stage,
- * fsyncing it first when sync is set, and finishes the stream.  Returns
- * false with *problem set (errno kept) when the file cannot be opened,
- * synced or read; the stream is not finished then.
+ * fsyncing it first when sync is set, and finishes the stream.  The file is
+ * opened without following a symbolic link, and must be a regular file.
+ * Returns false with *problem set (errno kept) when the file cannot be
+ * opened, synced or read; the stream is not finished then.
  */
 bool
 protech_backup_stream_file_source(const char *path, bool sync,
 								  ProtechBackupStream *stage, char **problem)
 {
-	int			fd = OpenTransientFile(path, (sync ? O_RDWR : O_RDONLY) | PG_BINARY);
+	int			fd = protech_backup_open_nofollow(path, sync ? O_RDWR : O_RDONLY,
+												  0, problem);
 	char	   *buf;
 	ssize_t		n;
 	int			save_errno;
 
 	if (fd < 0)
-	{
-		*problem = psprintf("could not open file \"%s\": %m", path);
 		return false;
-	}
 	if (sync && pg_fsync(fd) != 0)
 	{
 		save_errno = errno;
@@ -504,8 +505,8 @@ reader_output(const char *data, size_t len, void *arg)
 }
 
 /*
- * Open the file at path to be read decompressed with method; raises an
- * error when it cannot be opened.
+ * Open the file at path (never through a symbolic link) to be read
+ * decompressed with method; raises an error when it cannot be opened.
  */
 ProtechBackupStreamReader *
 protech_backup_stream_reader(const char *path, ProtechBackupMethod method)
@@ -513,11 +514,7 @@ protech_backup_stream_reader(const char *path, ProtechBackupMethod method)
 	ProtechBackupStreamReader *reader = palloc0(sizeof(ProtechBackupStreamReader));
 
 	reader->path = path;
-	reader->fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
-	if (reader->fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open file \"%s\": %m", path)));
+	reader->fd = protech_backup_open_nofollow(path, O_RDONLY, 0, NULL);
 	reader->codec = protech_backup_codec_begin(method, 0, false,
 											   reader_output, reader);
 	reader->buf = palloc(STREAM_READ_SIZE);

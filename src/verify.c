@@ -35,7 +35,9 @@
  * (dropped again whatever happens), count its tables and rows, and compare
  * the number of tables with the manifest's.  Record the outcome in the
  * manifest, and in info.  Raises an error only when the verification
- * itself cannot run (or is interrupted); nothing is recorded then.
+ * itself cannot run (or is interrupted, or the restore may not run with
+ * the rights in force: see protech_backup_check_restore_rights); nothing
+ * is recorded then.
  */
 void
 protech_backup_verify_backup(const char *directory, ProtechBackupInfo *info,
@@ -44,6 +46,8 @@ protech_backup_verify_backup(const char *directory, ProtechBackupInfo *info,
 	char	   *problem;
 	char	   *result;
 
+	if (restore)
+		protech_backup_check_restore_rights(info);
 	memset(v, 0, sizeof(*v));
 	v->restore = restore;
 	v->started_at = GetCurrentTimestamp();
@@ -87,7 +91,9 @@ protech_backup_verify_backup(const char *directory, ProtechBackupInfo *info,
 /*
  * Verify a backup just taken, as protech_backup.verify_after_backup says.
  * Raises an error when the verification fails, so that the run fails; the
- * backup stays, its manifest saying what failed.
+ * backup stays, its manifest saying what failed.  A restore that may not
+ * run with the rights in force fails the run with that error, the backup
+ * staying unverified.
  */
 void
 protech_backup_verify_new_backup(const char *directory, ProtechBackupInfo *info)

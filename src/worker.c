@@ -3,8 +3,8 @@
  * worker.c
  *		What every background worker of protech_backup shares: starting a
  *		dynamic worker, the signal handling (SIGHUP reloads, SIGTERM asks to
- *		stop), the latch wait, and the short transactions its SPI work runs
- *		in.  Depends on no other module; the launcher and the scheduler
+ *		stop), the latch wait, the search_path pinned for the process's
+ *		life, and the short transactions its SPI work runs in.  Depends on no other module; the launcher and the scheduler
  *		(scheduler.c) and the manual backup worker (manual.c) are built on
  *		it.
  *
@@ -28,6 +28,7 @@
 #include "utils/snapmgr.h"
 #include "utils/wait_event.h"
 
+#include "protech_backup.h"
 #include "worker.h"
 
 /*
@@ -96,6 +97,20 @@ protech_backup_wait_on_latch(long timeout_ms)
 					 timeout_ms, PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
 	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Pin search_path for the whole life of this process, connected to a
+ * database whose owner (or any role that may create objects in a schema of
+ * its search_path, or set it with ALTER DATABASE or ALTER ROLE) is not to
+ * be trusted: nothing the process runs then resolves a name to what such a
+ * role created (the queries qualify every name too; see extension.c).
+ */
+void
+protech_backup_pin_search_path(void)
+{
+	SetConfigOption("search_path", PROTECH_BACKUP_SEARCH_PATH,
+					PGC_SUSET, PGC_S_OVERRIDE);
 }
 
 /*

@@ -18,6 +18,7 @@ extern BackgroundWorkerHandle *protech_backup_start_dynamic_worker(const char *t
 extern void protech_backup_setup_signals(void);
 extern bool protech_backup_reload_if_requested(void);
 extern void protech_backup_wait_on_latch(long timeout_ms);
+extern void protech_backup_pin_search_path(void);
 extern void protech_backup_begin_work(void);
 extern void protech_backup_end_work(void);
 
