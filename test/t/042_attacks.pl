@@ -127,7 +127,9 @@ sub outside_unchanged
 	return;
 }
 
-sub backup_now
+# A backup as the superuser, naming the function by its schema: the
+# attacker's search_path must not decide what the test itself calls.
+sub qualified_backup_now
 {
 	return $node->safe_psql('app',
 		'SELECT file_name FROM public.protech_backup_now()');
@@ -145,7 +147,7 @@ sub try_sql
 
 # 1. An operator in public, which app owns: a manual backup.
 plant_operators('public');
-backup_now();
+qualified_backup_now();
 still_no_superuser('an operator in public during a backup');
 remove_operators('public');
 
@@ -153,7 +155,7 @@ remove_operators('public');
 # default search_path "$user", public.
 $node->safe_psql('app', qq{SET ROLE app; CREATE SCHEMA "$superuser"});
 plant_operators(qq{"$superuser"});
-backup_now();
+qualified_backup_now();
 still_no_superuser('an operator in a "$user" schema during a backup');
 $node->safe_psql('app', qq{SET ROLE app; DROP SCHEMA "$superuser" CASCADE});
 
@@ -176,7 +178,7 @@ $node->safe_psql('app', q{
 		FUNCTION = evil.int8_eq);
 	ALTER DATABASE app SET search_path = evil, pg_catalog, public;
 });
-backup_now();
+qualified_backup_now();
 still_no_superuser('ALTER DATABASE SET search_path during a manual backup');
 $node->append_conf('postgresql.conf', "protech_backup.schedule = '0 0 1 1 *'\n");
 my $offset = -s $node->logfile;
@@ -199,7 +201,7 @@ $node->safe_psql('app', q{
 	CREATE TABLE public.guarded (x integer CHECK (public.chk(x)));
 	INSERT INTO public.guarded VALUES (1), (2), (3);
 });
-my $file = backup_now();
+my $file = qualified_backup_now();
 my $manifest = slurp_file("$dir/$file.json");
 like($manifest, qr/"non_superuser_functions": true/,
 	'the manifest records that functions belong to a non-superuser');
@@ -236,14 +238,14 @@ still_no_superuser('a CHECK function during protech_backup_restore');
 $node->safe_psql('postgres', 'CREATE ROLE restorer LOGIN; GRANT app TO restorer');
 reload_and_wait($node, 'protech_backup.restore_role' => 'restorer');
 plant_operators('public');
-$file = backup_now();
+$file = qualified_backup_now();
 is($node->safe_psql('app',
 		"SELECT checksum_ok, restored, detail FROM protech_backup_verify('$file', restore => true)"),
 	't|t|', 'verify with restore through the restore role');
 still_no_superuser('a CHECK function during verify(restore) as restore role');
 
 reload_and_wait($node, 'protech_backup.verify_after_backup' => 'restore');
-$file = backup_now();
+$file = qualified_backup_now();
 like($node->safe_psql('app',
 		"SELECT verify_result FROM protech_backup_list() WHERE file_name = '$file'"),
 	qr/^ok: restored \d+ tables, \d+ rows$/,
@@ -288,7 +290,7 @@ $node->safe_psql('app', q{
 	DROP FUNCTION public.chk(integer), public.evil_not_match(name, name),
 		public.evil_oid_eq(oid, regclass), public.take_over();
 });
-$file = backup_now();
+$file = qualified_backup_now();
 like(slurp_file("$dir/$file.json"), qr/"non_superuser_functions": false/,
 	'the manifest records that every function belongs to a superuser');
 is($node->safe_psql('app',
@@ -319,7 +321,7 @@ sub swap_back
 	return;
 }
 
-$file = backup_now();
+$file = qualified_backup_now();
 my $not_a_backup = qr/ERROR:  22023: "\Q$file\E" is not a backup/;
 for my $target ($victim, $node->data_dir . '/global/pg_control',
 	$node->data_dir . '/PG_VERSION')
@@ -376,7 +378,7 @@ outside_unchanged('a planted manifest partial');
 
 # a directory-format backup whose folder is a symlink to a copy of it
 reload_and_wait($node, 'protech_backup.format' => 'directory');
-$file = backup_now();
+$file = qualified_backup_now();
 system('cp', '-a', "$dir/$file", "$base/copy_of_folder") == 0 or die;
 swap_for_symlink("$dir/$file", "$base/copy_of_folder");
 like($node->safe_psql('app',
@@ -406,7 +408,7 @@ for my $path ("$base/walsym", "$base/walsym/backups")
 		$node->reload;
 		$node->poll_query_until('postgres',
 			"SELECT current_setting('protech_backup.directory') = '$path'");
-		backup_now();
+		qualified_backup_now();
 	}
 }
 opendir(my $dh, $wal) or die;
