@@ -210,10 +210,16 @@ append_number_field(StringInfo json, ManifestField field, int64 value)
 /*
  * Write the manifest of a complete backup: "<file_name>.json", mode 0600
  * whatever the umask, via a ".partial" name, fsynced and durably renamed.
- * The caller holds the manifest lock.
+ * On failure the ".partial" is removed, and with new_backup the manifest
+ * too (a backup whose manifest could not be made durable is no backup: its
+ * caller removes its dump), even when only the directory's fsync after the
+ * rename failed; a rewrite (a verification) keeps a manifest renamed into
+ * place, which describes its backup as well as the one it replaced.  The
+ * caller holds the manifest lock.
  */
 static void
-write_manifest_locked(const char *directory, const ProtechBackupInfo *info)
+write_manifest_locked(const char *directory, const ProtechBackupInfo *info,
+					  bool new_backup)
 {
 	StringInfoData json;
 	char		partial[MAXPGPATH];
@@ -285,6 +291,8 @@ write_manifest_locked(const char *directory, const ProtechBackupInfo *info)
 	PG_CATCH();
 	{
 		unlink(partial);
+		if (new_backup)
+			unlink(path);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -298,7 +306,7 @@ protech_backup_write_manifest(const char *directory,
 							  const ProtechBackupInfo *info)
 {
 	protech_backup_lock_manifests();
-	write_manifest_locked(directory, info);
+	write_manifest_locked(directory, info, true);
 	protech_backup_unlock_manifests();
 }
 
@@ -538,7 +546,7 @@ protech_backup_record_verification(const char *directory,
 		current.verified_at = verified->verified_at;
 		strlcpy(current.verify_result, verified->verify_result,
 				sizeof(current.verify_result));
-		write_manifest_locked(directory, &current);
+		write_manifest_locked(directory, &current, false);
 	}
 	protech_backup_unlock_manifests();
 	return same;
