@@ -28,6 +28,8 @@ EXTENSION = protech_backup
 DATA = sql/protech_backup--1.0.sql
 # a psql-only client that downloads a backup over SQL (protech_backup_read)
 SCRIPTS = bin/protech_backup_download
+# the reference manual (doc/*.md), installed as PGXN extensions install theirs
+DOCS = $(wildcard doc/*.md)
 PGFILEDESC = "protech_backup - scheduled, verified pg_dump backups run by the server"
 
 # zstd and gzip compression of the dump stream (libzstd-dev, zlib1g-dev)
@@ -45,3 +47,7 @@ PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# doc/*.md go to a folder of their own under the docdir's extension/, so that
+# names like configuration.md meet no other extension's files there
+docmoduledir = extension/protech_backup
