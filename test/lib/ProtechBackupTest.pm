@@ -139,18 +139,18 @@ sub wait_until
 	die "timed out waiting for $what";
 }
 
-# Whether a process with that pid exists (and is not a zombie).
+# Whether the process with that pid still exists: running, or a zombie
+# (state Z in /proc/PID/stat), which its parent has not reaped yet.  A
+# process is gone only once reaped: a test that a child was killed must
+# not pass while the process that started it leaves it a zombie.
 sub process_alive
 {
 	my ($pid) = @_;
-	return 0 unless kill(0, $pid);
-	open(my $fh, '<', "/proc/$pid/stat") or return 0;
-	my $stat = <$fh>;
-	close($fh);
-	return $stat !~ /^\d+ \(.*\) Z /;
+	return -e "/proc/$pid/stat";
 }
 
-# The pids of the live children of process $pid, from /proc.
+# The pids of the children of process $pid, from /proc, zombies included
+# (a child that exited and was not reaped is still its child).
 sub child_pids
 {
 	my ($pid) = @_;
@@ -161,7 +161,7 @@ sub child_pids
 		open(my $fh, '<', "/proc/$p/stat") or next;
 		my $stat = <$fh>;
 		close($fh);
-		push @children, $p if $stat =~ /^\d+ \(.*\) [^Z] (\d+) / && $1 == $pid;
+		push @children, $p if $stat =~ /^\d+ \(.*\) \S (\d+) / && $1 == $pid;
 	}
 	closedir($dh);
 	return @children;
