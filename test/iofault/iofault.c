@@ -318,42 +318,65 @@ iofault_init(void)
 }
 
 /*
- * open and openat: the mode is there only with O_CREAT or O_TMPFILE.
+ * Whether this call of call on path (newpath: rename's new path) is to
+ * fail; if so, errno is set to the injected error and the failure traced
+ * (when traced).  With refresh, the rules are read again first if the
+ * control file changed: done at open, fopen, rename and unlink, which are
+ * rare enough for a stat each.
+ */
+static int
+fails(const char *call, const char *path, const char *newpath, int refresh,
+	  int traced)
+{
+	int			error;
+
+	iofault_init();
+	if (refresh)
+		refresh_rules();
+	error = injected_error(call, path);
+	if (error == 0)
+		return 0;
+	if (traced)
+		trace_call(call, path, newpath, -1);
+	errno = error;
+	return 1;
+}
+
+/*
+ * open and openat (at set: relative to dirfd).
  */
 static int
 open_common(int dirfd, const char *path, int flags, mode_t mode, int at)
 {
-	int			error;
 	int			fd;
 
-	iofault_init();
-	refresh_rules();
-	error = injected_error("open", path);
-	if (error != 0)
-	{
-		trace_call("open", path, NULL, -1);
-		errno = error;
+	if (fails("open", path, NULL, 1, 1))
 		return -1;
-	}
 	fd = at ? real_openat(dirfd, path, flags, mode) : real_open(path, flags, mode);
 	remember_fd(fd, path);
 	trace_call("open", path, NULL, fd);
 	return fd;
 }
 
+/*
+ * The mode argument of open or openat, there only with O_CREAT or
+ * O_TMPFILE.
+ */
+static mode_t
+mode_argument(int flags, va_list ap)
+{
+	return (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
+}
+
 int
 open(const char *path, int flags,...)
 {
-	mode_t		mode = 0;
+	va_list		ap;
+	mode_t		mode;
 
-	if (flags & (O_CREAT | O_TMPFILE))
-	{
-		va_list		ap;
-
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
+	va_start(ap, flags);
+	mode = mode_argument(flags, ap);
+	va_end(ap);
 	return open_common(AT_FDCWD, path, flags, mode, 0);
 }
 
@@ -362,16 +385,12 @@ int			open64(const char *path, int flags,...) __attribute__((alias("open")));
 int
 openat(int dirfd, const char *path, int flags,...)
 {
-	mode_t		mode = 0;
+	va_list		ap;
+	mode_t		mode;
 
-	if (flags & (O_CREAT | O_TMPFILE))
-	{
-		va_list		ap;
-
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
+	va_start(ap, flags);
+	mode = mode_argument(flags, ap);
+	va_end(ap);
 	return open_common(dirfd, path, flags, mode, 1);
 }
 
@@ -380,18 +399,10 @@ int			openat64(int dirfd, const char *path, int flags,...) __attribute__((alias(
 FILE *
 fopen(const char *path, const char *mode)
 {
-	int			error;
 	FILE	   *fp;
 
-	iofault_init();
-	refresh_rules();
-	error = injected_error("open", path);
-	if (error != 0)
-	{
-		trace_call("open", path, NULL, -1);
-		errno = error;
+	if (fails("open", path, NULL, 1, 1))
 		return NULL;
-	}
 	fp = real_fopen(path, mode);
 	if (fp)
 		remember_fd(fileno(fp), path);
@@ -421,32 +432,16 @@ close(int fd)
 ssize_t
 read(int fd, void *buf, size_t count)
 {
-	int			error;
-
-	iofault_init();
-	error = injected_error("read", path_of_fd(fd));
-
-	if (error != 0)
-	{
-		errno = error;
+	if (fails("read", path_of_fd(fd), NULL, 0, 0))
 		return -1;
-	}
 	return real_read(fd, buf, count);
 }
 
 ssize_t
 write(int fd, const void *buf, size_t count)
 {
-	int			error;
-
-	iofault_init();
-	error = injected_error("write", path_of_fd(fd));
-
-	if (error != 0)
-	{
-		errno = error;
+	if (fails("write", path_of_fd(fd), NULL, 0, 0))
 		return -1;
-	}
 	return real_write(fd, buf, count);
 }
 
@@ -456,16 +451,13 @@ write(int fd, const void *buf, size_t count)
 static int
 sync_common(const char *call, int fd, int (*real) (int))
 {
-	const char *path = path_of_fd(fd);
-	int			error = injected_error(call, path);
+	const char *path;
 	int			result;
 
-	if (error != 0)
-	{
-		trace_call(call, path, NULL, -1);
-		errno = error;
+	iofault_init();
+	path = path_of_fd(fd);
+	if (fails(call, path, NULL, 0, 1))
 		return -1;
-	}
 	result = real(fd);
 	trace_call(call, path, NULL, result);
 	return result;
@@ -474,32 +466,22 @@ sync_common(const char *call, int fd, int (*real) (int))
 int
 fsync(int fd)
 {
-	iofault_init();
 	return sync_common("fsync", fd, real_fsync);
 }
 
 int
 fdatasync(int fd)
 {
-	iofault_init();
 	return sync_common("fdatasync", fd, real_fdatasync);
 }
 
 int
 rename(const char *oldpath, const char *newpath)
 {
-	int			error;
 	int			result;
 
-	iofault_init();
-	refresh_rules();
-	error = injected_error("rename", oldpath);
-	if (error != 0)
-	{
-		trace_call("rename", oldpath, newpath, -1);
-		errno = error;
+	if (fails("rename", oldpath, newpath, 1, 1))
 		return -1;
-	}
 	result = real_rename(oldpath, newpath);
 	trace_call("rename", oldpath, newpath, result);
 	return result;
@@ -508,18 +490,10 @@ rename(const char *oldpath, const char *newpath)
 int
 unlink(const char *path)
 {
-	int			error;
 	int			result;
 
-	iofault_init();
-	refresh_rules();
-	error = injected_error("unlink", path);
-	if (error != 0)
-	{
-		trace_call("unlink", path, NULL, -1);
-		errno = error;
+	if (fails("unlink", path, NULL, 1, 1))
 		return -1;
-	}
 	result = real_unlink(path);
 	trace_call("unlink", path, NULL, result);
 	return result;

@@ -9,8 +9,9 @@
 # manifest removed, the directory synced, and only then the dump removed.
 #
 # The tracer is strace, attached to the postmaster and following its forks
-# (the backup workers).  Where ptrace is not allowed, the I/O fault shim's
-# trace of the same calls is read instead (the node runs with it preloaded).
+# (the backup workers).  Where ptrace is not allowed (or with
+# PROTECH_BACKUP_TRACER=shim), the I/O fault shim's trace of the same calls
+# is read instead (the node runs with it preloaded).
 use strict;
 use warnings;
 
@@ -38,15 +39,17 @@ sub traced
 {
 	my ($action) = @_;
 	my $log = $node->basedir . '/trace.' . int(rand(1e9));
-	my ($out, $err) = ('', '');
-	my $strace = IPC::Run::start(
-		[
-			'strace', '-f', '-y', '-o', $log, '-e',
-			'trace=fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat',
-			'-p', $node->{_pid}
-		],
-		'>', \$out, '2>', \$err);
-	my $attached = eval {
+	my ($out, $err) = ('', 'PROTECH_BACKUP_TRACER=shim');
+	my $strace;
+	my $attached = ($ENV{PROTECH_BACKUP_TRACER} // '') ne 'shim' && eval {
+		$err = '';
+		$strace = IPC::Run::start(
+			[
+				'strace', '-f', '-y', '-o', $log, '-e',
+				'trace=fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat',
+				'-p', $node->{_pid}
+			],
+			'>', \$out, '2>', \$err);
 		wait_until(sub { $strace->pump_nb; $err =~ /attached/ || !$strace->pumpable },
 			'strace to attach');
 		$err =~ /attached/;
@@ -61,8 +64,8 @@ sub traced
 	}
 	else
 	{
-		diag("strace could not attach ($err): reading the I/O fault shim's trace");
-		eval { $strace->kill_kill };
+		diag("no strace trace ($err): reading the I/O fault shim's trace instead");
+		eval { $strace->kill_kill } if $strace;
 		set_io_faults($node, "trace $log $dir*");
 		$action->();
 		set_io_faults($node);
