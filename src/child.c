@@ -32,6 +32,7 @@
 #include "postgres.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -474,12 +475,26 @@ protech_backup_collect_output(const char *data, size_t len, void *arg)
 /*
  * The environment for a child: the server's own, less every PG* variable
  * (so nothing the postmaster was started with redirects the connection),
- * plus the NULL-terminated list of "NAME=value" strings in extra.
+ * plus HOME, USER, LOGNAME and PATH where the server's environment lacks
+ * them, plus the NULL-terminated list of "NAME=value" strings in extra.
+ *
+ * A server started by pg_ctlcluster has only what the cluster's
+ * "environment" file says (nothing by default: no HOME, no PATH); the programs a post-backup command runs (rclone finds its
+ * configuration under HOME) and the clients' ~/.pgpass need them, so HOME,
+ * USER and LOGNAME come from the server user's passwd entry and PATH is
+ * the standard /usr/local/bin:/usr/bin:/bin.
  */
 const char **
 protech_backup_child_environment(const char *const *extra)
 {
-	int			n = 0;
+	struct passwd *pw = getpwuid(geteuid());
+	const char *const defaults[] = {
+		"HOME", pw ? pw->pw_dir : NULL,
+		"USER", pw ? pw->pw_name : NULL,
+		"LOGNAME", pw ? pw->pw_name : NULL,
+		"PATH", "/usr/local/bin:/usr/bin:/bin",
+	};
+	int			n = lengthof(defaults) / 2;
 	int			k = 0;
 	const char **envp;
 
@@ -491,6 +506,13 @@ protech_backup_child_environment(const char *const *extra)
 	for (char **e = environ; *e; e++)
 		if (strncmp(*e, "PG", 2) != 0)
 			envp[k++] = *e;
+	for (int i = 0; i < lengthof(defaults); i += 2)
+	{
+		const char *current = getenv(defaults[i]);
+
+		if (current == NULL && defaults[i + 1] != NULL)
+			envp[k++] = psprintf("%s=%s", defaults[i], defaults[i + 1]);
+	}
 	for (const char *const *e = extra; *e; e++)
 		envp[k++] = *e;
 	envp[k] = NULL;

@@ -34,6 +34,8 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
+static char *default_directory(void);
+
 /* settings */
 char	   *protech_backup_database = NULL;
 char	   *protech_backup_directory = NULL;
@@ -49,6 +51,8 @@ double		protech_backup_min_size_ratio = 0.5;
 int			protech_backup_min_free_space = 1024;
 int			protech_backup_lock_wait_timeout = 300000;
 char	   *protech_backup_passfile = NULL;
+/* read by protech_backup_status() only, in SQL */
+static int	expected_interval = 0;
 
 /*
  * The shared state (see ProtechBackupState), under a spinlock.
@@ -231,6 +235,8 @@ protech_backup_shmem_startup(void)
 void
 _PG_init(void)
 {
+	char	   *directory_default = default_directory();
+
 	DefineCustomStringVariable("protech_backup.database",
 							   "Database that is backed up.",
 							   NULL,
@@ -240,10 +246,11 @@ _PG_init(void)
 							   check_database, NULL, NULL);
 	DefineCustomStringVariable("protech_backup.directory",
 							   "Directory the backups are written to.",
-							   "Empty means a folder protech_backup beside the data directory "
-							   "when its parent is writable, else inside the data directory.",
+							   "The default is a folder protech_backup_<name of the data directory> "
+							   "beside the data directory when its parent is writable, else "
+							   "protech_backup inside the data directory; empty means that default.",
 							   &protech_backup_directory,
-							   "",
+							   directory_default ? directory_default : "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   check_directory, NULL, NULL);
 	DefineCustomStringVariable("protech_backup.pg_dump_path",
@@ -376,6 +383,14 @@ _PG_init(void)
 							 0.5, 0.0, 1.0,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("protech_backup.expected_interval",
+							"How often a successful backup is expected, for protech_backup_status().",
+							"A backup older than 1.5 times this is a problem. 0 means the period of "
+							"protech_backup.schedule; set it when another scheduler (pg_cron) takes the backups.",
+							&expected_interval,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
 	protech_backup_define_retention_settings();
 
 	MarkGUCPrefixReserved("protech_backup");
@@ -639,22 +654,39 @@ protech_backup_in_data_directory(const char *path)
 }
 
 /*
- * The backup directory in force: the setting when given, otherwise a folder
- * "protech_backup" beside the data directory when the data directory's
- * parent is writable (so base backups of the data directory do not copy the
- * dumps), else inside the data directory.  Returns a palloc'd string.
+ * The default backup directory: beside the data directory (in its parent)
+ * when that parent is writable, so that base backups of the data directory
+ * do not copy the dumps, else inside the data directory.  The folder beside
+ * it is named after the data directory ("protech_backup_main" for Debian's
+ * /var/lib/postgresql/15/main), so that clusters whose data directories
+ * share a parent never share, list or rotate each other's backups.  NULL
+ * before the data directory is known.  Returns a palloc'd string.
+ */
+static char *
+default_directory(void)
+{
+	char		parent[MAXPGPATH];
+
+	if (DataDir == NULL)
+		return NULL;
+	strlcpy(parent, DataDir, sizeof(parent));
+	get_parent_directory(parent);
+	if (parent[0] != '\0' && access(parent, W_OK) == 0)
+		return psprintf("%s%sprotech_backup_%s", parent,
+						strcmp(parent, "/") == 0 ? "" : "/",
+						last_dir_separator(DataDir) + 1);
+	return psprintf("%s/protech_backup", DataDir);
+}
+
+/*
+ * The backup directory in force: the setting, whose built-in value is
+ * default_directory() as computed when the library was loaded; an empty
+ * setting means that default too.  Returns a palloc'd string.
  */
 char *
 protech_backup_resolved_directory(void)
 {
-	char		parent[MAXPGPATH];
-
 	if (protech_backup_directory[0] != '\0')
 		return pstrdup(protech_backup_directory);
-
-	strlcpy(parent, DataDir, sizeof(parent));
-	get_parent_directory(parent);
-	if (parent[0] != '\0' && access(parent, W_OK) == 0)
-		return psprintf("%s/protech_backup", parent);
-	return psprintf("%s/protech_backup", DataDir);
+	return default_directory();
 }

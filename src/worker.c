@@ -68,12 +68,15 @@ PGDLLEXPORT void protech_backup_launcher_main(Datum main_arg);
 PGDLLEXPORT void protech_backup_scheduler_main(Datum main_arg);
 PGDLLEXPORT void protech_backup_manual_main(Datum main_arg);
 
+static bool current_schedule(ProtechBackupSchedule *schedule);
+
 /* how often the launcher rechecks a missing database or restarts a stopped scheduler */
 #define LAUNCHER_RETRY_MS 10000
-/* how often the scheduler looks for the extension while it is missing */
+/*
+ * how often the scheduler looks for the extension: while it is missing, and
+ * while it waits for the next run (so that a DROP EXTENSION is noticed)
+ */
 #define EXTENSION_POLL_MS 5000
-/* longest sleep, so that a wall-clock jump is noticed within a minute */
-#define SCHEDULER_MAX_SLEEP_MS 60000
 
 /*
  * A manual backup request, in a DSM segment shared by the calling backend
@@ -491,6 +494,27 @@ database_exists(const char *database)
 }
 
 /*
+ * Log where backups go when it differs from what logged (MAXPGPATH bytes)
+ * holds, and remember it there: once at start, and after a reload that
+ * changed it, so the log of a cluster whose directory is the default says
+ * which folder that is.
+ */
+static void
+log_directory(char *logged)
+{
+	char	   *directory = protech_backup_resolved_directory();
+
+	if (strcmp(directory, logged) != 0)
+	{
+		ereport(LOG,
+				(errmsg("protech_backup: backups of database \"%s\" are written to directory \"%s\"",
+						protech_backup_database, directory)));
+		strlcpy(logged, directory, MAXPGPATH);
+	}
+	pfree(directory);
+}
+
+/*
  * Main of the launcher: keep one scheduler running for
  * protech_backup.database.
  */
@@ -500,19 +524,25 @@ protech_backup_launcher_main(Datum main_arg)
 	BackgroundWorkerHandle *scheduler = NULL;
 	char		scheduler_database[NAMEDATALEN] = "";
 	char		missing_logged[NAMEDATALEN] = "";
+	char		directory_logged[MAXPGPATH] = "";
 	TimestampTz last_start = 0;
 
 	setup_signals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	log_directory(directory_logged);
 
 	while (!ShutdownRequestPending)
 	{
 		long		timeout_ms = -1;
 		pid_t		pid;
 
-		if (reload_if_requested() && scheduler != NULL &&
-			strcmp(scheduler_database, protech_backup_database) != 0)
-			TerminateBackgroundWorker(scheduler);
+		if (reload_if_requested())
+		{
+			log_directory(directory_logged);
+			if (scheduler != NULL &&
+				strcmp(scheduler_database, protech_backup_database) != 0)
+				TerminateBackgroundWorker(scheduler);
+		}
 
 		if (scheduler != NULL &&
 			GetBackgroundWorkerPid(scheduler, &pid) == BGWH_STOPPED)
@@ -566,6 +596,21 @@ protech_backup_launcher_main(Datum main_arg)
 }
 
 /*
+ * The next due instant of the schedule in force after now, or 0 when
+ * scheduling is disabled.
+ */
+static TimestampTz
+next_run_from_now(void)
+{
+	ProtechBackupSchedule schedule;
+
+	if (!current_schedule(&schedule))
+		return 0;
+	return protech_backup_next_run(&schedule, pg_tzset(protech_backup_timezone),
+								   GetCurrentTimestamp());
+}
+
+/*
  * Wait until the extension exists in the scheduler's database, logging once
  * that it is missing.  Returns false when asked to stop meanwhile (shutdown,
  * or protech_backup.database changed).
@@ -579,6 +624,8 @@ wait_for_extension(const char *database)
 	{
 		bool		installed;
 
+		/* so that status knows the next run as soon as the extension exists */
+		protech_backup_set_scheduler_state(MyProcPid, next_run_from_now());
 		begin_work();
 		installed = protech_backup_extension_installed();
 		end_work();
@@ -735,9 +782,23 @@ protech_backup_scheduler_main(Datum main_arg)
 		long		timeout_ms = -1;
 		TimestampTz now;
 
+		bool		installed;
+
 		reload_if_requested();
 		if (strcmp(database, protech_backup_database) != 0)
 			break;				/* the launcher starts one for the new database */
+
+		/* a DROP EXTENSION is noticed within EXTENSION_POLL_MS */
+		begin_work();
+		installed = protech_backup_extension_installed();
+		end_work();
+		if (!installed)
+		{
+			if (!wait_for_extension(database))
+				break;
+			announced = 0;
+			continue;
+		}
 
 		now = GetCurrentTimestamp();
 		if (current_schedule(&schedule))
@@ -749,15 +810,6 @@ protech_backup_scheduler_main(Datum main_arg)
 			if (due <= now)
 			{
 				checked_until = now;
-				begin_work();
-				if (!protech_backup_extension_installed())
-				{
-					end_work();
-					if (!wait_for_extension(database))
-						break;
-					continue;
-				}
-				end_work();
 				run_scheduled_backup("schedule", run_context);
 				continue;
 			}
@@ -772,8 +824,7 @@ protech_backup_scheduler_main(Datum main_arg)
 			}
 			/* a clock that went backwards must not make a slot run twice */
 			checked_until = Max(checked_until, now);
-			timeout_ms = Min(TimestampDifferenceMilliseconds(now, due),
-							 SCHEDULER_MAX_SLEEP_MS);
+			timeout_ms = TimestampDifferenceMilliseconds(now, due);
 		}
 		else if (announced != 0)
 		{
@@ -782,7 +833,8 @@ protech_backup_scheduler_main(Datum main_arg)
 			announced = 0;
 			protech_backup_set_scheduler_state(MyProcPid, 0);
 		}
-		wait_on_latch(timeout_ms);
+		/* wake at least every EXTENSION_POLL_MS, also to notice a clock jump */
+		wait_on_latch(timeout_ms < 0 ? EXTENSION_POLL_MS : Min(timeout_ms, EXTENSION_POLL_MS));
 	}
 	proc_exit(0);
 }

@@ -408,6 +408,22 @@ like($stderr, qr/arrived with SHA-256 [0-9a-f]{64}, its manifest records [0-9a-f
 ($status, $stderr) = download('no_such_backup.sql');
 isnt($status, 0, 'download of a name that is not listed fails');
 
+# --output-file: the file is created 0600 whatever the umask, and only once
+# the SHA-256 matched; a failed download leaves nothing
+my $saved = $node->basedir . '/saved.sql';
+my $old_umask = umask(022);
+IPC::Run::run([ $download, "--output-file=$saved", @conn, $file ],
+	'2>', \$stderr);
+is($? >> 8, 0, 'download --output-file succeeds') or diag($stderr);
+is(sha256_of($saved), $sha, 'the saved file has the manifest\'s SHA-256');
+is(sprintf('%04o', (stat($saved))[2] & 07777), '0600',
+	'and mode 0600 under umask 022');
+unlink($saved);
+IPC::Run::run([ $download, "--output-file=$saved", @conn, $sql ], '2>', \$stderr);
+umask($old_umask);
+isnt($? >> 8, 0, 'download --output-file of a damaged backup fails');
+ok(!-e $saved && !-e "$saved.partial", 'and leaves no file behind');
+
 # A directory-format backup arrives as a tar archive of its folder, in
 # slices that do not fall on tar blocks; extracted, it is the folder, and
 # pg_restore restores it.
