@@ -176,6 +176,16 @@ unlike(slurp_file($node->logfile, $offset), qr/size anomaly/,
 # (the table stays, so that later backups are no smaller than these)
 reload_and_wait($node, 'protech_backup.compression' => 'none');
 
+# post_backup_command's placeholders: %p the dump, %f its name, %d the
+# directory, %m the manifest, %% a percent sign; any other % sequence is
+# kept as it is
+my $expanded = $node->basedir . '/expanded';
+reload_and_wait($node,
+	'protech_backup.post_backup_command' => "echo '%p|%f|%d|%m|%%|%x|%' > $expanded");
+my $hooked = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+is(slurp_file($expanded), "$dir/$hooked|$hooked|$dir|$dir/$hooked.json|%|%x|%\n",
+	'post_backup_command: every placeholder is expanded, other % sequences kept');
+
 # post_backup_command: success, with the rclone recipe against a local
 # remote (an alias of a folder)
 my $remote = $node->basedir . '/remote';
