@@ -12,17 +12,26 @@ OBJS = \
 	src/codec.o \
 	src/download.o \
 	src/durable.o \
-	src/format.o \
+	src/extension.o \
 	src/history.o \
-	src/hooks.o \
 	src/manifest.o \
+	src/manual.o \
+	src/pg_dump.o \
+	src/pg_dump_options.o \
+	src/post_backup_command.o \
 	src/programs.o \
 	src/protech_backup.o \
+	src/repository.o \
 	src/restore.o \
 	src/retention.o \
+	src/run.o \
 	src/schedule.o \
-	src/status.o \
-	src/stored.o \
+	src/scheduler.o \
+	src/settings.o \
+	src/slot.o \
+	src/sql_functions.o \
+	src/storage.o \
+	src/stream.o \
 	src/verify.o \
 	src/worker.o
 

@@ -1,9 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * child.c
- *		Run an external program (pg_dump, and later psql and hooks) by
- *		fork/exec with an argument vector, never through a shell, and pump
- *		its output inside a latch loop.
+ *		Run an external program (pg_dump, pg_dumpall, psql, pg_restore, the
+ *		post-backup command) by fork/exec with an argument vector, never
+ *		through a shell, and pump its output inside a latch loop; the
+ *		interrupt check every long wait of a backup makes; and the last
+ *		lines of what a program printed, for error details.  Depends on no
+ *		other module.
  *
  * The calling process stays responsive the whole time: query cancel,
  * statement_timeout, pg_terminate_backend, SIGTERM of a worker (see
@@ -40,12 +43,14 @@
 #include <unistd.h>
 
 #include "miscadmin.h"
-#include "utils/timestamp.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/procsignal.h"
+#include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "protech_backup.h"
+#include "child.h"
 
 /* bytes read from the child's standard output per read() */
 #define CHILD_READ_CHUNK (256 * 1024)
@@ -62,6 +67,9 @@
 
 extern char **environ;
 
+/* what a SIGTERM interrupts, in the words of the process (see below) */
+static ProtechBackupInterruptReason interrupt_reason = NULL;
+
 /*
  * What the error cleanup needs to know about a running child.
  */
@@ -75,6 +83,42 @@ typedef struct ChildProcess
 	bool		batch;			/* pause between drains while output flows */
 	WaitEventSet *wait_set;
 } ChildProcess;
+
+/*
+ * Let reason() say, when a SIGTERM interrupts this process's backup, why it
+ * came (see protech_backup_check_for_interrupts).  A manual backup worker
+ * sets it, since its SIGTERM may come from its caller's cancel.
+ */
+void
+protech_backup_set_interrupt_reason(ProtechBackupInterruptReason reason)
+{
+	interrupt_reason = reason;
+}
+
+/*
+ * Interrupt check for long waits of a backup: the usual
+ * CHECK_FOR_INTERRUPTS, plus a SIGTERM of our workers turned into an ERROR
+ * so that the run is recorded before the process exits.  While cancel
+ * interrupts are held (creating or dropping a database, see restore.c) a
+ * SIGTERM waits like a cancel.  Whatever is held, a ProcSignalBarrier is
+ * absorbed: the DROP DATABASE a child runs waits until every backend,
+ * this one included, has absorbed one, and this process may be exiting
+ * (with all interrupts held) while it drops its scratch database.
+ */
+void
+protech_backup_check_for_interrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (ProcSignalBarrierPending)
+		ProcessProcSignalBarrier();
+	if (ShutdownRequestPending && InterruptHoldoffCount == 0 &&
+		QueryCancelHoldoffCount == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_ADMIN_SHUTDOWN),
+				 errmsg("backup interrupted: %s",
+						interrupt_reason ? interrupt_reason() :
+						"the server is shutting down or the backup process was terminated")));
+}
 
 /*
  * In the child: wire up standard input (stdin_fd, or /dev/null when it is
@@ -517,4 +561,27 @@ protech_backup_child_environment(const char *const *extra)
 		envp[k++] = *e;
 	envp[k] = NULL;
 	return envp;
+}
+
+/*
+ * The last few lines of what a program printed, for errdetail.
+ */
+char *
+protech_backup_last_lines(StringInfo output, int nlines)
+{
+	char	   *start;
+
+	while (output->len > 0 && output->data[output->len - 1] == '\n')
+		output->data[--output->len] = '\0';
+	start = output->data + output->len;
+	while (start > output->data && nlines > 0)
+	{
+		start--;
+		if (*start == '\n' && --nlines == 0)
+		{
+			start++;
+			break;
+		}
+	}
+	return start;
 }

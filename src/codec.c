@@ -2,7 +2,9 @@
  *
  * codec.c
  *		gzip (zlib) and zstd (libzstd) streams, compressing or
- *		decompressing, chunk by chunk through one fixed-size output buffer:
+ *		decompressing, chunk by chunk through one fixed-size output buffer
+ *		(built on storage.c's method names alone; the gzip and zstd stages
+ *		of stream.c wrap it):
  *		the backup compresses pg_dump's output with it in the same pass that
  *		hashes and writes it, the stored-backup check decompresses a backup
  *		fully with it, and a restore decompresses a backup into psql or
@@ -24,7 +26,7 @@
 
 #include "utils/memutils.h"
 
-#include "protech_backup.h"
+#include "codec.h"
 
 /* size of the output buffer */
 #define CODEC_BUFFER_SIZE (128 * 1024)

@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * download.c
- *		The SQL functions protech_backup_read() and
- *		protech_backup_read_size(): the bytes of a backup, a slice at a time,
- *		so that a DBA with nothing but an SQL connection can fetch it
- *		(bin/protech_backup_download does it with psql).
+ *		What the SQL functions protech_backup_read() and
+ *		protech_backup_read_size() serve: the bytes of a backup, a slice at a
+ *		time, so that a DBA with nothing but an SQL connection can fetch it
+ *		(bin/protech_backup_download does it with psql).  Built on
+ *		repository.c.
  *
  * A backup stored as one file is served as it is stored.  A
  * directory-format backup is a folder, served as a tar archive (ustar, as
@@ -28,22 +29,17 @@
 #include <unistd.h>
 
 #include "catalog/pg_authid.h"
-#include "fmgr.h"
 #include "miscadmin.h"
 #include "pgtar.h"
 #include "storage/fd.h"
 #include "utils/acl.h"
-#include "utils/memutils.h"
 
-#include "protech_backup.h"
-
-PG_FUNCTION_INFO_V1(protech_backup_read);
-PG_FUNCTION_INFO_V1(protech_backup_read_size);
+#include "download.h"
+#include "durable.h"
+#include "repository.h"
 
 /* bytes read at a time, between interrupt checks */
 #define READ_CHUNK (1024 * 1024)
-/* the longest slice: the largest bytea */
-#define MAX_SLICE (MaxAllocSize - VARHDRSZ)
 
 /*
  * One stretch of the bytes served: a tar header held in memory, a range
@@ -60,18 +56,18 @@ typedef struct ServedPiece
 /*
  * The bytes served for a backup, in order.
  */
-typedef struct ServedBackup
+struct ProtechBackupServed
 {
 	ServedPiece *pieces;
 	int			count;
 	int64		size;
-} ServedBackup;
+};
 
 /*
  * Append a piece to what is served.
  */
 static void
-add_piece(ServedBackup *served, int64 length, const char *header,
+add_piece(ProtechBackupServed *served, int64 length, const char *header,
 		  const char *path)
 {
 	ServedPiece *piece = &served->pieces[served->count++];
@@ -87,7 +83,7 @@ add_piece(ServedBackup *served, int64 length, const char *header,
  * mode says so) to what is served.
  */
 static void
-add_tar_header(ServedBackup *served, const char *name, int64 size,
+add_tar_header(ProtechBackupServed *served, const char *name, int64 size,
 			   mode_t mode, time_t mtime)
 {
 	char	   *header = palloc0(TAR_BLOCK_SIZE);
@@ -101,23 +97,12 @@ add_tar_header(ServedBackup *served, const char *name, int64 size,
 }
 
 /*
- * The caller's backup argument checked (privileges, a listed backup, a
- * known format) and laid out as the pieces served for it.
+ * Raise insufficient_privilege unless the caller may read backups: reading
+ * the server's files is what pg_read_server_files is for.
  */
-static ServedBackup *
-served_backup(FunctionCallInfo fcinfo)
+void
+protech_backup_check_read_privilege(void)
 {
-	ServedBackup *served = palloc0(sizeof(ServedBackup));
-	ProtechBackupInfo *info;
-	ProtechBackupStorage storage;
-	char	   *directory;
-	char	   *path;
-	char	  **names;
-	char	   *problem;
-	int			count;
-	struct stat st;
-
-	protech_backup_require_preload();
 	if (!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -126,16 +111,40 @@ served_backup(FunctionCallInfo fcinfo)
 						   "pg_read_server_files"),
 				 errhint("Grant role \"%s\" to the role that downloads backups.",
 						 "pg_read_server_files")));
-	directory = protech_backup_resolved_directory();
-	info = protech_backup_backup_argument(fcinfo, 0, directory);
+}
+
+/*
+ * The backup info describes, in directory, laid out as the pieces served
+ * for it.
+ */
+ProtechBackupServed *
+protech_backup_serve(const char *directory, const ProtechBackupInfo *info)
+{
+	ProtechBackupServed *served = palloc0(sizeof(ProtechBackupServed));
+	ProtechBackupStorage storage;
+	char	   *path;
+	char	  **names;
+	char	   *problem;
+	int			count;
+	int			fd;
+	struct stat st;
+
 	if (!protech_backup_storage_of(info->format, info->compression, &storage))
 		elog(ERROR, "backup \"%s\" has an unknown format", info->file_name);
 
+	/* never through a symbolic link: it is not a backup then */
 	path = psprintf("%s/%s", directory, info->file_name);
-	if (stat(path, &st) != 0)
+	fd = protech_backup_open_nofollow(path,
+									  storage.format == PROTECH_BACKUP_FORMAT_DIRECTORY ?
+									  O_RDONLY | O_DIRECTORY : O_RDONLY,
+									  0, &problem);
+	if (fd < 0)
+		protech_backup_report_not_a_backup(info->file_name, directory, problem);
+	if (fstat(fd, &st) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not stat \"%s\": %m", path)));
+	CloseTransientFile(fd);
 	if (storage.format != PROTECH_BACKUP_FORMAT_DIRECTORY)
 	{
 		served->pieces = palloc(sizeof(ServedPiece));
@@ -145,17 +154,14 @@ served_backup(FunctionCallInfo fcinfo)
 
 	names = protech_backup_folder_files(path, &count, &problem);
 	if (names == NULL)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read directory-format backup \"%s\": %s",
-						info->file_name, problem)));
+		protech_backup_report_not_a_backup(info->file_name, directory, problem);
 	served->pieces = palloc((3 * count + 2) * sizeof(ServedPiece));
 	add_tar_header(served, info->file_name, 0, S_IFDIR | S_IRWXU, st.st_mtime);
 	for (int i = 0; i < count; i++)
 	{
 		char	   *file = psprintf("%s/%s", path, names[i]);
 
-		if (stat(file, &st) != 0)
+		if (lstat(file, &st) != 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not stat \"%s\": %m", file)));
@@ -176,13 +182,9 @@ served_backup(FunctionCallInfo fcinfo)
 static void
 read_file_range(const char *path, char *buf, int64 offset, int64 length)
 {
-	int			fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	int			fd = protech_backup_open_nofollow(path, O_RDONLY, 0, NULL);
 	int64		done = 0;
 
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open file \"%s\": %m", path)));
 	while (done < length)
 	{
 		ssize_t		n;
@@ -207,35 +209,17 @@ read_file_range(const char *path, char *buf, int64 offset, int64 length)
 }
 
 /*
- * SQL: protech_backup_read(file_name text, "offset" bigint, length integer)
- *		RETURNS bytea
- *
- * Up to length bytes of the backup file_name as served (the file as
- * stored, compressed or not; a folder as a tar archive) from byte offset
- * on: fewer at its end, none past it.
+ * Up to length bytes of what is served from byte offset on: fewer at its
+ * end, none past it.
  */
-Datum
-protech_backup_read(PG_FUNCTION_ARGS)
+bytea *
+protech_backup_read_served(const ProtechBackupServed *served, int64 offset,
+						   int32 length)
 {
-	ServedBackup *served = served_backup(fcinfo);
-	int64		offset;
-	int32		length;
-	int64		wanted;
+	int64		wanted = Max(Min((int64) length, served->size - offset), 0);
 	int64		start = 0;
 	bytea	   *result;
 
-	if (PG_ARGISNULL(1) || PG_GETARG_INT64(1) < 0)
-		protech_backup_reject_argument("offset", "must not be null or negative", NULL);
-	if (PG_ARGISNULL(2) || PG_GETARG_INT32(2) < 0)
-		protech_backup_reject_argument("length", "must not be null or negative", NULL);
-	offset = PG_GETARG_INT64(1);
-	length = PG_GETARG_INT32(2);
-	if (length > MAX_SLICE)
-		protech_backup_reject_argument("length",
-						psprintf("must be at most %d, the largest bytea",
-								 (int) MAX_SLICE), NULL);
-
-	wanted = Max(Min((int64) length, served->size - offset), 0);
 	result = (bytea *) palloc0(VARHDRSZ + wanted);
 	SET_VARSIZE(result, VARHDRSZ + wanted);
 	for (int i = 0; i < served->count; i++)
@@ -252,17 +236,15 @@ protech_backup_read(PG_FUNCTION_ARGS)
 							from - start, to - from);
 		start += piece->length;
 	}
-	PG_RETURN_BYTEA_P(result);
+	return result;
 }
 
 /*
- * SQL: protech_backup_read_size(file_name text) RETURNS bigint
- *
- * How many bytes protech_backup_read() serves for the backup: the size of
- * its file, or of the tar archive of its folder.
+ * How many bytes are served: the size of the backup's file, or of the tar
+ * archive of its folder.
  */
-Datum
-protech_backup_read_size(PG_FUNCTION_ARGS)
+int64
+protech_backup_served_size(const ProtechBackupServed *served)
 {
-	PG_RETURN_INT64(served_backup(fcinfo)->size);
+	return served->size;
 }

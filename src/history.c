@@ -4,12 +4,15 @@
  *		The run history: one row of protech_backup_history per backup run,
  *		whatever started it, written by the process that runs the backup in
  *		transactions of its own, so that a failed run is recorded too.
+ *		Built on extension.c (where the table is, and SPI under a pinned
+ *		search_path).
  *
  * Every function here runs inside a transaction the caller started, in a
  * database connection to protech_backup.database.  Values always travel as
  * SPI parameters; only the table's schema-qualified, quoted name is put into
- * the query text.  When the extension is not installed in the connected
- * database there is no table: the functions then do nothing.
+ * the query text, and every function and operator is pg_catalog's, named
+ * so.  When the extension is not installed in the connected database there
+ * is no table: the functions then do nothing.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,25 +23,8 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "protech_backup.h"
-
-/*
- * The quoted name of the extension's schema, or NULL when the extension is
- * not installed in this database.  Must be called with SPI connected.
- */
-char *
-protech_backup_extension_schema(void)
-{
-	if (SPI_execute("SELECT pg_catalog.quote_ident(n.nspname) "
-					"FROM pg_catalog.pg_extension e "
-					"JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
-					"WHERE e.extname = 'protech_backup'",
-					true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up the protech_backup extension");
-	if (SPI_processed == 0)
-		return NULL;
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-}
+#include "extension.h"
+#include "history.h"
 
 /*
  * The quoted, schema-qualified name of the history table, or NULL when the
@@ -51,20 +37,6 @@ history_table(void)
 	char	   *schema = protech_backup_extension_schema();
 
 	return schema ? psprintf("%s.protech_backup_history", schema) : NULL;
-}
-
-/*
- * Whether the extension is installed in the connected database.
- */
-bool
-protech_backup_extension_installed(void)
-{
-	bool		installed;
-
-	SPI_connect();
-	installed = history_table() != NULL;
-	SPI_finish();
-	return installed;
 }
 
 /*
@@ -81,10 +53,11 @@ history_execute(const char *query, int nargs, Oid *types, Datum *values,
 	char	   *table;
 	uint64		processed = 0;
 	int			rc;
+	int			nestlevel;
 
 	if (found)
 		*found = false;
-	SPI_connect();
+	nestlevel = protech_backup_spi_connect();
 	table = history_table();
 	if (table != NULL)
 	{
@@ -103,7 +76,7 @@ history_execute(const char *query, int nargs, Oid *types, Datum *values,
 			*found = !isnull;
 		}
 	}
-	SPI_finish();
+	protech_backup_spi_finish(nestlevel);
 	return processed;
 }
 
@@ -168,7 +141,7 @@ protech_backup_history_finish(int64 run_id, const char *status,
 		nulls[6] = 'n';
 	history_execute("UPDATE %s SET status = $2, finished_at = $3, "
 					"file_name = $4, size_bytes = $5, message = $6, "
-					"post_backup_status = $7 WHERE run_id = $1",
+					"post_backup_status = $7 WHERE run_id OPERATOR(pg_catalog.=) $1",
 					7, types, values, nulls, NULL, NULL);
 }
 
@@ -185,7 +158,8 @@ protech_backup_history_mark_interrupted(int64 keep_run_id)
 	return history_execute("UPDATE %s SET status = 'failed', "
 						   "finished_at = pg_catalog.now(), "
 						   "message = 'server restarted while the backup was running' "
-						   "WHERE status = 'running' AND run_id <> $1",
+						   "WHERE status OPERATOR(pg_catalog.=) 'running' "
+						   "AND run_id OPERATOR(pg_catalog.<>) $1",
 						   1, types, values, NULL, NULL, NULL);
 }
 
@@ -198,8 +172,9 @@ protech_backup_history_purge(int days)
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(days)};
 
-	return history_execute("DELETE FROM %s WHERE started_at < "
-						   "pg_catalog.now() - pg_catalog.make_interval(days => $1)",
+	return history_execute("DELETE FROM %s WHERE started_at OPERATOR(pg_catalog.<) "
+						   "(pg_catalog.now() OPERATOR(pg_catalog.-) "
+						   "pg_catalog.make_interval(days => $1))",
 						   1, types, values, NULL, NULL, NULL);
 }
 
@@ -213,8 +188,9 @@ protech_backup_history_last_scheduled_success(TimestampTz *started_at)
 	Datum		value;
 	bool		found;
 
-	history_execute("SELECT max(started_at) FROM %s "
-					"WHERE status = 'succeeded' AND trigger IN ('schedule', 'catch-up')",
+	history_execute("SELECT pg_catalog.max(started_at) FROM %s "
+					"WHERE status OPERATOR(pg_catalog.=) 'succeeded' "
+					"AND trigger OPERATOR(pg_catalog.=) ANY ('{schedule,catch-up}'::pg_catalog.text[])",
 					0, NULL, NULL, NULL, &value, &found);
 	if (!found)
 		return false;

@@ -1,19 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * manifest.c
- *		The manifest beside each backup, the list of backups built from the
- *		manifests (protech_backup_list()), finding the backup a file name
- *		given to an SQL function names, and recording a verification.
+ *		The manifest beside each backup, the on-disk format of its
+ *		description: writing it durably, parsing and checking it, and
+ *		recording a verification in it.  Built on durable.c (the rename),
+ *		slot.c (the manifest lock) and storage.c (names and suffixes); the
+ *		listing of the backups built from the manifests is repository.c's.
  *
  * A manifest is a small JSON object in "<dump name>.json", written to a
  * ".partial" name, fsynced and renamed after the dump itself is complete.
- * A backup exists exactly when its manifest parses, names its own dump with
- * the suffix of its format and compression, and that dump is a regular file
- * of the recorded size (a directory-format dump: a folder of regular files
- * of that total size): a dump without a valid manifest is not a backup and
- * is never listed.  Manifests are parsed with the non-throwing JSON parser
- * of src/common, so a damaged manifest is skipped instead of aborting the
- * listing.
+ * Manifests are parsed with the non-throwing JSON parser of src/common, so
+ * a damaged manifest is skipped instead of aborting the listing
+ * (repository.c says when a manifest and its dump make a backup).
  *
  * A verification rewrites the manifest whole (verified_at, verify_result),
  * the same way.  Every manifest is written holding the manifest lock, and
@@ -30,19 +28,16 @@
 
 #include "common/jsonapi.h"
 #include "common/string.h"
-#include "fmgr.h"
-#include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/json.h"
 #include "utils/timestamp.h"
-#include "utils/tuplestore.h"
 
-#include "protech_backup.h"
-
-PG_FUNCTION_INFO_V1(protech_backup_list);
+#include "durable.h"
+#include "manifest.h"
+#include "slot.h"
 
 /* version of the manifest layout */
 #define MANIFEST_VERSION 1
@@ -75,6 +70,9 @@ typedef enum ManifestField
 	MF_LC_COLLATE,
 	MF_LC_CTYPE,
 	MF_ICU_LOCALE,				/* null for the libc provider */
+	MF_NON_SUPERUSER_FUNCTIONS, /* a boolean, missing in older manifests */
+	MF_EXTENSIONS,				/* an array, missing in older manifests */
+	MF_DATABASE_OWNER,			/* missing in older manifests */
 	MF_VERIFIED_AT,				/* null until the first verification */
 	MF_VERIFY_RESULT,			/* null until the first verification */
 	MF_COUNT
@@ -105,15 +103,26 @@ static const char *const manifest_field_names[MF_COUNT] = {
 	"lc_collate",
 	"lc_ctype",
 	"icu_locale",
+	"non_superuser_functions",
+	"extensions",
+	"database_owner",
 	"verified_at",
 	"verify_result",
 };
+
+static bool copy_field(char *dest, size_t size, const char *value);
 
 typedef struct ManifestParse
 {
 	JsonLexContext *lex;
 	int			current;		/* field whose value comes next, or -1 */
 	char	   *values[MF_COUNT];
+	/* the objects of the array "extensions", while inside it */
+	bool		in_extensions;
+	bool		extensions_valid;	/* every one of them as it must be */
+	int			extension_count;
+	ProtechBackupExtension extensions[PROTECH_BACKUP_MAX_EXTENSIONS];
+	char	   *extension_field;	/* "name" or "schema" of the current one */
 } ManifestParse;
 
 /*
@@ -155,34 +164,6 @@ parse_utc_timestamp(const char *s, TimestampTz *result)
 }
 
 /*
- * Whether name is a backup file name this extension writes:
- * protech_backup_YYYYMMDD_HHMMSS[_N] followed by the suffix of one of the
- * valid format and compression combinations (format.c).
- */
-bool
-protech_backup_is_backup_name(const char *name)
-{
-	const char *p = name;
-	size_t		prefix_len = strlen(PROTECH_BACKUP_PREFIX);
-
-	if (strncmp(p, PROTECH_BACKUP_PREFIX, prefix_len) != 0)
-		return false;
-	p += prefix_len;
-	for (int i = 0; i < 15; i++, p++)
-	{
-		if (i == 8 ? *p != '_' : !isdigit((unsigned char) *p))
-			return false;
-	}
-	if (*p == '_' && isdigit((unsigned char) p[1]))
-	{
-		p++;
-		while (isdigit((unsigned char) *p))
-			p++;
-	}
-	return protech_backup_is_backup_suffix(p);
-}
-
-/*
  * Append ',' and the field "name": value to a manifest being written: a
  * JSON string, or null when value is NULL or empty.
  */
@@ -210,12 +191,14 @@ append_number_field(StringInfo json, ManifestField field, int64 value)
 /*
  * Write the manifest of a complete backup: "<file_name>.json", mode 0600
  * whatever the umask, via a ".partial" name, fsynced and durably renamed.
- * On failure the ".partial" is removed, and with new_backup the manifest
- * too (a backup whose manifest could not be made durable is no backup: its
+ * The caller holds the manifest lock, so a ".partial" of that name is a
+ * stale one (or planted): it is removed, and the new one created with
+ * O_EXCL, so that nothing is ever written through a symbolic link.  On
+ * failure the ".partial" is removed, and with new_backup the manifest too
+ * (a backup whose manifest could not be made durable is no backup: its
  * caller removes its dump), even when only the directory's fsync after the
  * rename failed; a rewrite (a verification) keeps a manifest renamed into
- * place, which describes its backup as well as the one it replaced.  The
- * caller holds the manifest lock.
+ * place, which describes its backup as well as the one it replaced.
  */
 static void
 write_manifest_locked(const char *directory, const ProtechBackupInfo *info,
@@ -251,22 +234,36 @@ write_manifest_locked(const char *directory, const ProtechBackupInfo *info,
 	append_string_field(&json, MF_LC_COLLATE, info->lc_collate);
 	append_string_field(&json, MF_LC_CTYPE, info->lc_ctype);
 	append_string_field(&json, MF_ICU_LOCALE, info->icu_locale);
+	appendStringInfo(&json, ",\n  \"%s\": %s",
+					 manifest_field_names[MF_NON_SUPERUSER_FUNCTIONS],
+					 info->superuser_functions_only ? "false" : "true");
+	appendStringInfo(&json, ",\n  \"%s\": [", manifest_field_names[MF_EXTENSIONS]);
+	for (int i = 0; i < info->extension_count; i++)
+	{
+		appendStringInfoString(&json, i > 0 ? ", {\"name\": " : "{\"name\": ");
+		escape_json(&json, info->extensions[i].name);
+		appendStringInfoString(&json, ", \"schema\": ");
+		escape_json(&json, info->extensions[i].schema);
+		appendStringInfoChar(&json, '}');
+	}
+	appendStringInfoChar(&json, ']');
+	append_string_field(&json, MF_DATABASE_OWNER, info->database_owner);
 	append_string_field(&json, MF_VERIFIED_AT, info->verified_at == 0 ? NULL :
 						format_utc_timestamp(info->verified_at));
 	append_string_field(&json, MF_VERIFY_RESULT, info->verify_result);
 	appendStringInfoString(&json, "\n}\n");
 
-	snprintf(path, sizeof(path), "%s/%s%s", directory, info->file_name,
-			 PROTECH_BACKUP_MANIFEST_SUFFIX);
-	snprintf(partial, sizeof(partial), "%s%s", path,
-			 PROTECH_BACKUP_PARTIAL_SUFFIX);
+	protech_backup_build_path(path, directory, info->file_name,
+							  PROTECH_BACKUP_MANIFEST_SUFFIX);
+	protech_backup_build_path(partial, directory, info->file_name,
+							  PROTECH_BACKUP_MANIFEST_SUFFIX PROTECH_BACKUP_PARTIAL_SUFFIX);
 
-	fd = OpenTransientFilePerm(partial, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY,
-							   S_IRUSR | S_IWUSR);
-	if (fd < 0)
+	if (unlink(partial) != 0 && errno != ENOENT)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", partial)));
+				 errmsg("could not remove file \"%s\": %m", partial)));
+	fd = protech_backup_open_nofollow(partial, O_WRONLY | O_CREAT | O_EXCL,
+									  S_IRUSR | S_IWUSR, NULL);
 	errno = 0;
 	if (fchmod(fd, S_IRUSR | S_IWUSR) != 0 ||
 		write(fd, json.data, json.len) != json.len)
@@ -315,12 +312,59 @@ manifest_field_start(void *state, char *fname, bool isnull)
 {
 	ManifestParse *parse = (ManifestParse *) state;
 
+	/* a field of an object of "extensions" */
+	if (parse->in_extensions && parse->lex->lex_level == 3)
+	{
+		parse->extension_field = fname;
+		return;
+	}
 	parse->current = -1;
 	if (parse->lex->lex_level != 1)
 		return;
+	parse->in_extensions = false;
 	for (int i = 0; i < MF_COUNT; i++)
 		if (strcmp(fname, manifest_field_names[i]) == 0)
 			parse->current = i;
+}
+
+/*
+ * The start of an array: "extensions" as a whole, or one inside it (which
+ * it must not hold).
+ */
+static void
+manifest_array_start(void *state)
+{
+	ManifestParse *parse = (ManifestParse *) state;
+
+	if (parse->lex->lex_level == 1 && parse->current == MF_EXTENSIONS)
+	{
+		parse->in_extensions = true;
+		parse->extensions_valid = true;
+	}
+	else if (parse->in_extensions)
+		parse->extensions_valid = false;
+	parse->current = -1;
+}
+
+/*
+ * The start of an object: one extension when directly inside "extensions".
+ */
+static void
+manifest_object_start(void *state)
+{
+	ManifestParse *parse = (ManifestParse *) state;
+
+	if (!parse->in_extensions)
+		return;
+	if (parse->lex->lex_level != 2 ||
+		parse->extension_count == PROTECH_BACKUP_MAX_EXTENSIONS)
+	{
+		parse->extensions_valid = false;
+		return;
+	}
+	memset(&parse->extensions[parse->extension_count++], 0,
+		   sizeof(ProtechBackupExtension));
+	parse->extension_field = NULL;
 }
 
 static void
@@ -328,9 +372,26 @@ manifest_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	ManifestParse *parse = (ManifestParse *) state;
 
+	if (parse->in_extensions)
+	{
+		ProtechBackupExtension *extension =
+			&parse->extensions[parse->extension_count - 1];
+
+		/* only the strings "name" and "schema" of an extension's object */
+		if (parse->lex->lex_level != 3 || tokentype != JSON_TOKEN_STRING ||
+			parse->extension_field == NULL ||
+			!(strcmp(parse->extension_field, "name") == 0 ?
+			  copy_field(extension->name, sizeof(extension->name), token) :
+			  strcmp(parse->extension_field, "schema") == 0 &&
+			  copy_field(extension->schema, sizeof(extension->schema), token)))
+			parse->extensions_valid = false;
+		parse->extension_field = NULL;
+		return;
+	}
 	/* a null leaves the field unset */
 	if (parse->current >= 0 && parse->lex->lex_level == 1 &&
-		(tokentype == JSON_TOKEN_STRING || tokentype == JSON_TOKEN_NUMBER))
+		(tokentype == JSON_TOKEN_STRING || tokentype == JSON_TOKEN_NUMBER ||
+		 tokentype == JSON_TOKEN_TRUE || tokentype == JSON_TOKEN_FALSE))
 		parse->values[parse->current] = token;
 	parse->current = -1;
 }
@@ -364,9 +425,11 @@ parse_size(const char *value, int64 *size)
  * format and compression.  Returns false for anything else, never raising
  * an error for a damaged manifest.  Does not look at the dump.
  */
-static bool
-parse_manifest(const char *directory, const char *manifest_name,
-			   ProtechBackupInfo *info, ProtechBackupStorage *storage)
+bool
+protech_backup_parse_manifest(const char *directory,
+							  const char *manifest_name,
+							  ProtechBackupInfo *info,
+							  ProtechBackupStorage *storage)
 {
 	char		path[MAXPGPATH];
 	char		buf[MANIFEST_MAX_BYTES + 1];
@@ -376,11 +439,12 @@ parse_manifest(const char *directory, const char *manifest_name,
 	ManifestParse parse = {0};
 	JsonSemAction sem = {0};
 	char	   *end;
+	char	   *problem;
 	size_t		name_len = strlen(manifest_name) -
 		strlen(PROTECH_BACKUP_MANIFEST_SUFFIX);
 
-	snprintf(path, sizeof(path), "%s/%s", directory, manifest_name);
-	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	protech_backup_build_path(path, directory, manifest_name, "");
+	fd = protech_backup_open_nofollow(path, O_RDONLY, 0, &problem);
 	if (fd < 0)
 		return false;
 	len = read(fd, buf, sizeof(buf));
@@ -393,6 +457,8 @@ parse_manifest(const char *directory, const char *manifest_name,
 	parse.current = -1;
 	sem.semstate = &parse;
 	sem.object_field_start = manifest_field_start;
+	sem.array_start = manifest_array_start;
+	sem.object_start = manifest_object_start;
 	sem.scalar = manifest_scalar;
 	if (pg_parse_json(parse.lex, &sem) != JSON_SUCCESS)
 		return false;
@@ -425,6 +491,24 @@ parse_manifest(const char *directory, const char *manifest_name,
 		(parse.values[MF_VERIFY_RESULT] != NULL &&
 		 !copy_field(info->verify_result, sizeof(info->verify_result), parse.values[MF_VERIFY_RESULT])))
 		return false;
+
+	/* absent (an older manifest): not known to be safe to restore */
+	info->superuser_functions_only =
+		parse.values[MF_NON_SUPERUSER_FUNCTIONS] != NULL &&
+		strcmp(parse.values[MF_NON_SUPERUSER_FUNCTIONS], "false") == 0;
+	if ((parse.values[MF_DATABASE_OWNER] != NULL &&
+		 !copy_field(info->database_owner, sizeof(info->database_owner),
+					 parse.values[MF_DATABASE_OWNER])) ||
+		parse.values[MF_EXTENSIONS] != NULL ||
+		(parse.extension_count > 0 && !parse.extensions_valid))
+		return false;
+	for (int i = 0; i < parse.extension_count; i++)
+		if (parse.extensions[i].name[0] == '\0' ||
+			parse.extensions[i].schema[0] == '\0')
+			return false;
+	info->extension_count = parse.extension_count;
+	memcpy(info->extensions, parse.extensions,
+		   parse.extension_count * sizeof(ProtechBackupExtension));
 
 	/* the manifest must describe the dump it is named after */
 	if (strlen(info->file_name) != name_len ||
@@ -459,67 +543,6 @@ parse_manifest(const char *directory, const char *manifest_name,
 }
 
 /*
- * Read and check the manifest manifest_name in directory.  Fills *info and
- * returns true when it describes a complete backup: a well-formed manifest
- * (see parse_manifest) whose dump is present with the recorded size.
- * Returns false for anything else, never raising an error for a damaged
- * manifest.
- */
-bool
-protech_backup_read_manifest(const char *directory, const char *manifest_name,
-							 ProtechBackupInfo *info)
-{
-	ProtechBackupStorage storage;
-	char		path[MAXPGPATH];
-	struct stat st;
-
-	if (!parse_manifest(directory, manifest_name, info, &storage))
-		return false;
-	snprintf(path, sizeof(path), "%s/%s", directory, info->globals_file);
-	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
-		st.st_size != info->globals_size_bytes)
-		return false;
-	snprintf(path, sizeof(path), "%s/%s", directory, info->file_name);
-	return protech_backup_stored_size(path, &storage) == info->size_bytes;
-}
-
-/*
- * The backup that the argument argno of an SQL function, a file name,
- * names in directory, as its manifest describes it, even when its dump is
- * damaged or gone (so that verifying it can say so).  Anything else (NULL,
- * empty, a path, a name this extension does not give its backups, a
- * ".partial", a file without a valid manifest) raises
- * invalid_parameter_value; the name is matched against the backup name
- * pattern before any path is made of it, so no other file is ever opened.
- */
-ProtechBackupInfo *
-protech_backup_backup_argument(FunctionCallInfo fcinfo, int argno,
-							   const char *directory)
-{
-	ProtechBackupInfo *info = palloc(sizeof(ProtechBackupInfo));
-	ProtechBackupStorage storage;
-	char	   *file_name;
-
-	if (PG_ARGISNULL(argno))
-		protech_backup_reject_argument("file_name", "must not be null",
-									   "Give a file_name from protech_backup_list().");
-	file_name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (!protech_backup_is_backup_name(file_name) ||
-		strlen(directory) + strlen(file_name) +
-		strlen("/" PROTECH_BACKUP_MANIFEST_SUFFIX) >= MAXPGPATH ||
-		!parse_manifest(directory,
-						psprintf("%s%s", file_name, PROTECH_BACKUP_MANIFEST_SUFFIX),
-						info, &storage))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is not a backup", file_name),
-				 errdetail("A backup is named by the file_name column of protech_backup_list(), and has a manifest in \"%s\".",
-						   directory),
-				 errhint("Give a file_name from protech_backup_list().")));
-	return info;
-}
-
-/*
  * Record the outcome of a verification, verified_at and verify_result of
  * verified, in the manifest of that backup, rewriting it whole.  Returns
  * false, writing nothing, when the manifest no longer describes that very
@@ -534,7 +557,7 @@ protech_backup_record_verification(const char *directory,
 	bool		same;
 
 	protech_backup_lock_manifests();
-	same = parse_manifest(directory,
+	same = protech_backup_parse_manifest(directory,
 						  psprintf("%s%s", verified->file_name,
 								   PROTECH_BACKUP_MANIFEST_SUFFIX),
 						  &current, &storage) &&
@@ -550,106 +573,4 @@ protech_backup_record_verification(const char *directory,
 	}
 	protech_backup_unlock_manifests();
 	return same;
-}
-
-static int
-compare_newest_first(const ListCell *a, const ListCell *b)
-{
-	const ProtechBackupInfo *x = lfirst(a);
-	const ProtechBackupInfo *y = lfirst(b);
-
-	if (x->started_at != y->started_at)
-		return x->started_at > y->started_at ? -1 : 1;
-	return -strcmp(x->file_name, y->file_name);
-}
-
-/*
- * Every complete backup in directory, newest first.  A directory that does
- * not exist yet holds no backups.
- */
-List *
-protech_backup_list_backups(const char *directory)
-{
-	List	   *result = NIL;
-	DIR		   *dir;
-	struct dirent *de;
-
-	dir = AllocateDir(directory);
-	if (dir == NULL && errno == ENOENT)
-		return NIL;
-	while ((de = ReadDir(dir, directory)) != NULL)
-	{
-		size_t		len = strlen(de->d_name);
-		size_t		suffix_len = strlen(PROTECH_BACKUP_MANIFEST_SUFFIX);
-		ProtechBackupInfo info;
-
-		if (len <= suffix_len ||
-			strcmp(de->d_name + len - suffix_len,
-				   PROTECH_BACKUP_MANIFEST_SUFFIX) != 0 ||
-			strncmp(de->d_name, PROTECH_BACKUP_PREFIX,
-					strlen(PROTECH_BACKUP_PREFIX)) != 0)
-			continue;
-		if (protech_backup_read_manifest(directory, de->d_name, &info))
-		{
-			ProtechBackupInfo *copy = palloc(sizeof(ProtechBackupInfo));
-
-			memcpy(copy, &info, sizeof(info));
-			result = lappend(result, copy);
-		}
-	}
-	FreeDir(dir);
-	list_sort(result, compare_newest_first);
-	return result;
-}
-
-/*
- * Return a list of ProtechBackupInfo as the rows of a set-returning
- * function whose result type is protech_backup_info.
- */
-void
-protech_backup_return_infos(FunctionCallInfo fcinfo, List *infos)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ListCell   *lc;
-
-	InitMaterializedSRF(fcinfo, 0);
-	foreach(lc, infos)
-	{
-		ProtechBackupInfo *info = lfirst(lc);
-		Datum		values[12];
-		bool		nulls[12] = {0};
-		NameData   *database = palloc(sizeof(NameData));
-
-		namestrcpy(database, info->database);
-		values[0] = CStringGetTextDatum(info->file_name);
-		values[1] = NameGetDatum(database);
-		values[2] = CStringGetTextDatum(info->format);
-		values[3] = CStringGetTextDatum(info->compression);
-		values[4] = Int64GetDatum(info->size_bytes);
-		values[5] = CStringGetTextDatum(info->sha256);
-		values[6] = TimestampTzGetDatum(info->started_at);
-		values[7] = TimestampTzGetDatum(info->finished_at);
-		values[8] = CStringGetTextDatum(info->trigger);
-		values[9] = TimestampTzGetDatum(info->verified_at);
-		nulls[9] = info->verified_at == 0;
-		values[10] = CStringGetTextDatum(info->verify_result);
-		nulls[10] = info->verify_result[0] == '\0';
-		values[11] = CStringGetTextDatum(info->globals_file);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-}
-
-/*
- * SQL: protech_backup_list() RETURNS SETOF protech_backup_info
- *
- * Every complete backup in the backup directory, newest first, read from
- * the files themselves.
- */
-Datum
-protech_backup_list(PG_FUNCTION_ARGS)
-{
-	protech_backup_require_preload();
-	protech_backup_return_infos(fcinfo,
-								protech_backup_list_backups(protech_backup_resolved_directory()));
-	return (Datum) 0;
 }

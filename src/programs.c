@@ -3,7 +3,7 @@
  * programs.c
  *		PostgreSQL's client programs as this extension runs them (pg_dump,
  *		psql, pg_restore): where they are, and how they reach this very
- *		server.
+ *		server.  Built on settings.c and child.c.
  *
  * They run through the child runner (child.c) with an argument vector,
  * never a shell, and connect over the server's own Unix socket as
@@ -27,7 +27,9 @@
 #include "postmaster/postmaster.h"
 #include "utils/varlena.h"
 
-#include "protech_backup.h"
+#include "child.h"
+#include "programs.h"
+#include "settings.h"
 
 /*
  * The first of the server's Unix socket directories, or "localhost" when it
@@ -64,11 +66,11 @@ protech_backup_connection_role(void)
 char *
 protech_backup_program_path(const char *program)
 {
-	char		bindir[MAXPGPATH];
+	char	   *bindir;
 
 	if (strcmp(program, "pg_dump") == 0 && protech_backup_pg_dump_path[0])
 		return pstrdup(protech_backup_pg_dump_path);
-	strlcpy(bindir, my_exec_path, sizeof(bindir));
+	bindir = pstrdup(my_exec_path);
 	get_parent_directory(bindir);
 	return psprintf("%s/%s", bindir, program);
 }

@@ -3,19 +3,35 @@
  * restore.c
  *		Restore a stored backup into a new database of this server, count
  *		its tables and rows, and drop it again when it was only a scratch
- *		database or the restore failed.  Also the SQL function
- *		protech_backup_restore(), and the removal of scratch databases a
- *		crash left behind.
+ *		database or the restore failed: what the SQL function
+ *		protech_backup_restore() and a verification run, and the removal of
+ *		scratch databases a crash left behind.  Built on programs.c,
+ *		child.c, repository.c and stream.c.
  *
  * CREATE DATABASE and DROP DATABASE cannot run inside a function's
  * transaction, so everything goes through client programs run by the child
- * runner (child.c), connected to this server as protech_backup.role (see
- * programs.c): psql creates and drops the database (connected to the
- * database the caller is in), restores a plain dump with ON_ERROR_STOP, and
- * counts; pg_restore --exit-on-error restores the custom and directory
- * formats.  What this extension compressed itself (plain .sql.gz and
- * .sql.zst, custom .dump.zst) is decompressed here, one buffer at a time,
- * into the program's standard input; pg_dump's own gzip is read by
+ * runner (child.c), connected to this server (see programs.c): psql, as
+ * protech_backup.role, creates and drops the database (connected to the
+ * database the caller is in) and creates in it the extensions the backup
+ * records; then, as protech_backup.restore_role when it is set (else as
+ * protech_backup.role), psql restores a plain dump with ON_ERROR_STOP, or
+ * pg_restore --exit-on-error the custom and directory formats, and psql
+ * counts.
+ *
+ * A restore runs the code of the backed-up database's users: the
+ * functions its CHECK constraints, defaults, index expressions, policies
+ * and materialized views call, with the rights of the role restoring.  So
+ * it runs as a superuser only when the backup's manifest says that every
+ * function of the database belonged to a superuser; otherwise it needs
+ * protech_backup.restore_role, a role that is no superuser, which owns the
+ * new database (protech_backup_check_restore_rights).  The extensions are
+ * created by protech_backup.role before the dump's statements run, so the
+ * restore role needs not be able to; the dump's COMMENT ON EXTENSION of
+ * them, which only their owner may run, is passed over in the restore
+ * role's sessions (restore_process_utility).  What this extension
+ * compressed itself (plain .sql.gz and .sql.zst, custom .dump.zst) is
+ * decompressed by the stream pipeline's reader (stream.c), one buffer at a
+ * time, into the program's standard input; pg_dump's own gzip is read by
  * pg_restore.  The calling process waits in the child runner's latch loop,
  * so cancel, statement_timeout, termination and protech_backup.timeout
  * stop the program at once.
@@ -39,20 +55,24 @@
 #include <unistd.h>
 
 #include "commands/dbcommands.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
-#include "fmgr.h"
-#include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/procarray.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/timestamp.h"
 
-#include "protech_backup.h"
-
-PG_FUNCTION_INFO_V1(protech_backup_restore);
+#include "child.h"
+#include "extension.h"
+#include "programs.h"
+#include "repository.h"
+#include "restore.h"
+#include "settings.h"
+#include "stream.h"
 
 /* scratch databases: this prefix, a pid, "_" and 8 hex digits */
 #define SCRATCH_PREFIX PROTECH_BACKUP_PREFIX "verify_"
@@ -60,9 +80,8 @@ PG_FUNCTION_INFO_V1(protech_backup_restore);
 
 /* how long creating or dropping a database may wait for a lock */
 #define DATABASE_LOCK_TIMEOUT "SET lock_timeout = '1min'"
-
-/* compressed bytes read at a time when decompressing into a program */
-#define RESTORE_READ_SIZE (256 * 1024)
+/* what the psql sessions of this extension's own SQL run first */
+#define PIN_SEARCH_PATH "SET search_path = " PROTECH_BACKUP_SEARCH_PATH
 
 /* lines of a failed program's output quoted when no error line is found */
 #define FAILURE_TAIL_LINES 10
@@ -79,7 +98,7 @@ PG_FUNCTION_INFO_V1(protech_backup_restore);
 	"SELECT pg_catalog.count(*), coalesce(pg_catalog.sum(" \
 	"pg_catalog.substring(pg_catalog.query_to_xml(pg_catalog.format(" \
 	"'SELECT pg_catalog.count(*) AS n FROM ONLY %I.%I', n.nspname, c.relname), " \
-	"false, true, '')::text, '<n>(\\d+)</n>')::bigint), 0) " \
+	"false, true, '')::pg_catalog.text, '<n>(\\d+)</n>')::pg_catalog.int8), 0) " \
 	PROTECH_BACKUP_USER_TABLES
 
 /*
@@ -88,85 +107,13 @@ PG_FUNCTION_INFO_V1(protech_backup_restore);
 typedef struct TargetDatabase
 {
 	const char *name;
+	const char *owner;			/* protech_backup.restore_role, or NULL */
 	const char *psql;
 	const char *const *maintenance_envp;	/* psql in the caller's database */
 	bool		created;
 } TargetDatabase;
 
-/*
- * Input of a program: a backup file decompressed one output buffer at a
- * time (see decompress_next).
- */
-typedef struct DecompressSource
-{
-	const char *path;
-	int			fd;
-	ProtechBackupCodec *codec;
-	char	   *buf;			/* compressed bytes read */
-	bool		need_input;		/* the codec has consumed buf */
-	StringInfo	out;			/* where the codec's output goes now */
-} DecompressSource;
-
-/*
- * Output sink of the decompressor: into the piece being produced.
- */
-static void
-append_decompressed(const char *data, size_t len, void *arg)
-{
-	DecompressSource *source = (DecompressSource *) arg;
-
-	appendBinaryStringInfo(source->out, data, len);
-}
-
-/*
- * Input source of the child runner: the next piece of the decompressed
- * backup (at most one output buffer of the codec), false at its end.
- * Raises data_corrupted when the file does not decompress; it was checked
- * just before, so only a change since then gets here.
- */
-static bool
-decompress_next(StringInfo buf, void *arg)
-{
-	DecompressSource *source = (DecompressSource *) arg;
-
-	source->out = buf;
-	while (buf->len == 0)
-	{
-		int			ret;
-
-		if (source->need_input)
-		{
-			ssize_t		n = read(source->fd, source->buf, RESTORE_READ_SIZE);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not read file \"%s\": %m", source->path)));
-			if (n == 0)
-			{
-				if (!protech_backup_codec_end(source->codec))
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_CORRUPTED),
-							 errmsg("file \"%s\": %s", source->path,
-									protech_backup_codec_error(source->codec))));
-				return false;
-			}
-			protech_backup_codec_input(source->codec, source->buf, n);
-			source->need_input = false;
-		}
-		ret = protech_backup_codec_step(source->codec);
-		if (ret < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("file \"%s\": %s", source->path,
-							protech_backup_codec_error(source->codec))));
-		if (ret == 0)
-			source->need_input = true;
-	}
-	return true;
-}
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
 /*
  * What a failed psql or pg_restore printed, for an error detail: from its
@@ -205,21 +152,24 @@ failure_excerpt(StringInfo output)
 }
 
 /*
- * Run psql with one SQL command in the caller's database (after setting a
- * lock timeout, so that it cannot wait forever), with cancel interrupts
- * held.  Returns its wait status; what it printed goes to output.
+ * Run psql with one SQL command (after pinning search_path, and setting a
+ * lock timeout so that it cannot wait forever) with the connection
+ * environment envp (the caller's
+ * database, or the new one), with cancel interrupts held.  Returns its wait
+ * status; what it printed goes to output.
  */
 static int
-run_database_command(const TargetDatabase *db, const char *command,
-					 StringInfo output)
+run_database_command(const TargetDatabase *db, const char *const *envp,
+					 const char *command, StringInfo output)
 {
 	const char *argv[] = {db->psql, "-X", "-q", "--no-password",
-		"-v", "ON_ERROR_STOP=1", "-c", DATABASE_LOCK_TIMEOUT, "-c", command,
+		"-v", "ON_ERROR_STOP=1", "-c", PIN_SEARCH_PATH,
+		"-c", DATABASE_LOCK_TIMEOUT, "-c", command,
 	NULL};
 	int			status;
 
 	HOLD_CANCEL_INTERRUPTS();
-	status = protech_backup_run_child("psql", argv, db->maintenance_envp,
+	status = protech_backup_run_child("psql", argv, envp,
 									  NULL, NULL, NULL, NULL, output,
 									  protech_backup_timeout);
 	RESUME_CANCEL_INTERRUPTS();
@@ -240,7 +190,7 @@ drop_database(TargetDatabase *db, int elevel)
 	if (!db->created)
 		return;
 	initStringInfo(&output);
-	status = run_database_command(db,
+	status = run_database_command(db, db->maintenance_envp,
 								  psprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)",
 										   quote_identifier(db->name)),
 								  &output);
@@ -270,10 +220,10 @@ drop_database_on_error(int code, Datum arg)
 
 /*
  * Create database db->name, empty, from template0, with the encoding and
- * locale info records (those of the backed-up database).  Raises an error
- * saying what psql printed when that fails.  A scratch database counts as
- * created from the start, since its name is nobody else's: an interruption
- * then drops it if it came to exist.
+ * locale info records (those of the backed-up database), owned by db->owner
+ * when there is one.  Raises an error saying what psql printed when that
+ * fails.  A scratch database counts as created from the start, since its
+ * name is nobody else's: an interruption then drops it if it came to exist.
  */
 static void
 create_database(TargetDatabase *db, const ProtechBackupInfo *info,
@@ -295,10 +245,13 @@ create_database(TargetDatabase *db, const ProtechBackupInfo *info,
 	if (info->icu_locale[0] != '\0')
 		appendStringInfo(&command, " ICU_LOCALE %s",
 						 quote_literal_cstr(info->icu_locale));
+	if (db->owner != NULL)
+		appendStringInfo(&command, " OWNER %s", quote_identifier(db->owner));
 
 	db->created = scratch;
 	initStringInfo(&output);
-	status = run_database_command(db, command.data, &output);
+	status = run_database_command(db, db->maintenance_envp, command.data,
+								  &output);
 	if (status != 0)
 	{
 		char	   *printed = protech_backup_last_lines(&output, FAILURE_TAIL_LINES);
@@ -313,6 +266,83 @@ create_database(TargetDatabase *db, const ProtechBackupInfo *info,
 				 errhint("Let protech_backup.role create databases (CREATEDB).") : 0));
 	}
 	db->created = true;
+}
+
+/*
+ * The role a restore through protech_backup.restore_role gives the new
+ * database: the backed-up database's owner, when it is no superuser and the
+ * restore role has its privileges (by membership, which it needs anyway to
+ * give the restored objects their owners), so that the restored objects
+ * may be given their owners where the owner's rights on the database count
+ * (CREATE on schema public); else the restore role itself.
+ */
+static const char *
+restored_database_owner(const ProtechBackupInfo *info)
+{
+	Oid			owner = info->database_owner[0] ?
+		get_role_oid(info->database_owner, true) : InvalidOid;
+
+	if (OidIsValid(owner) && !superuser_arg(owner) &&
+		has_privs_of_role(get_role_oid(protech_backup_restore_role, false),
+						  owner))
+		return info->database_owner;
+	return protech_backup_restore_role;
+}
+
+/*
+ * Prepare the new database db->name for the dump, as role
+ * (protech_backup.role), before any statement of the dump runs: create the
+ * extensions info records, in the order they were created in the backed-up
+ * database, each in its schema (the dump's CREATE EXTENSION IF NOT EXISTS
+ * then passes over them, and a restore role that is no superuser needs not
+ * create them); only those whose schema every new database has (public,
+ * pg_catalog), since the dump creates the other schemas, and so the
+ * extensions in them.  Then, for a restore through
+ * protech_backup.restore_role, give the database its owner (see
+ * restored_database_owner), only now, so that no other role may create
+ * anything in it while the extensions' scripts run.  Raises an error
+ * saying what psql printed when that fails.
+ */
+static void
+prepare_database(const TargetDatabase *db, const ProtechBackupInfo *info,
+				 const char *role)
+{
+	StringInfoData command;
+	StringInfoData output;
+	int			status;
+
+	initStringInfo(&command);
+	for (int i = 0; i < info->extension_count; i++)
+	{
+		const ProtechBackupExtension *extension = &info->extensions[i];
+
+		if (strcmp(extension->schema, "public") == 0 ||
+			strcmp(extension->schema, "pg_catalog") == 0)
+			appendStringInfo(&command,
+							 "CREATE EXTENSION IF NOT EXISTS %s WITH SCHEMA %s; ",
+							 quote_identifier(extension->name),
+							 quote_identifier(extension->schema));
+	}
+	if (db->owner != NULL &&
+		strcmp(restored_database_owner(info), db->owner) != 0)
+		appendStringInfo(&command, "ALTER DATABASE %s OWNER TO %s; ",
+						 quote_identifier(db->name),
+						 quote_identifier(restored_database_owner(info)));
+	if (command.len == 0)
+		return;
+
+	initStringInfo(&output);
+	status = run_database_command(db,
+								  protech_backup_connection_environment(db->name, role),
+								  command.data, &output);
+	if (status != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("could not prepare database \"%s\" for backup \"%s\": psql %s",
+						db->name, info->file_name, wait_result_to_str(status)),
+				 errdetail("psql printed:\n%s",
+						   protech_backup_last_lines(&output, FAILURE_TAIL_LINES)),
+				 errhint("Install the extensions the backup needs on this server.")));
 }
 
 /*
@@ -350,7 +380,7 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 	const char *program = plain ? "psql" : "pg_restore";
 	const char *argv[12];
 	int			argc = 0;
-	DecompressSource source = {0};
+	ProtechBackupStreamReader *reader = NULL;
 	StringInfoData output;
 	int			status;
 
@@ -379,16 +409,7 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 		/* psql reads "-" as standard input, pg_restore reads it without */
 		if (plain)
 			argv[argc++] = "-";
-		source.path = path;
-		source.fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
-		if (source.fd < 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not open file \"%s\": %m", path)));
-		source.codec = protech_backup_codec_begin(storage->method, 0, false,
-												  append_decompressed, &source);
-		source.buf = palloc(RESTORE_READ_SIZE);
-		source.need_input = true;
+		reader = protech_backup_stream_reader(path, storage->method);
 	}
 	else
 		argv[argc++] = path;
@@ -397,13 +418,10 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 	initStringInfo(&output);
 	status = protech_backup_run_child(program, argv,
 									  protech_backup_connection_environment(target, role),
-									  source.codec ? decompress_next : NULL, &source,
+									  reader ? protech_backup_stream_read : NULL, reader,
 									  NULL, NULL, &output, protech_backup_timeout);
-	if (source.codec)
-	{
-		CloseTransientFile(source.fd);
-		pfree(source.buf);
-	}
+	if (reader)
+		protech_backup_stream_reader_close(reader);
 	if (status == 0)
 		return true;
 	*problem = psprintf("%s failed (%s) and printed:\n%s", program,
@@ -412,7 +430,9 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 }
 
 /*
- * Count the user tables of database target and their rows, with psql.
+ * Count the user tables of database target and their rows, with psql, as
+ * role, with search_path pinned: the query names only pg_catalog's
+ * functions and operators, and calls none of the restored database's.
  * Returns true, or false with *problem saying what psql printed.
  */
 static bool
@@ -421,7 +441,8 @@ count_tables(const char *target, const char *role, int32 *tables,
 {
 	const char *argv[] = {protech_backup_program_path("psql"), "-X", "-q",
 		"--no-password", "-v", "ON_ERROR_STOP=1", "--no-align",
-	"--tuples-only", "--field-separator= ", "-c", COUNT_QUERY, NULL};
+	"--tuples-only", "--field-separator= ", "-c", PIN_SEARCH_PATH,
+	"-c", COUNT_QUERY, NULL};
 	StringInfoData result;
 	StringInfoData output;
 	int			status;
@@ -442,6 +463,104 @@ count_tables(const char *target, const char *role, int32 *tables,
 }
 
 /*
+ * Raise insufficient_privilege, before anything is done, when restoring the
+ * backup info describes would run code of a role that is no superuser with
+ * a superuser's rights: when protech_backup.restore_role is empty, the
+ * restore connects as protech_backup.role, and that is a superuser, and the
+ * manifest does not say that every function of the database belonged to a
+ * superuser.  Also when protech_backup.restore_role names a superuser, or
+ * no role.  Reads the catalog: call it in a transaction.
+ */
+void
+protech_backup_check_restore_rights(const ProtechBackupInfo *info)
+{
+	Oid			roleid;
+
+	if (protech_backup_restore_role[0] != '\0')
+	{
+		roleid = get_role_oid(protech_backup_restore_role, true);
+		if (!OidIsValid(roleid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("protech_backup.restore_role \"%s\" does not exist",
+							protech_backup_restore_role),
+					 errhint("Create the role, with LOGIN, or set protech_backup.restore_role to an existing one.")));
+		if (superuser_arg(roleid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("protech_backup.restore_role \"%s\" is a superuser",
+							protech_backup_restore_role),
+					 errdetail("A restore runs the code of the backed-up database's users with the rights of the role it connects as."),
+					 errhint("Set protech_backup.restore_role to a role that is not a superuser.")));
+		return;
+	}
+	roleid = get_role_oid(protech_backup_connection_role(), true);
+	if (info->superuser_functions_only || !OidIsValid(roleid) ||
+		!superuser_arg(roleid))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("backup \"%s\" may not be restored as a superuser",
+					info->file_name),
+			 errdetail("Functions of the backed-up database belonged to roles that are not superusers, or its manifest does not say (an older one); a restore runs their code with the rights of the role it connects as, here the superuser \"%s\" (protech_backup.role).",
+					   protech_backup_connection_role()),
+			 errhint("Set protech_backup.restore_role to a role that is not a superuser, which restores then connect as.")));
+}
+
+/*
+ * ProcessUtility hook: in a session of protech_backup.restore_role, a
+ * COMMENT ON EXTENSION of an extension the role does not own is passed
+ * over with a NOTICE instead of failing.  A restore creates the backup's
+ * extensions as protech_backup.role before the dump runs (see
+ * prepare_database), and the dump's COMMENT ON EXTENSION of each, which
+ * only its owner may run, would otherwise stop every restore through the
+ * restore role.  Everything else goes on as it would.
+ */
+static void
+restore_process_utility(PlannedStmt *pstmt, const char *queryString,
+						bool readOnlyTree, ProcessUtilityContext context,
+						ParamListInfo params, QueryEnvironment *queryEnv,
+						DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	if (IsA(parsetree, CommentStmt) &&
+		((CommentStmt *) parsetree)->objtype == OBJECT_EXTENSION &&
+		protech_backup_restore_role[0] != '\0' &&
+		GetSessionUserId() == get_role_oid(protech_backup_restore_role, true))
+	{
+		const char *name = strVal(((CommentStmt *) parsetree)->object);
+		Oid			extension = get_extension_oid(name, true);
+
+		if (OidIsValid(extension) &&
+			!pg_extension_ownercheck(extension, GetUserId()))
+		{
+			ereport(NOTICE,
+					(errmsg("comment on extension \"%s\" left as it is", name),
+					 errdetail("protech_backup created the extension for the restore; protech_backup.restore_role \"%s\" does not own it.",
+							   protech_backup_restore_role)));
+			return;
+		}
+	}
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
+								  params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+/*
+ * Install restore_process_utility; called from _PG_init when preloaded.
+ */
+void
+protech_backup_install_restore_hook(void)
+{
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = restore_process_utility;
+}
+
+/*
  * Restore the backup info describes, in directory, into a new database
  * target that this function creates from template0 (with the encoding and
  * locale of the backed-up database), and count its tables and rows.  The
@@ -450,7 +569,8 @@ count_tables(const char *target, const char *role, int32 *tables,
  * Returns true with *tables and *rows, or false with *problem saying what
  * failed and which statement (the database dropped).  Raises an error, the
  * database dropped, when it cannot be created or the restore is
- * interrupted.
+ * interrupted; before anything is done, when the backup may not be restored
+ * with the rights in force (protech_backup_check_restore_rights).
  */
 bool
 protech_backup_restore_into(const char *directory,
@@ -461,12 +581,17 @@ protech_backup_restore_into(const char *directory,
 	ProtechBackupStorage storage;
 	TargetDatabase db = {0};
 	const char *role = protech_backup_connection_role();
+	const char *restore_role = protech_backup_restore_role[0] ?
+		protech_backup_restore_role : role;
 	char	   *path = psprintf("%s/%s", directory, info->file_name);
 	bool		ok;
 
+	/* the callers check it first, to refuse before reading the backup */
+	protech_backup_check_restore_rights(info);
 	if (!protech_backup_storage_of(info->format, info->compression, &storage))
 		elog(ERROR, "backup \"%s\" has an unknown format", info->file_name);
 	db.name = target;
+	db.owner = protech_backup_restore_role[0] ? protech_backup_restore_role : NULL;
 	db.psql = protech_backup_program_path("psql");
 	db.maintenance_envp =
 		protech_backup_connection_environment(get_database_name(MyDatabaseId),
@@ -475,8 +600,9 @@ protech_backup_restore_into(const char *directory,
 	PG_ENSURE_ERROR_CLEANUP(drop_database_on_error, PointerGetDatum(&db));
 	{
 		create_database(&db, info, !keep);
-		ok = restore_dump(path, &storage, target, role, problem) &&
-			count_tables(target, role, tables, rows, problem);
+		prepare_database(&db, info, role);
+		ok = restore_dump(path, &storage, target, restore_role, problem) &&
+			count_tables(target, restore_role, tables, rows, problem);
 		/* should this fail, the cleanup tries once more */
 		if (!ok || !keep)
 			drop_database(&db, ERROR);
@@ -511,8 +637,8 @@ protech_backup_drop_leftover_scratch_databases(void)
 	List	   *names = NIL;
 	ListCell   *lc;
 	TargetDatabase db = {0};
+	int			nestlevel = protech_backup_spi_connect();
 
-	SPI_connect();
 	if (SPI_execute("SELECT datname FROM pg_catalog.pg_database "
 					"WHERE datname OPERATOR(pg_catalog.~) '" SCRATCH_PATTERN "'",
 					true, 0) != SPI_OK_SELECT)
@@ -520,7 +646,7 @@ protech_backup_drop_leftover_scratch_databases(void)
 	for (uint64 i = 0; i < SPI_processed; i++)
 		names = lappend(names,
 						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	SPI_finish();
+	protech_backup_spi_finish(nestlevel);
 	if (names == NIL)
 		return;
 
@@ -543,44 +669,28 @@ protech_backup_drop_leftover_scratch_databases(void)
 }
 
 /*
- * SQL: protech_backup_restore(file_name text, target_database name)
- *		RETURNS TABLE(database name, tables integer, rows bigint,
- *					  duration interval)
- *
- * Restore a backup into a new database, which must not exist yet: the live
- * database is never dropped or overwritten.  The backup is read back and
- * checked against its manifest first.  When the restore fails, the
+ * Restore the backup info describes, in directory, into the new database
+ * target, which must not exist yet: the live database is never dropped or
+ * overwritten.  The rights in force are checked first
+ * (protech_backup_check_restore_rights), then the backup is read back and
+ * checked against its manifest.  When the restore fails, the
  * half-restored database is dropped and the error quotes the statement
- * that failed.
+ * that failed.  Sets *tables and *rows of the restored database.
  */
-Datum
-protech_backup_restore(PG_FUNCTION_ARGS)
+void
+protech_backup_restore_backup(const char *directory,
+							  const ProtechBackupInfo *info,
+							  const char *target, int32 *tables, int64 *rows)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ProtechBackupInfo *info;
-	char	   *directory;
-	char	   *target;
 	char	   *problem;
-	int32		tables;
-	int64		rows;
-	TimestampTz started_at = GetCurrentTimestamp();
-	Interval   *duration = palloc0(sizeof(Interval));
-	Datum		values[4];
-	bool		nulls[4] = {0};
 
-	protech_backup_require_preload();
-	directory = protech_backup_resolved_directory();
-	info = protech_backup_backup_argument(fcinfo, 0, directory);
-	if (PG_ARGISNULL(1) || NameStr(*PG_GETARG_NAME(1))[0] == '\0')
-		protech_backup_reject_argument("target_database",
-									   "must not be null or empty", NULL);
-	target = NameStr(*PG_GETARG_NAME(1));
 	if (strncmp(target, SCRATCH_PREFIX, strlen(SCRATCH_PREFIX)) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("target_database \"%s\" starts with \"%s\"",
 						target, SCRATCH_PREFIX),
 				 errdetail("Names starting so are reserved for the scratch databases of protech_backup_verify(), which the scheduler drops.")));
+	protech_backup_check_restore_rights(info);
 	if (OidIsValid(get_database_oid(target, true)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_DATABASE),
@@ -596,20 +706,11 @@ protech_backup_restore(PG_FUNCTION_ARGS)
 				 errhint("Restore another backup from protech_backup_list().")));
 
 	if (!protech_backup_restore_into(directory, info, target, true,
-									 &tables, &rows, &problem))
+									 tables, rows, &problem))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 				 errmsg("could not restore backup \"%s\" into database \"%s\"",
 						info->file_name, target),
 				 errdetail("%s\nThe half-restored database \"%s\" was dropped.",
 						   problem, target)));
-
-	duration->time = GetCurrentTimestamp() - started_at;
-	InitMaterializedSRF(fcinfo, 0);
-	values[0] = DirectFunctionCall1(namein, CStringGetDatum(target));
-	values[1] = Int32GetDatum(tables);
-	values[2] = Int64GetDatum(rows);
-	values[3] = IntervalPGetDatum(duration);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	return (Datum) 0;
 }

@@ -2,13 +2,16 @@
  *
  * retention.c
  *		Retention: which complete backups to keep, and deleting the rest.
- *		The settings protech_backup.retention_* and keep_*, the automatic
- *		run after every successful backup, and the SQL functions
- *		protech_backup_cleanup() and protech_backup_retention_plan().
+ *		The planner of the rules protech_backup.retention_* and keep_*
+ *		(settings.c), the automatic run after every successful backup, and
+ *		what the SQL functions protech_backup_cleanup() and
+ *		protech_backup_retention_plan() run.  Built on repository.c (the
+ *		listing), durable.c (the removal) and slot.c.
  *
- * One planner decides for every backup: plan_retention() works on nothing
- * but start times, sizes and whether verification failed, so the SQL
- * function protech_backup_retention_plan() exposes exactly the code that
+ * One planner decides for every backup: protech_backup_plan_retention()
+ * works on nothing but start times, sizes and whether verification failed,
+ * so the SQL function protech_backup_retention_plan() exposes exactly the
+ * code that
  * decides what protech_backup_cleanup() and the automatic run after each
  * backup delete, and the tests can drive it with any list of backups.
  *
@@ -48,63 +51,19 @@
 #include <unistd.h>
 
 #include "access/xact.h"
-#include "catalog/pg_type.h"
 #include "common/int.h"
-#include "fmgr.h"
-#include "funcapi.h"
-#include "pgtime.h"
-#include "storage/fd.h"
 #include "storage/ipc.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
-#include "utils/lsyscache.h"
+#include "utils/datetime.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
-#include "utils/tuplestore.h"
 
-#include "protech_backup.h"
-
-PG_FUNCTION_INFO_V1(protech_backup_cleanup);
-PG_FUNCTION_INFO_V1(protech_backup_retention_plan);
-
-/* settings */
-static int	protech_backup_retention_count = 30;
-static int	protech_backup_retention_days = 0;
-static int	protech_backup_keep_daily = 0;
-static int	protech_backup_keep_weekly = 0;
-static int	protech_backup_keep_monthly = 0;
-static int	protech_backup_retention_max_size = 0;	/* in MB */
-
-/*
- * The rules one retention run applies; 0 turns a rule off.
- */
-typedef struct RetentionRules
-{
-	int			count;
-	int			days;
-	int			daily;
-	int			weekly;
-	int			monthly;
-	int64		max_size;		/* bytes */
-	pg_tz	   *tz;				/* zone of days, weeks and months */
-	TimestampTz now;
-} RetentionRules;
-
-/*
- * One backup as the planner sees it, and its verdict.
- */
-typedef struct RetentionItem
-{
-	TimestampTz started_at;
-	int64		size_bytes;
-	bool		verify_failed;	/* its last verification failed */
-	int			position;		/* index in the caller's list */
-	int64		period;			/* scratch: the period of the current tier */
-	bool		keep;
-	char	   *reason;			/* the rule that decided, once decided */
-} RetentionItem;
+#include "durable.h"
+#include "repository.h"
+#include "retention.h"
+#include "settings.h"
+#include "slot.h"
 
 /* the calendar periods of keep_daily, keep_weekly and keep_monthly */
 typedef enum RetentionTier
@@ -115,75 +74,14 @@ typedef enum RetentionTier
 } RetentionTier;
 
 /*
- * What a retention run did (or would do) with one backup.
- */
-typedef struct RetentionOutcome
-{
-	char	   *file_name;
-	const char *action;			/* "keep", "delete" or "delete failed" */
-	char	   *reason;
-} RetentionOutcome;
-
-/*
- * Define the retention settings.  Called from _PG_init.
- */
-void
-protech_backup_define_retention_settings(void)
-{
-	DefineCustomIntVariable("protech_backup.retention_count",
-							"Number of newest complete backups that retention keeps.",
-							"0 means no count limit.",
-							&protech_backup_retention_count,
-							30, 0, INT_MAX,
-							PGC_SIGHUP, 0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("protech_backup.retention_days",
-							"Retention keeps every complete backup younger than this many days.",
-							"A day is 24 hours; 0 turns this rule off.",
-							&protech_backup_retention_days,
-							0, 0, INT_MAX,
-							PGC_SIGHUP, 0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("protech_backup.keep_daily",
-							"Retention keeps the newest backup of each of this many most recent days.",
-							"Days are those of protech_backup.timezone that have a backup; 0 turns this rule off.",
-							&protech_backup_keep_daily,
-							0, 0, INT_MAX,
-							PGC_SIGHUP, 0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("protech_backup.keep_weekly",
-							"Retention keeps the newest backup of each of this many most recent ISO weeks.",
-							"Weeks are those of protech_backup.timezone that have a backup; 0 turns this rule off.",
-							&protech_backup_keep_weekly,
-							0, 0, INT_MAX,
-							PGC_SIGHUP, 0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("protech_backup.keep_monthly",
-							"Retention keeps the newest backup of each of this many most recent months.",
-							"Months are those of protech_backup.timezone that have a backup; 0 turns this rule off.",
-							&protech_backup_keep_monthly,
-							0, 0, INT_MAX,
-							PGC_SIGHUP, 0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("protech_backup.retention_max_size",
-							"Total size of the kept backups above which retention deletes the oldest.",
-							"Applied after the keep rules; the newest backup is kept even when it alone is larger. "
-							"0 turns this limit off.",
-							&protech_backup_retention_max_size,
-							0, 0, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_MB,
-							NULL, NULL, NULL);
-}
-
-/*
  * qsort comparator: newest first, and backups that started at the same
  * moment in the order the caller gave them.
  */
 static int
 compare_newest_first(const void *a, const void *b)
 {
-	const RetentionItem *x = a;
-	const RetentionItem *y = b;
+	const ProtechBackupRetentionItem *x = a;
+	const ProtechBackupRetentionItem *y = b;
 
 	if (x->started_at != y->started_at)
 		return x->started_at > y->started_at ? -1 : 1;
@@ -197,8 +95,8 @@ compare_newest_first(const void *a, const void *b)
 static int
 compare_period_newest_first(const void *a, const void *b)
 {
-	const RetentionItem *x = *(RetentionItem *const *) a;
-	const RetentionItem *y = *(RetentionItem *const *) b;
+	const ProtechBackupRetentionItem *x = *(ProtechBackupRetentionItem *const *) a;
+	const ProtechBackupRetentionItem *y = *(ProtechBackupRetentionItem *const *) b;
 
 	if (x->period != y->period)
 		return x->period > y->period ? -1 : 1;
@@ -256,7 +154,7 @@ period_of(TimestampTz ts, RetentionTier tier, pg_tz *tz,
  * earlier rule already does.
  */
 static void
-keep_item(RetentionItem *item, const char *reason, const char *suffix)
+keep_item(ProtechBackupRetentionItem *item, const char *reason, const char *suffix)
 {
 	if (item->keep)
 		return;
@@ -269,10 +167,10 @@ keep_item(RetentionItem *item, const char *reason, const char *suffix)
  * tier that have a backup.  items must be sorted newest first.
  */
 static void
-keep_newest_per_period(RetentionItem *items, int n, RetentionTier tier,
+keep_newest_per_period(ProtechBackupRetentionItem *items, int n, RetentionTier tier,
 					   int periods, pg_tz *tz, const char *suffix)
 {
-	RetentionItem **order = palloc(n * sizeof(RetentionItem *));
+	ProtechBackupRetentionItem **order = palloc(n * sizeof(ProtechBackupRetentionItem *));
 	int			found = 0;
 
 	for (int i = 0; i < n; i++)
@@ -280,7 +178,7 @@ keep_newest_per_period(RetentionItem *items, int n, RetentionTier tier,
 		items[i].period = period_of(items[i].started_at, tier, tz, NULL, 0);
 		order[i] = &items[i];
 	}
-	qsort(order, n, sizeof(RetentionItem *), compare_period_newest_first);
+	qsort(order, n, sizeof(ProtechBackupRetentionItem *), compare_period_newest_first);
 
 	for (int i = 0; i < n && found < periods; i++)
 	{
@@ -301,7 +199,7 @@ keep_newest_per_period(RetentionItem *items, int n, RetentionTier tier,
  * first, each reason followed by suffix.
  */
 static void
-apply_keep_rules(RetentionItem *items, int n, const RetentionRules *rules,
+apply_keep_rules(ProtechBackupRetentionItem *items, int n, const ProtechBackupRetentionRules *rules,
 				 const char *suffix)
 {
 	if (rules->count > 0)
@@ -345,10 +243,10 @@ apply_keep_rules(RetentionItem *items, int n, const RetentionRules *rules,
  * items must be sorted newest first.
  */
 static void
-keep_not_counting_failed(RetentionItem *items, int n,
-						 const RetentionRules *rules)
+keep_not_counting_failed(ProtechBackupRetentionItem *items, int n,
+						 const ProtechBackupRetentionRules *rules)
 {
-	RetentionItem *verified = palloc(n * sizeof(RetentionItem));
+	ProtechBackupRetentionItem *verified = palloc(n * sizeof(ProtechBackupRetentionItem));
 	int			count = 0;
 
 	for (int i = 0; i < n; i++)
@@ -379,13 +277,14 @@ keep_not_counting_failed(RetentionItem *items, int n,
  * The planner: sort items newest first and decide for each whether it is
  * kept, and why.  Pure: looks at nothing but its arguments.
  */
-static void
-plan_retention(RetentionItem *items, int n, const RetentionRules *rules)
+void
+protech_backup_plan_retention(ProtechBackupRetentionItem *items, int n,
+							  const ProtechBackupRetentionRules *rules)
 {
 	if (n == 0)
 		return;
 
-	qsort(items, n, sizeof(RetentionItem), compare_newest_first);
+	qsort(items, n, sizeof(ProtechBackupRetentionItem), compare_newest_first);
 	for (int i = 0; i < n; i++)
 	{
 		items[i].keep = false;
@@ -451,9 +350,9 @@ delete_backup(const char *directory, const char *file_name,
 	bool		dump_removed;
 	bool		globals_removed;
 
-	snprintf(manifest, sizeof(manifest), "%s/%s%s", directory, file_name,
-			 PROTECH_BACKUP_MANIFEST_SUFFIX);
-	snprintf(dump, sizeof(dump), "%s/%s", directory, file_name);
+	protech_backup_build_path(manifest, directory, file_name,
+							  PROTECH_BACKUP_MANIFEST_SUFFIX);
+	protech_backup_build_path(dump, directory, file_name, "");
 
 	/* a verification of this backup must not write its manifest again */
 	protech_backup_lock_manifests();
@@ -502,7 +401,7 @@ delete_backup(const char *directory, const char *file_name,
 /*
  * Plan retention for the complete backups in directory under the current
  * settings and, unless dry_run, delete what the plan deletes (oldest
- * first).  Returns a RetentionOutcome per backup, newest first.  The caller
+ * first).  Returns a ProtechBackupRetentionOutcome per backup, newest first.  The caller
  * holds the backup slot unless dry_run.
  */
 static List *
@@ -510,8 +409,8 @@ run_retention(const char *directory, bool dry_run)
 {
 	List	   *backups = protech_backup_list_backups(directory);
 	int			n = list_length(backups);
-	RetentionItem *items = palloc0(n * sizeof(RetentionItem));
-	RetentionRules rules;
+	ProtechBackupRetentionItem *items = palloc0(n * sizeof(ProtechBackupRetentionItem));
+	ProtechBackupRetentionRules rules;
 	List	   *outcomes = NIL;
 	bool		deleted = false;
 
@@ -521,8 +420,7 @@ run_retention(const char *directory, bool dry_run)
 	rules.weekly = protech_backup_keep_weekly;
 	rules.monthly = protech_backup_keep_monthly;
 	rules.max_size = (int64) protech_backup_retention_max_size * 1024 * 1024;
-	/* the setting's check hook has made sure the zone exists */
-	rules.tz = pg_tzset(protech_backup_timezone);
+	rules.tz = protech_backup_timezone_in_force();
 	rules.now = GetCurrentTimestamp();
 
 	for (int i = 0; i < n; i++)
@@ -537,12 +435,12 @@ run_retention(const char *directory, bool dry_run)
 					strlen(PROTECH_BACKUP_VERIFY_FAILED)) == 0;
 		items[i].position = i;
 	}
-	plan_retention(items, n, &rules);
+	protech_backup_plan_retention(items, n, &rules);
 
 	for (int i = n - 1; i >= 0; i--)
 	{
 		ProtechBackupInfo *info = list_nth(backups, items[i].position);
-		RetentionOutcome *outcome = palloc(sizeof(RetentionOutcome));
+		ProtechBackupRetentionOutcome *outcome = palloc(sizeof(ProtechBackupRetentionOutcome));
 
 		outcome->file_name = info->file_name;
 		outcome->reason = items[i].reason;
@@ -593,7 +491,7 @@ protech_backup_run_retention(const char *directory)
 
 		foreach(lc, outcomes)
 		{
-			RetentionOutcome *outcome = lfirst(lc);
+			ProtechBackupRetentionOutcome *outcome = lfirst(lc);
 
 			if (strcmp(outcome->action, "keep") != 0)
 				appendStringInfo(&report, "%sretention: %s \"%s\": %s",
@@ -627,24 +525,8 @@ protech_backup_run_retention(const char *directory)
 }
 
 /*
- * Add one row (first column, action, reason) to the result of a
- * materialized set-returning function.
- */
-static void
-put_row(ReturnSetInfo *rsinfo, Datum first, const char *action,
-		const char *reason)
-{
-	Datum		values[3];
-	bool		nulls[3] = {0};
-
-	values[0] = first;
-	values[1] = CStringGetTextDatum(action);
-	values[2] = CStringGetTextDatum(reason);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-}
-
-/*
- * Error cleanup of protech_backup_cleanup(): give the backup slot back.
+ * Error cleanup of protech_backup_apply_retention(): give the backup slot
+ * back.
  */
 static void
 release_slot(int code, Datum arg)
@@ -653,189 +535,25 @@ release_slot(int code, Datum arg)
 }
 
 /*
- * SQL: protech_backup_cleanup(dry_run boolean DEFAULT false)
- *		RETURNS TABLE(file_name text, action text, reason text)
- *
- * Apply retention now under the current settings, or with dry_run only
- * show what it would do.  Every complete backup appears once, newest first.
- * Deleting holds the backup slot, so it never races a running backup; a
- * dry run deletes nothing and needs no slot.
+ * Apply retention now to the complete backups in directory under the
+ * current settings, or with dry_run only say what it would do, for
+ * protech_backup_cleanup().  Returns a ProtechBackupRetentionOutcome per
+ * backup, newest first.  Deleting holds the backup slot, so it never races
+ * a running backup; a dry run deletes nothing and needs no slot.
  */
-Datum
-protech_backup_cleanup(PG_FUNCTION_ARGS)
+List *
+protech_backup_apply_retention(const char *directory, bool dry_run)
 {
-	bool		dry_run;
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *directory;
 	List	   *outcomes;
-	ListCell   *lc;
-
-	if (PG_ARGISNULL(0))
-		protech_backup_reject_argument("dry_run", "must not be null", NULL);
-	dry_run = PG_GETARG_BOOL(0);
-	protech_backup_require_preload();
-	directory = protech_backup_resolved_directory();
 
 	if (dry_run)
-		outcomes = run_retention(directory, true);
-	else
+		return run_retention(directory, true);
+	protech_backup_claim_slot(0);
+	PG_ENSURE_ERROR_CLEANUP(release_slot, (Datum) 0);
 	{
-		protech_backup_claim_slot(0);
-		PG_ENSURE_ERROR_CLEANUP(release_slot, (Datum) 0);
-		{
-			outcomes = run_retention(directory, false);
-		}
-		PG_END_ENSURE_ERROR_CLEANUP(release_slot, (Datum) 0);
-		protech_backup_release_slot();
+		outcomes = run_retention(directory, false);
 	}
-
-	InitMaterializedSRF(fcinfo, 0);
-	foreach(lc, outcomes)
-	{
-		RetentionOutcome *outcome = lfirst(lc);
-
-		put_row(rsinfo, CStringGetTextDatum(outcome->file_name),
-				outcome->action, outcome->reason);
-	}
-	return (Datum) 0;
-}
-
-/*
- * Fetch argument argno of protech_backup_retention_plan(), an array of a
- * type passed by value (timestamptz, bigint or boolean), as its elements;
- * no NULLs.
- */
-static Datum *
-array_argument(FunctionCallInfo fcinfo, int argno, const char *name,
-			   Oid element_type, int *count)
-{
-	ArrayType  *array;
-	Datum	   *elements;
-	bool	   *nulls;
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	if (PG_ARGISNULL(argno))
-		protech_backup_reject_argument(name, "must not be null", NULL);
-	array = PG_GETARG_ARRAYTYPE_P(argno);
-	if (ARR_NDIM(array) > 1)
-		protech_backup_reject_argument(name, "must be a one-dimensional array", NULL);
-	get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
-	deconstruct_array(array, element_type, typlen, typbyval, typalign,
-					  &elements, &nulls, count);
-	for (int i = 0; i < *count; i++)
-		if (nulls[i])
-			protech_backup_reject_argument(name, "must not contain null values", NULL);
-	return elements;
-}
-
-/*
- * Raise the error for the array argument name, whose length differs from
- * that of started_at.
- */
-static void
-reject_array_length(const char *name, int length, int started_at_length)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("arguments \"started_at\" and \"%s\" must have the same length",
-					name),
-			 errdetail("\"started_at\" has %d elements and \"%s\" has %d.",
-					   started_at_length, name, length)));
-}
-
-/*
- * Fetch the int argument argno of protech_backup_retention_plan(): not
- * NULL, not negative.
- */
-static int
-count_argument(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	if (PG_ARGISNULL(argno))
-		protech_backup_reject_argument(name, "must not be null", NULL);
-	if (PG_GETARG_INT32(argno) < 0)
-		protech_backup_reject_argument(name, "must not be negative", NULL);
-	return PG_GETARG_INT32(argno);
-}
-
-/*
- * SQL: protech_backup_retention_plan(started_at timestamptz[],
- *		size_bytes bigint[], verify_failed boolean[], retention_count int,
- *		retention_days int, keep_daily int, keep_weekly int,
- *		keep_monthly int, max_size bigint, timezone text, now timestamptz)
- *		RETURNS TABLE(started_at timestamptz, action text, reason text)
- *
- * Run the retention planner on the given backups (start times, sizes in
- * bytes, whether their last verification failed) and rules, as if it were
- * now: one row per backup, newest first
- * (backups that started at the same moment in the order given), saying
- * whether retention keeps or deletes it and why.  Touches no file.
- */
-Datum
-protech_backup_retention_plan(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum	   *started_at;
-	Datum	   *size_bytes;
-	Datum	   *verify_failed;
-	int			n;
-	int			nsizes;
-	int			nfailed;
-	RetentionRules rules;
-	RetentionItem *items;
-	char	   *zone;
-
-	started_at = array_argument(fcinfo, 0, "started_at", TIMESTAMPTZOID, &n);
-	size_bytes = array_argument(fcinfo, 1, "size_bytes", INT8OID, &nsizes);
-	if (n != nsizes)
-		reject_array_length("size_bytes", nsizes, n);
-	verify_failed = array_argument(fcinfo, 2, "verify_failed", BOOLOID,
-								   &nfailed);
-	if (n != nfailed)
-		reject_array_length("verify_failed", nfailed, n);
-	rules.count = count_argument(fcinfo, 3, "retention_count");
-	rules.days = count_argument(fcinfo, 4, "retention_days");
-	rules.daily = count_argument(fcinfo, 5, "keep_daily");
-	rules.weekly = count_argument(fcinfo, 6, "keep_weekly");
-	rules.monthly = count_argument(fcinfo, 7, "keep_monthly");
-	if (PG_ARGISNULL(8))
-		protech_backup_reject_argument("max_size", "must not be null", NULL);
-	rules.max_size = PG_GETARG_INT64(8);
-	if (rules.max_size < 0)
-		protech_backup_reject_argument("max_size", "must not be negative", NULL);
-	if (PG_ARGISNULL(9))
-		protech_backup_reject_argument("timezone", "must not be null", NULL);
-	zone = text_to_cstring(PG_GETARG_TEXT_PP(9));
-	rules.tz = pg_tzset(zone);
-	if (rules.tz == NULL || !pg_tz_acceptable(rules.tz))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("time zone \"%s\" not recognized", zone),
-				 errhint("Use a name from pg_timezone_names, such as \"UTC\" or \"Asia/Manila\".")));
-	if (PG_ARGISNULL(10))
-		protech_backup_reject_argument("now", "must not be null", NULL);
-	rules.now = PG_GETARG_TIMESTAMPTZ(10);
-	if (TIMESTAMP_NOT_FINITE(rules.now))
-		protech_backup_reject_argument("now", "must be finite", NULL);
-
-	items = palloc0(n * sizeof(RetentionItem));
-	for (int i = 0; i < n; i++)
-	{
-		items[i].started_at = DatumGetTimestampTz(started_at[i]);
-		items[i].size_bytes = DatumGetInt64(size_bytes[i]);
-		items[i].verify_failed = DatumGetBool(verify_failed[i]);
-		items[i].position = i;
-		if (TIMESTAMP_NOT_FINITE(items[i].started_at))
-			protech_backup_reject_argument("started_at", "must not contain infinite timestamps", NULL);
-		if (items[i].size_bytes < 0)
-			protech_backup_reject_argument("size_bytes", "must not contain negative sizes", NULL);
-	}
-	plan_retention(items, n, &rules);
-
-	InitMaterializedSRF(fcinfo, 0);
-	for (int i = 0; i < n; i++)
-		put_row(rsinfo, TimestampTzGetDatum(items[i].started_at),
-				items[i].keep ? "keep" : "delete", items[i].reason);
-	return (Datum) 0;
+	PG_END_ENSURE_ERROR_CLEANUP(release_slot, (Datum) 0);
+	protech_backup_release_slot();
+	return outcomes;
 }

@@ -2,9 +2,10 @@
  *
  * schedule.c
  *		The cron schedule of protech_backup: parse the five-field cron syntax,
- *		compute the next instant a schedule fires in a time zone, the check
- *		hooks of protech_backup.schedule and protech_backup.timezone, and the
- *		SQL function protech_backup_next_run().
+ *		and compute the next instant a schedule fires in a time zone.  A leaf
+ *		module: the check hooks of protech_backup.schedule and .timezone
+ *		(settings.c) and the SQL function protech_backup_next_run()
+ *		(sql_functions.c) call it.
  *
  * Syntax.  Five fields separated by white space: minute (0-59), hour
  * (0-23), day-of-month (1-31), month (1-12 or jan-dec) and day-of-week
@@ -45,15 +46,12 @@
  */
 #include "postgres.h"
 
-#include "fmgr.h"
 #include "parser/scansup.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
-#include "protech_backup.h"
-
-PG_FUNCTION_INFO_V1(protech_backup_next_run_sql);
+#include "schedule.h"
 
 #define SCHEDULE_FIELDS 5
 
@@ -63,12 +61,6 @@ PG_FUNCTION_INFO_V1(protech_backup_next_run_sql);
 #define LAST_SEARCH_YEAR 294275
 
 #define BIT(n) (UINT64CONST(1) << (n))
-
-/* the messages of an invalid setting or argument, shared by hook and SQL */
-#define SCHEDULE_HINT "Write five fields \"minute hour day-of-month month day-of-week\", " \
-	"such as \"0 16 * * *\" for 16:00 every day, or a macro such as \"@daily\"."
-#define TIMEZONE_DETAIL "Time zone \"%s\" is not recognized."
-#define TIMEZONE_HINT "Use a name from pg_timezone_names, such as \"UTC\" or \"Asia/Manila\"."
 
 /*
  * One field of the five: its name in messages, its range, and the names
@@ -539,75 +531,12 @@ protech_backup_next_run(const ProtechBackupSchedule *schedule, pg_tz *tz,
 /*
  * The zone PostgreSQL knows by this name, or NULL.
  */
-static pg_tz *
-find_time_zone(const char *name)
+pg_tz *
+protech_backup_find_time_zone(const char *name)
 {
 	pg_tz	   *tz = pg_tzset(name);
 
 	if (tz == NULL || !pg_tz_acceptable(tz))
 		return NULL;
 	return tz;
-}
-
-/*
- * Check hook for protech_backup.schedule: empty (scheduling disabled) or a
- * schedule the parser accepts.
- */
-bool
-protech_backup_check_schedule(char **newval, void **extra, GucSource source)
-{
-	ProtechBackupSchedule schedule;
-	char	   *detail;
-
-	if (**newval == '\0' ||
-		protech_backup_parse_schedule(*newval, &schedule, &detail))
-		return true;
-	GUC_check_errdetail("%s", detail);
-	GUC_check_errhint(SCHEDULE_HINT);
-	return false;
-}
-
-/*
- * Check hook for protech_backup.timezone: any zone PostgreSQL itself knows.
- */
-bool
-protech_backup_check_timezone(char **newval, void **extra, GucSource source)
-{
-	if (find_time_zone(*newval) != NULL)
-		return true;
-	GUC_check_errdetail(TIMEZONE_DETAIL, *newval);
-	GUC_check_errhint(TIMEZONE_HINT);
-	return false;
-}
-
-/*
- * SQL function protech_backup_next_run(schedule, timezone, after): when the
- * schedule fires next after "after", read in the named zone.  Errors give
- * the same detail and hint as the check hooks of the settings.
- */
-Datum
-protech_backup_next_run_sql(PG_FUNCTION_ARGS)
-{
-	char	   *schedule_text = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *zone = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	TimestampTz after = PG_GETARG_TIMESTAMPTZ(2);
-	ProtechBackupSchedule schedule;
-	char	   *detail;
-	pg_tz	   *tz;
-
-	if (!protech_backup_parse_schedule(schedule_text, &schedule, &detail))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid schedule \"%s\"", schedule_text),
-				 errdetail("%s", detail),
-				 errhint(SCHEDULE_HINT)));
-	tz = find_time_zone(zone);
-	if (tz == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid time zone \"%s\"", zone),
-				 errdetail(TIMEZONE_DETAIL, zone),
-				 errhint(TIMEZONE_HINT)));
-
-	PG_RETURN_TIMESTAMPTZ(protech_backup_next_run(&schedule, tz, after));
 }

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * schedule.h
- *		The cron schedule of protech_backup: its parsed form, the parser,
- *		the computation of the next firing instant, and the check hooks of
- *		the settings protech_backup.schedule and protech_backup.timezone.
+ *		The cron schedule of protech_backup (schedule.c): its parsed form,
+ *		the parser, the computation of the next firing instant, and the
+ *		messages an invalid schedule or time zone is reported with.  A leaf
+ *		module: it depends on no other.
  *
  *-------------------------------------------------------------------------
  */
@@ -12,7 +13,12 @@
 
 #include "datatype/timestamp.h"
 #include "pgtime.h"
-#include "utils/guc.h"
+
+/* the messages of an invalid setting or argument, shared by hook and SQL */
+#define PROTECH_BACKUP_SCHEDULE_HINT "Write five fields \"minute hour day-of-month month day-of-week\", " \
+	"such as \"0 16 * * *\" for 16:00 every day, or a macro such as \"@daily\"."
+#define PROTECH_BACKUP_TIMEZONE_DETAIL "Time zone \"%s\" is not recognized."
+#define PROTECH_BACKUP_TIMEZONE_HINT "Use a name from pg_timezone_names, such as \"UTC\" or \"Asia/Manila\"."
 
 /*
  * A parsed schedule: one bit set per field, bit n standing for value n.
@@ -36,9 +42,6 @@ extern bool protech_backup_parse_schedule(const char *text,
 										  char **error_detail);
 extern TimestampTz protech_backup_next_run(const ProtechBackupSchedule *schedule,
 										   pg_tz *tz, TimestampTz after);
-extern bool protech_backup_check_schedule(char **newval, void **extra,
-										  GucSource source);
-extern bool protech_backup_check_timezone(char **newval, void **extra,
-										  GucSource source);
+extern pg_tz *protech_backup_find_time_zone(const char *name);
 
 #endif							/* PROTECH_BACKUP_SCHEDULE_H */

@@ -5,8 +5,10 @@
  *		request, restoring it into a scratch database and checking the
  *		number of tables against the count its manifest recorded; then
  *		recording the outcome (verified_at, verify_result) in the manifest.
- *		The SQL function protech_backup_verify() and the verification of
- *		each new backup that protech_backup.verify_after_backup asks for.
+ *		What the SQL function protech_backup_verify() runs, and the
+ *		verification of each new backup that
+ *		protech_backup.verify_after_backup asks for.  Built on
+ *		repository.c (reading back), restore.c and manifest.c.
  *
  * A damaged backup is a finding, not an error: the SQL function reports it
  * in its row and never raises for it.  After a backup, a failed
@@ -17,42 +19,14 @@
  */
 #include "postgres.h"
 
-#include "fmgr.h"
-#include "funcapi.h"
 #include "mb/pg_wchar.h"
-#include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/timestamp.h"
 
-#include "protech_backup.h"
-
-PG_FUNCTION_INFO_V1(protech_backup_verify);
-
-/* setting */
-int			protech_backup_verify_after_backup = PROTECH_BACKUP_VERIFY_CHECKSUM;
-
-const struct config_enum_entry protech_backup_verify_after_backup_options[] = {
-	{"off", PROTECH_BACKUP_VERIFY_OFF, false},
-	{"checksum", PROTECH_BACKUP_VERIFY_CHECKSUM, false},
-	{"restore", PROTECH_BACKUP_VERIFY_RESTORE, false},
-	{NULL, 0, false}
-};
-
-/*
- * The outcome of one verification.
- */
-typedef struct Verification
-{
-	bool		checksum_ok;
-	bool		restore;		/* a restore was asked for */
-	bool		restored;		/* it succeeded, with the recorded tables */
-	bool		counted;		/* tables and rows are known */
-	int32		tables;
-	int64		rows;
-	char	   *detail;			/* what is wrong, NULL when nothing is */
-	TimestampTz started_at;
-	TimestampTz finished_at;
-} Verification;
+#include "manifest.h"
+#include "repository.h"
+#include "restore.h"
+#include "settings.h"
+#include "verify.h"
 
 /*
  * Verify the backup info describes, in directory: read it back (fully
@@ -61,15 +35,19 @@ typedef struct Verification
  * (dropped again whatever happens), count its tables and rows, and compare
  * the number of tables with the manifest's.  Record the outcome in the
  * manifest, and in info.  Raises an error only when the verification
- * itself cannot run (or is interrupted); nothing is recorded then.
+ * itself cannot run (or is interrupted, or the restore may not run with
+ * the rights in force: see protech_backup_check_restore_rights); nothing
+ * is recorded then.
  */
-static void
-verify_backup(const char *directory, ProtechBackupInfo *info, bool restore,
-			  Verification *v)
+void
+protech_backup_verify_backup(const char *directory, ProtechBackupInfo *info,
+							 bool restore, ProtechBackupVerification *v)
 {
 	char	   *problem;
 	char	   *result;
 
+	if (restore)
+		protech_backup_check_restore_rights(info);
 	memset(v, 0, sizeof(*v));
 	v->restore = restore;
 	v->started_at = GetCurrentTimestamp();
@@ -113,16 +91,18 @@ verify_backup(const char *directory, ProtechBackupInfo *info, bool restore,
 /*
  * Verify a backup just taken, as protech_backup.verify_after_backup says.
  * Raises an error when the verification fails, so that the run fails; the
- * backup stays, its manifest saying what failed.
+ * backup stays, its manifest saying what failed.  A restore that may not
+ * run with the rights in force fails the run with that error, the backup
+ * staying unverified.
  */
 void
 protech_backup_verify_new_backup(const char *directory, ProtechBackupInfo *info)
 {
-	Verification v;
+	ProtechBackupVerification v;
 
 	if (protech_backup_verify_after_backup == PROTECH_BACKUP_VERIFY_OFF)
 		return;
-	verify_backup(directory, info,
+	protech_backup_verify_backup(directory, info,
 				  protech_backup_verify_after_backup == PROTECH_BACKUP_VERIFY_RESTORE,
 				  &v);
 	if (v.detail != NULL)
@@ -132,53 +112,4 @@ protech_backup_verify_new_backup(const char *directory, ProtechBackupInfo *info)
 				 errmsg("verification of backup \"%s\" failed", info->file_name),
 				 errdetail("%s", v.detail),
 				 errhint("The backup is kept; protech_backup_list() shows it with verify_result \"failed: ...\".")));
-}
-
-/*
- * SQL: protech_backup_verify(file_name text, restore boolean DEFAULT false)
- *		RETURNS TABLE(file_name text, checksum_ok boolean, restored boolean,
- *					  tables integer, rows bigint, duration interval,
- *					  detail text)
- *
- * Verify a backup (see verify_backup) and return the outcome as one row:
- * restored is NULL when no restore was asked for, tables and rows are
- * those of the restore, detail says what is wrong (NULL when nothing is).
- * A damaged backup is reported, never raised.
- */
-Datum
-protech_backup_verify(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ProtechBackupInfo *info;
-	char	   *directory;
-	Verification v;
-	Interval   *duration = palloc0(sizeof(Interval));
-	Datum		values[7];
-	bool		nulls[7] = {0};
-
-	protech_backup_require_preload();
-	directory = protech_backup_resolved_directory();
-	info = protech_backup_backup_argument(fcinfo, 0, directory);
-	if (PG_ARGISNULL(1))
-		protech_backup_reject_argument("restore", "must not be null", NULL);
-
-	verify_backup(directory, info, PG_GETARG_BOOL(1), &v);
-
-	duration->time = v.finished_at - v.started_at;
-	InitMaterializedSRF(fcinfo, 0);
-	values[0] = CStringGetTextDatum(info->file_name);
-	values[1] = BoolGetDatum(v.checksum_ok);
-	values[2] = BoolGetDatum(v.restored);
-	nulls[2] = !v.restore;
-	values[3] = Int32GetDatum(v.tables);
-	nulls[3] = !v.counted;
-	values[4] = Int64GetDatum(v.rows);
-	nulls[4] = !v.counted;
-	values[5] = IntervalPGetDatum(duration);
-	if (v.detail != NULL)
-		values[6] = CStringGetTextDatum(v.detail);
-	else
-		nulls[6] = true;
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	return (Datum) 0;
 }

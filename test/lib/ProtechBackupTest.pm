@@ -1,7 +1,9 @@
 # ProtechBackupTest: what the TAP tests of protech_backup share.
 #
 # A node with the extension preloaded and its backup directory under the
-# node's base directory, a fake pg_dump for fault tests, the stored-backup
+# node's base directory; the domain verbs the tests are written in
+# (backup_now, backup_fails, listed_backups, background_call,
+# start_blocked_backup); a fake pg_dump for fault tests, the stored-backup
 # check, and small file and process helpers.  Tests run from the top of the
 # source tree (prove is started there), so fixtures are found by relative
 # path.
@@ -18,7 +20,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(new_backup_node backup_files partial_files sha256_of
+our @EXPORT = qw(new_backup_node backup_now backup_fails listed_backups
+  background_call start_blocked_backup scratch_databases user_tables_and_rows
+  backup_files partial_files sha256_of
   fake_pg_dump reload_and_wait wait_until process_alive child_pids
   schema_of contents check_stored flip_byte lock_table prepend_hba extension_functions
   harmless_value set_io_faults fired_io_faults);
@@ -63,6 +67,103 @@ sub new_backup_node
 	  unless $opts{no_extension};
 	$node->{protech_backup_dir} = $dir;
 	return $node;
+}
+
+# Take a backup now in database $db ('app' unless given); returns its file
+# name.
+sub backup_now
+{
+	my ($node, $db) = @_;
+	return $node->safe_psql($db // 'app',
+		'SELECT file_name FROM protech_backup_now()');
+}
+
+# Expect a backup (the SQL of $opts{sql}, protech_backup_now() with
+# verbose errors unless given) in database $opts{db} ('app') to fail with
+# $sqlstate and a message matching $pattern, leaving the backup directory
+# exactly as it was (or as the list $opts{before} of its files says).
+# Returns what psql printed on standard error.
+sub backup_fails
+{
+	my ($node, $sqlstate, $pattern, $name, %opts) = @_;
+	my @before = $opts{before} ? @{ $opts{before} } : backup_files($node);
+	my ($ret, $out, $err) = $node->psql($opts{db} // 'app',
+		$opts{sql} // "\\set VERBOSITY verbose\nSELECT * FROM protech_backup_now()");
+	isnt($ret, 0, "$name: fails");
+	like($err, qr/ERROR:  $sqlstate: /, "$name: SQLSTATE $sqlstate");
+	like($err, $pattern, "$name: says what failed");
+	is_deeply([ backup_files($node) ], \@before,
+		"$name: no file written, none touched");
+	return $err;
+}
+
+# The file names protech_backup_list() shows in database $db ('app'),
+# newest first.
+sub listed_backups
+{
+	my ($node, $db) = @_;
+	return split /\n/, $node->safe_psql($db // 'app',
+		'SELECT file_name FROM protech_backup_list()');
+}
+
+# Start $sql in a session of its own on database $db, without waiting for
+# it to end, and return the session: the idiom of every test that acts
+# while a call runs.  The session goes on after an error unless
+# $opts{on_error_stop} says otherwise (then an unexpected error ends it, and
+# the test's next query on it fails).  $bg->query waits for the call's end;
+# its error is then in $bg->{stderr}.
+sub background_call
+{
+	my ($node, $db, $sql, %opts) = @_;
+	my $bg = $node->background_psql($db,
+		on_error_stop => $opts{on_error_stop} // 0);
+	$bg->query_until(qr/started/, "\\echo started\n$sql;\n");
+	return $bg;
+}
+
+# Start a manual backup (with verbose errors) in a background session while
+# a table it dumps is locked, and wait until pg_dump waits for that lock.
+# Returns the session, the backup worker's pid, pg_dump's pid and that of
+# its backend.
+sub start_blocked_backup
+{
+	my ($node) = @_;
+	my $bg = background_call($node, 'app',
+		"\\set VERBOSITY verbose\nSELECT file_name FROM protech_backup_now()");
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'protech_backup' AND wait_event_type = 'Lock'"
+	) or die 'pg_dump did not start waiting for the lock';
+	my $backend = $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE application_name = 'protech_backup'");
+	my $worker = $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'protech_backup backup'");
+	my ($pg_dump) = child_pids($worker);
+	return ($bg, $worker, $pg_dump, $backend);
+}
+
+# How many scratch databases of verifications exist on the node.
+sub scratch_databases
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_database WHERE datname LIKE 'protech\\_backup\\_verify\\_%'"
+	);
+}
+
+# The number of user tables of database $db (of the fixture's schemas
+# public and sales) and of their rows, counted here independently of the
+# extension.
+sub user_tables_and_rows
+{
+	my ($node, $db) = @_;
+	my @tables = split /\n/, $node->safe_psql($db, q{
+	SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'sales')
+	  AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+					  AND d.objid = c.oid AND d.deptype = 'e')});
+	my $rows = 0;
+	$rows += $node->safe_psql($db, "SELECT count(*) FROM ONLY $_") for @tables;
+	return (scalar(@tables), $rows);
 }
 
 # Sorted names of the files in the node's backup directory.

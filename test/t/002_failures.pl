@@ -13,7 +13,7 @@ use Test::More;
 
 my $node = new_backup_node('failures');
 my $dir = $node->{protech_backup_dir};
-my $good = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my $good = backup_now($node);
 my @before = backup_files($node);
 my $good_sha = sha256_of("$dir/$good");
 my $now = "\\set VERBOSITY verbose\nSELECT * FROM protech_backup_now()";
@@ -33,48 +33,55 @@ sub server_processes_left
 	return 0;
 }
 
-# Expect protech_backup_now() to fail with $sqlstate and a message matching
-# $pattern, leaving the directory exactly as it was.
-sub backup_fails
+# Expect protech_backup_now() ($now) to fail with $sqlstate and a message
+# matching $pattern, leaving the directory exactly as it was after the
+# first, good backup.
+sub now_fails
 {
 	my ($sqlstate, $pattern, $name) = @_;
-	my ($ret, $out, $err) = $node->psql('app', $now);
-	isnt($ret, 0, "$name: fails");
-	like($err, qr/ERROR:  $sqlstate: /, "$name: SQLSTATE $sqlstate");
-	like($err, $pattern, "$name: says what failed");
-	is_deeply([ backup_files($node) ], \@before,
-		"$name: no file written, none touched");
-	return $err;
+	return backup_fails($node, $sqlstate, $pattern, $name,
+		sql => $now, before => \@before);
 }
 
 reload_and_wait($node, 'protech_backup.role' => 'no_such_role');
-backup_fails('38000',
+now_fails('38000',
 	qr/pg_dump of database "app" failed: child process exited with exit code 1\nDETAIL:  pg_dump printed:\n.*role "no_such_role" does not exist.*\nHINT:  Set protech_backup.role to an existing role/s,
 	'role missing');
 reload_and_wait($node, 'protech_backup.role' => '');
 
 reload_and_wait($node, 'protech_backup.database' => 'no_such_db');
-backup_fails('3D000',
+now_fails('3D000',
 	qr/database "no_such_db" does not exist\nDETAIL:  .*\nHINT:  Set protech_backup.database to an existing database/,
 	'database missing');
 reload_and_wait($node, 'protech_backup.database' => 'app');
 
 reload_and_wait($node, 'protech_backup.pg_dump_path' => '/nonexistent/pg_dump');
-backup_fails('58P01',
+now_fails('58P01',
 	qr/could not execute pg_dump "\/nonexistent\/pg_dump": No such file or directory\n.*HINT:  Set protech_backup.pg_dump_path/s,
 	'pg_dump missing');
 
 my $failing = fake_pg_dump($node, 'failing_pg_dump',
 	'echo "-- some output"; echo "pg_dump: error: simulated failure" >&2; exit 3');
 reload_and_wait($node, 'protech_backup.pg_dump_path' => $failing);
-backup_fails('38000',
+now_fails('38000',
 	qr/pg_dump of database "app" failed: child process exited with exit code 3\nDETAIL:  pg_dump printed:\npg_dump: error: simulated failure/,
 	'pg_dump exits non-zero');
+
+# The worker's error reaches the caller whole: a detail longer than the
+# 4096 bytes the worker's report once had room for is not cut.
+my $verbose = fake_pg_dump($node, 'verbose_pg_dump',
+	'for i in 1 2 3 4 5 6 7; do printf "line $i %0990d\n" 0 >&2; done; exit 3');
+reload_and_wait($node, 'protech_backup.pg_dump_path' => $verbose);
+my $verbose_err = now_fails('38000',
+	qr/pg_dump of database "app" failed: child process exited with exit code 3\nDETAIL:  pg_dump printed:\nline 1 0{990}\n/,
+	'pg_dump prints a long error');
+like($verbose_err, qr/line 7 0{990}\n/,
+	'pg_dump prints a long error: the detail is whole, to its last line');
 
 my $killed = fake_pg_dump($node, 'killed_pg_dump',
 	'echo "-- some output"; kill -9 $$');
 reload_and_wait($node, 'protech_backup.pg_dump_path' => $killed);
-backup_fails('38000',
+now_fails('38000',
 	qr/pg_dump of database "app" failed: child process was terminated by signal 9/,
 	'pg_dump killed by SIGKILL');
 
@@ -83,7 +90,7 @@ my $slow = fake_pg_dump($node, 'slow_pg_dump',
 	'echo "-- some output"; exec sleep 600');
 reload_and_wait($node, 'protech_backup.pg_dump_path' => $slow);
 $now = "SET statement_timeout = '1s';\n$now";
-backup_fails('57014', qr/canceling statement due to statement timeout/,
+now_fails('57014', qr/canceling statement due to statement timeout/,
 	'statement_timeout');
 my $slow_pid = slurp_file("$slow.pid");
 chomp $slow_pid;
@@ -95,9 +102,7 @@ ok(!process_alive($slow_pid), 'statement_timeout: pg_dump was killed');
 sub start_slow_backup
 {
 	unlink("$slow.pid");
-	my $bg = $node->background_psql('app', on_error_stop => 0);
-	$bg->query_until(qr/started/,
-		"\\echo started\nSELECT * FROM protech_backup_now();\n");
+	my $bg = background_call($node, 'app', 'SELECT * FROM protech_backup_now()');
 	wait_until(sub { -s "$slow.pid" }, 'the slow pg_dump to start');
 	my $pg_dump_pid = slurp_file("$slow.pid");
 	chomp $pg_dump_pid;
@@ -148,7 +153,7 @@ is( $node->safe_psql(
 		'app',
 		"SELECT string_agg(status || ':' || trigger, ',' ORDER BY run_id) FROM protech_backup_history"
 	),
-	'succeeded:manual,' . join(',', ('failed:manual') x 7),
+	'succeeded:manual,' . join(',', ('failed:manual') x 8),
 	'every run is recorded, the failed ones too');
 like(
 	$node->safe_psql(

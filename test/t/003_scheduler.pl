@@ -86,9 +86,8 @@ ok( $node->poll_query_until('app',
 
 # 2. A scheduled run due while a manual backup runs is skipped, not queued.
 $locker = lock_table($node, 'app', 't');
-my $manual = $node->background_psql('app');
-$manual->query_until(qr/started/,
-	"\\echo started\nSELECT count(*) FROM protech_backup_now();\n");
+my $manual = background_call($node, 'app',
+	'SELECT count(*) FROM protech_backup_now()', on_error_stop => 1);
 ($schedule, $due) = next_minute_schedule();
 set_schedule($schedule);
 ok( $node->poll_query_until('app',
@@ -178,9 +177,8 @@ reload_and_wait($node, 'protech_backup.schedule' => '');
 # the crash restart the 'running' row is marked failed, the partial file
 # removed, pg_dump gone, and the next backup succeeds.
 $locker = lock_table($node, 'app', 't');
-$manual = $node->background_psql('app', on_error_stop => 0);
-$manual->query_until(qr/started/,
-	"\\echo started\nSELECT count(*) FROM protech_backup_now();\n");
+$manual = background_call($node, 'app',
+	'SELECT count(*) FROM protech_backup_now()');
 ok( $node->poll_query_until('app',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'protech_backup' AND wait_event_type = 'Lock'"
 	),

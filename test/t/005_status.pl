@@ -53,9 +53,8 @@ is(status('next_run_at = protech_backup_next_run(schedule, timezone, now())'),
 my $locker = lock_table($node, 'app', 't');
 my $listener = $node->background_psql('app');
 $listener->query_safe('LISTEN protech_backup');
-my $manual = $node->background_psql('app');
-$manual->query_until(qr/started/,
-	"\\echo started\nSELECT count(*) FROM protech_backup_now();\n");
+my $manual = background_call($node, 'app',
+	'SELECT count(*) FROM protech_backup_now()', on_error_stop => 1);
 ok( $node->poll_query_until('app',
 		"SELECT running AND running_since IS NOT NULL AND running_bytes >= 0 FROM protech_backup_status()"
 	),
@@ -131,11 +130,11 @@ is( $node->safe_psql('app',
 reload_and_wait($node, 'protech_backup.pg_dump_path' => '');
 
 # size anomaly: a backup far smaller than the previous ones
-$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()') for 1 .. 2;
+backup_now($node) for 1 .. 2;
 is(status('healthy'), 't', 'healthy again after good backups');
 my $offset = -s $node->logfile;
 $node->safe_psql('app', 'TRUNCATE t');
-my $small = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my $small = backup_now($node);
 like(
 	status("array_to_string(problems, ';')"),
 	qr/^size anomaly: backup \Q$small\E is \d+ bytes, less than 0\.5 of the median size \(\d+ bytes\) of the 3 previous backups$/,
@@ -143,7 +142,7 @@ like(
 $node->wait_for_log(qr/WARNING:  protech_backup: size anomaly: backup \Q$small\E/, $offset);
 ok(1, 'and a WARNING in the log');
 $node->safe_psql('app', 'TRUNCATE keep');
-my $tiny = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my $tiny = backup_now($node);
 like(
 	status("array_to_string(problems, ';')"),
 	qr/^size anomaly: backup \Q$tiny\E is only \d+ bytes$/,
@@ -209,7 +208,7 @@ is(status('healthy'), 't', 'healthy with a working copy');
 # failure: recorded, a status problem, the local backup kept
 reload_and_wait($node,
 	'protech_backup.post_backup_command' => 'echo copy went wrong >&2; exit 4');
-my $kept = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my $kept = backup_now($node);
 ok(-f "$dir/$kept", 'a failed copy never deletes the local backup');
 is( $node->safe_psql('app',
 		"SELECT post_backup_status || ': ' || message FROM protech_backup_history WHERE file_name = '$kept'"
@@ -225,7 +224,7 @@ reload_and_wait(
 	$node,
 	'protech_backup.post_backup_command' => 'exec sleep 600',
 	'protech_backup.timeout' => '2s');
-my $slow = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my $slow = backup_now($node);
 is( $node->safe_psql('app',
 		"SELECT post_backup_status || ': ' || message FROM protech_backup_history WHERE file_name = '$slow'"
 	),
@@ -244,9 +243,9 @@ reload_and_wait(
 	$node,
 	'protech_backup.format' => 'directory',
 	'protech_backup.retention_count' => 1);
-my $stuck = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my $stuck = backup_now($node);
 chmod 0500, "$dir/$stuck" or die "could not chmod $dir/$stuck: $!";
-$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()');
+backup_now($node);
 chmod 0700, "$dir/$stuck" or die "could not chmod $dir/$stuck: $!";
 is( status("healthy, array_to_string(problems, ';')"),
 	qq{f|retention: could not delete "$stuck": not kept by any keep rule},
@@ -254,7 +253,7 @@ is( status("healthy, array_to_string(problems, ';')"),
 ok(-d "$dir/$stuck", 'and its folder is still there');
 ok(!-e "$dir/$stuck.globals.sql", 'its globals file is removed all the same');
 rmtree("$dir/$stuck");
-$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()');
+backup_now($node);
 is(status('healthy'), 't', 'healthy again once a retention run deletes what it must');
 reload_and_wait(
 	$node,

@@ -21,7 +21,7 @@ $node->safe_psql('app',
 	'CREATE TABLE owned (id int); INSERT INTO owned SELECT generate_series(1, 100); '
 	  . 'ALTER TABLE owned OWNER TO app_owner; GRANT SELECT ON owned TO app_reader');
 
-my $file = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my $file = backup_now($node);
 my $globals = "$dir/$file.globals.sql";
 ok(-f $globals, 'the globals are saved beside the dump');
 my $sql = slurp_file($globals);
@@ -85,7 +85,7 @@ $fresh->stop;
 $node->safe_psql('postgres',
 	'CREATE ROLE backup_role LOGIN IN ROLE pg_read_all_data');
 reload_and_wait($node, 'protech_backup.role' => 'backup_role');
-$file = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+$file = backup_now($node);
 $sql = slurp_file("$dir/$file.globals.sql");
 like($sql, qr/^CREATE ROLE app_reader;$/m,
 	'a non-superuser backup role still saves the roles');

@@ -78,7 +78,7 @@ $node->safe_psql('app', 'CREATE TABLE t AS SELECT 1 AS x');
 $node->safe_psql('app', 'CREATE EXTENSION protech_backup');
 is($node->safe_psql('app', 'SELECT directory FROM protech_backup_status()'),
 	$expected_dir, 'status names the same directory');
-my $file = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my $file = backup_now($node);
 ok(-f "$expected_dir/$file", 'the backup is written there');
 is( $node->safe_psql('app',
 		"SELECT post_backup_status FROM protech_backup_history ORDER BY run_id DESC LIMIT 1"

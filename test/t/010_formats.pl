@@ -194,7 +194,7 @@ reload_and_wait($node,
 	'protech_backup.compression' => 'none',
 	'protech_backup.jobs' => 1,
 	'protech_backup.pg_dump_options' => q{"--exclude-table-data=sales.orders_2025" --no-comments});
-my $partial = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my $partial = backup_now($node);
 my $text = slurp_file("$dir/$partial");
 unlike($text, qr/^COPY sales\.orders_2025 /m, 'pg_dump_options: the excluded table data is left out');
 like($text, qr/^COPY sales\.orders_2026 /m, 'pg_dump_options: other table data is there');
@@ -221,7 +221,7 @@ mkdir("$dir/protech_backup_20000101_000000.dir.partial") or die;
 open(my $fh, '>', "$dir/protech_backup_20000101_000000.dir.partial/toc.dat") or die;
 close($fh);
 reload_and_wait($node, 'protech_backup.pg_dump_path' => '');
-my $last = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+my $last = backup_now($node);
 is_deeply([ backup_files($node) ], [ sort(@before, $last, "$last.globals.sql", "$last.json") ],
 	'a partial folder a crash left is removed by the next backup');
 

@@ -58,12 +58,6 @@ sub expected_entries
 		sort(@foreign, map { ($_, "$_.globals.sql", "$_.json") } @_));
 }
 
-sub backup_now
-{
-	return $node->safe_psql('app',
-		'SELECT file_name FROM protech_backup_now()');
-}
-
 sub listed
 {
 	return $node->safe_psql('app',
@@ -76,7 +70,7 @@ sub listed
 # The first backup removes the stale partial files.
 #
 my $log_offset = -s $node->logfile;
-my @names = (backup_now());
+my @names = (backup_now($node));
 ok(!-e "$dir/$_", "stale $_ is removed by the next backup") for @partials;
 my $log = slurp_file($node->logfile, $log_offset);
 like(
@@ -87,7 +81,7 @@ like(
 #
 # 33 backups with retention_count = 30: the newest 30 stay.
 #
-push @names, backup_now() for 2 .. 33;
+push @names, backup_now($node) for 2 .. 33;
 is(scalar(keys %{ { map { $_ => 1 } @names } }), 33, '33 distinct backups taken');
 is(listed(), join(' ', @names[ 3 .. 32 ]),
 	'the list holds exactly the newest 30 backups');
@@ -151,7 +145,7 @@ unlike(slurp_file($node->logfile, $log_offset),
 	qr/deleted backup/, 'no deletion is logged when none happened');
 
 # Once the directory is writable again, the next backup catches up.
-push @names, backup_now();
+push @names, backup_now($node);
 is(listed(), join(' ', @names[ 6 .. 33 ]),
 	'the next backup rotates the backups retention could not delete before');
 is(join(' ', backup_files($node)), expected_entries(@names[ 6 .. 33 ]),
@@ -183,9 +177,8 @@ reload_and_wait(
 # that a backup stays in progress.
 #
 my $locker = lock_table($node, 'app', 'pets');
-my $backer = $node->background_psql('app');
-$backer->query_until(qr/started/,
-	"\\echo started\nSELECT file_name FROM protech_backup_now();\n");
+my $backer = background_call($node, 'app',
+	'SELECT file_name FROM protech_backup_now()', on_error_stop => 1);
 $node->poll_query_until('app',
 	q{SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'protech_backup' AND wait_event_type = 'Lock')}
 ) or die 'pg_dump never waited for the lock';
@@ -231,7 +224,7 @@ flip_byte("$dir/$damaged", 10);
 is( $node->safe_psql('app',
 		"SELECT checksum_ok FROM protech_backup_verify('$damaged')"),
 	'f', 'a damaged backup fails its verification');
-push @names, backup_now();
+push @names, backup_now($node);
 is(listed(), join(' ', @names[ 7 .. 35 ]),
 	'the next backup keeps 28 good backups besides the damaged one');
 is( $node->safe_psql('app',

@@ -49,7 +49,7 @@ for my $case (@cases)
 	is($node->safe_psql($db, $sorted), $order, "$db: sorts as its collation says");
 	reload_and_wait($node, 'protech_backup.database' => $db);
 
-	my $file = $node->safe_psql($db, 'SELECT file_name FROM protech_backup_now()');
+	my $file = backup_now($node, $db);
 	my ($encoding, $provider, $collate, $ctype, $icu) = split /\|/, $locale;
 	my $icu_json = $icu eq '-' ? 'null' : qq{"$icu"};
 	like(slurp_file("$dir/$file.json"),

@@ -37,12 +37,12 @@ $node->safe_psql('app', <<'EOS');
 CREATE TABLE t AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 20000) AS g;
 CREATE TABLE locked_tbl (id int);
 EOS
-$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()') for 1 .. 2;
+backup_now($node) for 1 .. 2;
 
 my ($injected, $survived, $lost) = (0, 0, 0);
 
 # The complete backups of the configured directory: name => SHA-256.
-sub listed_backups
+sub listed_sha256
 {
 	my %backups = map { split /\|/ }
 	  split /\n/,
@@ -59,7 +59,7 @@ sub failed_tests
 # dump, manifest or globals file), partial files aside.
 sub leftover_files
 {
-	my $listed = listed_backups();
+	my $listed = listed_sha256();
 	return grep {
 		!/\.partial$/ && !exists $listed->{ s/(\.json|\.globals\.sql)$//r }
 	} backup_files($node);
@@ -75,7 +75,7 @@ sub leftover_files
 sub fault
 {
 	my ($name, $inject, %opts) = @_;
-	my $before = listed_backups();
+	my $before = listed_sha256();
 	my $failed_before = failed_tests();
 	delete @$before{ @{ $opts{deleted} // [] } };
 
@@ -94,7 +94,7 @@ sub fault
 
 	my @partials = partial_files($node);
 	my @leftovers = leftover_files();
-	my $after = listed_backups();
+	my $after = listed_sha256();
 	my @gone = grep { ($after->{$_} // '') ne $before->{$_} } sort keys %$before;
 	my @bad = grep { check_stored($node, $_) ne 'ok' } sort keys %$before;
 	is_deeply(\@partials, [], "$name: no partial file is left");
@@ -103,7 +103,7 @@ sub fault
 	my ($ret, $out, $err) =
 	  $node->psql('app', 'SELECT file_name FROM protech_backup_now()');
 	is($ret, 0, "$name: the next backup succeeds") or diag($err);
-	ok(exists listed_backups()->{$out}, "$name: and is listed");
+	ok(exists listed_sha256()->{$out}, "$name: and is listed");
 
 	$lost++ if @partials || @leftovers || @gone || @bad;
 	$survived++ if failed_tests() == $failed_before;
@@ -117,25 +117,6 @@ sub backup_error
 		"\\set VERBOSITY verbose\nSELECT file_name FROM protech_backup_now()");
 	isnt($ret, 0, 'the backup fails');
 	return $err;
-}
-
-# Start a manual backup in a background session while locked_tbl is
-# locked, and wait until pg_dump waits for that lock.  Returns the session,
-# the backup worker's pid, pg_dump's pid and that of its backend.
-sub start_blocked_backup
-{
-	my $bg = $node->background_psql('app', on_error_stop => 0);
-	$bg->query_until(qr/started/,
-		"\\echo started\n\\set VERBOSITY verbose\nSELECT file_name FROM protech_backup_now();\n");
-	$node->poll_query_until('postgres',
-		"SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'protech_backup' AND wait_event_type = 'Lock'"
-	) or die 'pg_dump did not start waiting for the lock';
-	my $backend = $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE application_name = 'protech_backup'");
-	my $worker = $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'protech_backup backup'");
-	my ($pg_dump) = child_pids($worker);
-	return ($bg, $worker, $pg_dump, $backend);
 }
 
 # Wait for the statement of a background session to end, and return what
@@ -159,7 +140,7 @@ fault(
 			'CREATE TABLE big AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 400000) AS g'
 		);
 		my $locker = lock_table($node, 'app', 'locked_tbl');
-		my ($bg, $worker, $pg_dump) = start_blocked_backup();
+		my ($bg, $worker, $pg_dump) = start_blocked_backup($node);
 		my ($partial) = partial_files($node);
 		$locker->query_safe('COMMIT');
 		$locker->quit;
@@ -187,7 +168,7 @@ fault(
 	'server crash mid-backup',
 	sub {
 		my $locker = lock_table($node, 'app', 'locked_tbl');
-		my ($bg, $worker, $pg_dump, $backend) = start_blocked_backup();
+		my ($bg, $worker, $pg_dump, $backend) = start_blocked_backup($node);
 		ok(scalar(partial_files($node)), 'server crash mid-backup: a partial file is being written');
 		my $offset = -s $node->logfile;
 		kill 'KILL', $backend;
@@ -216,7 +197,7 @@ SKIP:
 		'protech_backup.directory' => $small,
 		'protech_backup.min_free_space' => 0);
 	$node->{protech_backup_dir} = $small;
-	$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()');
+	backup_now($node);
 
 	my $filler =
 	  'CREATE TABLE filler AS SELECT g AS id, md5(g::text) || md5((g + 1)::text) AS payload FROM generate_series(1, 300000) AS g';
@@ -263,7 +244,7 @@ SKIP:
 				backup_error(),
 				qr/ERROR:  53100: could not write to file "\Q$small\E\/protech_backup_\d{8}_\d{6}(_\d+)?\.sql(\.globals\.sql|\.json)\.partial": No space left on device/,
 				'disk full after the dump (at the globals or the manifest): says so');
-			my $listed = listed_backups();
+			my $listed = listed_sha256();
 			is( scalar(
 					grep { !/\.json$/ && !exists $listed->{ s/\.globals\.sql$//r } }
 					  backup_files($node)),
@@ -280,7 +261,7 @@ SKIP:
 			reload_and_wait($node,
 				'protech_backup.pg_dump_path' => $nine_mb,
 				'protech_backup.min_free_space' => '1MB');
-			my $last = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+			my $last = backup_now($node);
 			reload_and_wait($node, 'protech_backup.pg_dump_path' => '');
 			my @files = backup_files($node);
 			like(
@@ -409,7 +390,7 @@ fault(
 			'CREATE EXTENSION protech_backup; CREATE TABLE locked_tbl (id int)');
 		reload_and_wait($node, 'protech_backup.database' => 'victim');
 		my $locker = lock_table($node, 'victim', 'locked_tbl');
-		my ($bg, $worker, $pg_dump) = start_blocked_backup();
+		my ($bg, $worker, $pg_dump) = start_blocked_backup($node);
 		my $offset = -s $node->logfile;
 		$node->safe_psql('postgres', 'DROP DATABASE victim WITH (FORCE)');
 		eval { $locker->quit };
@@ -500,7 +481,7 @@ fault(
 		while ($h->pumpable)
 		{
 			my $before = $node->safe_psql('bench', 'SELECT count(*) FROM pgbench_history');
-			my $made = $node->safe_psql('bench', 'SELECT file_name FROM protech_backup_now()');
+			my $made = backup_now($node, 'bench');
 			my $after = $node->safe_psql('bench', 'SELECT count(*) FROM pgbench_history');
 			($file, $low, $high) = ($made, $before, $after) if $after > $before;
 			$backups++;

@@ -47,7 +47,7 @@ is(mode($node->data_dir . '/postgresql.auto.conf'), '0640',
 for my $format (qw(plain custom directory))
 {
 	reload_and_wait($node, 'protech_backup.format' => $format);
-	my $file = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+	my $file = backup_now($node);
 	is(mode($dir), '0700', "$format: directory 0700");
 	is(mode("$dir/$file.json"), '0600', "$format: manifest 0600");
 	if ($format eq 'directory')
@@ -68,7 +68,7 @@ reload_and_wait($node, 'protech_backup.format' => 'plain');
 # A directory others may enter is tightened to 0700.
 chmod(0755, $dir) or die;
 my $offset = -s $node->logfile;
-$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()');
+backup_now($node);
 is(mode($dir), '0700', 'a directory of mode 0755 is tightened to 0700');
 $node->wait_for_log(
 	qr/LOG:  protech_backup: changed the mode of backup directory "\Q$dir\E" from 0755 to 0700/,
@@ -78,7 +78,7 @@ $node->wait_for_log(
 my $inside = $node->data_dir . '/protech_backup_inside';
 reload_and_wait($node, 'protech_backup.directory' => $inside);
 $offset = -s $node->logfile;
-$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()');
+backup_now($node);
 $node->wait_for_log(
 	qr/WARNING:  protech_backup: backup directory "\Q$inside\E" is inside the data directory\n.*DETAIL:  Base backups and copies of the data directory will contain every backup too\.\n.*HINT:  Set protech_backup\.directory to a directory outside the data directory\./,
 	$offset);
@@ -116,9 +116,8 @@ chmod(0600, $passfile) or die;
 
 # While pg_dump waits for a lock, look at what pg_stat_activity shows.
 my $locker = lock_table($node, 'app', 'locked_tbl');
-my $bg = $node->background_psql('app');
-$bg->query_until(qr/started/,
-	"\\echo started\nSELECT file_name FROM protech_backup_now();\n");
+my $bg = background_call($node, 'app',
+	'SELECT file_name FROM protech_backup_now()', on_error_stop => 1);
 ok( $node->poll_query_until('app',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'protech_backup' AND usename = 'pb_pw' AND wait_event_type = 'Lock'"
 	),
@@ -159,9 +158,8 @@ reload_and_wait($node,
 	'protech_backup.database' => $db,
 	'protech_backup.role' => $role);
 $locker = lock_table($node, $db, 'locked_tbl');
-$bg = $node->background_psql('app');
-$bg->query_until(qr/started/,
-	"\\echo started\nSELECT file_name FROM protech_backup_now();\n");
+$bg = background_call($node, 'app',
+	'SELECT file_name FROM protech_backup_now()', on_error_stop => 1);
 ok( $node->poll_query_until('app',
 		'SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = \'protech_backup\' AND datname = '
 		  . quote_literal($db) . ' AND usename = ' . quote_literal($role)),

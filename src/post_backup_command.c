@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
- * hooks.c
+ * post_backup_command.c
  *		protech_backup.post_backup_command: a command run after each
  *		successful backup, like archive_command, to copy it off-site (for
- *		example with rclone).
+ *		example with rclone).  Built on child.c and settings.c.
  *
  * The command is run by /bin/sh -c through the same child runner as
  * pg_dump (child.c): fork/exec, waited for inside the latch loop, killed on
@@ -17,7 +17,9 @@
 
 #include "lib/stringinfo.h"
 
-#include "protech_backup.h"
+#include "child.h"
+#include "post_backup_command.h"
+#include "settings.h"
 
 /* how much of the command's output goes into the run history */
 #define HOOK_OUTPUT_LINES 20

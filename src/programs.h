@@ -1,0 +1,18 @@
+/*-------------------------------------------------------------------------
+ *
+ * programs.h
+ *		PostgreSQL's client programs as this extension runs them: their
+ *		paths, their role and their environment (programs.c).  Built on
+ *		settings.h and child.h.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROTECH_BACKUP_PROGRAMS_H
+#define PROTECH_BACKUP_PROGRAMS_H
+
+extern char *protech_backup_connection_role(void);
+extern char *protech_backup_program_path(const char *program);
+extern const char **protech_backup_connection_environment(const char *database,
+														  const char *role);
+
+#endif							/* PROTECH_BACKUP_PROGRAMS_H */

@@ -1,0 +1,629 @@
+/*-------------------------------------------------------------------------
+ *
+ * repository.c
+ *		The backup directory and the backups in it: preparing the directory,
+ *		naming a new backup, listing the complete backups (once per call,
+ *		from their manifests), finding the backup a file name names, removing
+ *		the partial files a crash left, sealing a directory-format dump, and
+ *		reading a backup back to check it against its manifest.  Built on
+ *		manifest.c, durable.c, stream.c and settings.c.
+ *
+ * A backup exists exactly when its manifest parses (manifest.c), names its
+ * own dump with the suffix of its format and compression, and that dump is
+ * a regular file of the recorded size (a directory-format dump: a folder of
+ * regular files of that total size): a dump without a valid manifest is
+ * not a backup and is never listed.
+ *
+ * The size and SHA-256 of a file are those of its bytes as stored.  Those
+ * of a folder are defined over the regular files directly inside it (a
+ * folder holding anything else is not a backup): size_bytes is the sum of
+ * their sizes, and sha256 is the SHA-256 of the listing that "sha256sum"
+ * prints for them in byte order of their names, one line per file:
+ *
+ *		<64 lowercase hex digits><two spaces><file name><newline>
+ *
+ * which a DBA recomputes with
+ *
+ *		(cd <folder> && export LC_ALL=C && sha256sum -- * | sha256sum)
+ *
+ * Everything is read through the stream pipeline (stream.c), one
+ * fixed-size buffer at a time.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage/fd.h"
+#include "utils/timestamp.h"
+#include "utils/builtins.h"
+
+#include "child.h"
+#include "durable.h"
+#include "manifest.h"
+#include "repository.h"
+#include "settings.h"
+#include "slot.h"
+#include "stream.h"
+
+/* file names tried for the backups started within one second */
+#define MAX_NAME_TRIES 1000
+
+/* the name a manifest has while it is written */
+#define MANIFEST_PARTIAL_SUFFIX \
+	PROTECH_BACKUP_MANIFEST_SUFFIX PROTECH_BACKUP_PARTIAL_SUFFIX
+
+/*
+ * Read the stored file at path to its end through the chain
+ * file -> hash -> [decompress]: its size into *size and its SHA-256 into
+ * sha256 (hex), fsyncing it first when sync is set, and decompressing it
+ * fully with method unless that is PROTECH_BACKUP_METHOD_NONE.  Returns
+ * false with *problem set (errno kept for file access errors) when it
+ * cannot be read or does not decompress.
+ */
+static bool
+read_stored_file(const char *path, bool sync, ProtechBackupMethod method,
+				 int64 *size, char *sha256, char **problem)
+{
+	ProtechBackupStream *decompress = NULL;
+	ProtechBackupStream *hash;
+
+	if (method != PROTECH_BACKUP_METHOD_NONE)
+		decompress = protech_backup_stream_codec(method, 0, false, NULL);
+	hash = protech_backup_stream_hash(decompress);
+	if (!protech_backup_stream_file_source(path, sync, hash, problem))
+		return false;
+	protech_backup_stream_hash_result(hash, size, sha256);
+	if (decompress && protech_backup_stream_codec_error(decompress))
+	{
+		*problem = psprintf("file \"%s\": %s", path,
+							protech_backup_stream_codec_error(decompress));
+		errno = 0;
+		return false;
+	}
+	return true;
+}
+
+static int
+compare_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * The names of the entries of folder path in byte order, or NULL with
+ * *problem set when it cannot be read, is not a real folder (a symbolic
+ * link to one, say) or holds anything but regular files.
+ */
+char	  **
+protech_backup_folder_files(const char *path, int *count, char **problem)
+{
+	char	  **names;
+	int			n = 0;
+	int			fd = protech_backup_open_nofollow(path, O_RDONLY | O_DIRECTORY,
+												  0, problem);
+
+	if (fd < 0)
+		return NULL;
+	CloseTransientFile(fd);
+	names = pgfnames(path);
+	if (names == NULL)
+	{
+		*problem = psprintf("could not read folder \"%s\"", path);
+		return NULL;
+	}
+	for (; names[n]; n++)
+	{
+		char	   *file = psprintf("%s/%s", path, names[n]);
+		struct stat st;
+
+		if (lstat(file, &st) != 0 || !S_ISREG(st.st_mode))
+		{
+			*problem = psprintf("\"%s\" is not a regular file", file);
+			pgfnames_cleanup(names);
+			return NULL;
+		}
+	}
+	qsort(names, n, sizeof(char *), compare_names);
+	*count = n;
+	return names;
+}
+
+/*
+ * Size and SHA-256 of the folder at path as the file header defines them,
+ * reading every file (fsyncing each and then the folder when sync is set;
+ * fully decompressing each "*.gz" file when gunzip is set).  Returns false
+ * with *problem set (errno kept for file access errors) when that fails.
+ */
+static bool
+folder_digest(const char *path, bool sync, bool gunzip, int64 *size_bytes,
+			  char *sha256, char **problem)
+{
+	ProtechBackupStream *listing = protech_backup_stream_hash(NULL);
+	int64		listing_size;
+	char	  **names;
+	int			count;
+
+	names = protech_backup_folder_files(path, &count, problem);
+	if (names == NULL)
+		return false;
+	*size_bytes = 0;
+	for (int i = 0; i < count; i++)
+	{
+		size_t		len = strlen(names[i]);
+		bool		gz = gunzip && len > 3 && strcmp(names[i] + len - 3, ".gz") == 0;
+		char		file_sha256[PG_SHA256_DIGEST_STRING_LENGTH];
+		int64		file_size;
+		char	   *line;
+
+		if (!read_stored_file(psprintf("%s/%s", path, names[i]), sync,
+							  gz ? PROTECH_BACKUP_METHOD_GZIP : PROTECH_BACKUP_METHOD_NONE,
+							  &file_size, file_sha256, problem))
+		{
+			pgfnames_cleanup(names);
+			return false;
+		}
+		*size_bytes += file_size;
+		line = psprintf("%s  %s\n", file_sha256, names[i]);
+		protech_backup_stream_write(listing, line, strlen(line));
+		pfree(line);
+	}
+	pgfnames_cleanup(names);
+	if (sync && !protech_backup_fsync(path, true, LOG))
+	{
+		*problem = psprintf("could not fsync folder \"%s\": %m", path);
+		return false;
+	}
+	protech_backup_stream_finish(listing);
+	protech_backup_stream_hash_result(listing, &listing_size, sha256);
+	return true;
+}
+
+/*
+ * Give the folder at path mode 0700 and every file in it mode 0600:
+ * pg_dump creates its files with the modes the umask leaves (0640 when the
+ * data directory allows group access).  Raises an error on failure.
+ */
+static void
+make_folder_private(const char *path)
+{
+	char	   *problem;
+	char	  **names;
+	int			count;
+
+	names = protech_backup_folder_files(path, &count, &problem);
+	if (names == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not seal directory-format dump: %s", problem)));
+	for (int i = 0; i < count; i++)
+	{
+		char	   *file = psprintf("%s/%s", path, names[i]);
+
+		if (chmod(file, S_IRUSR | S_IWUSR) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not change the mode of file \"%s\" to 0600: %m",
+							file)));
+		pfree(file);
+	}
+	pgfnames_cleanup(names);
+	if (chmod(path, S_IRWXU) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not change the mode of folder \"%s\" to 0700: %m",
+						path)));
+}
+
+/*
+ * For a directory-format backup just written by pg_dump: make the folder
+ * and its files private to the server's user, fsync every file and the
+ * folder, and compute its size and SHA-256.  Raises an error when a file
+ * cannot be read or synced.
+ */
+void
+protech_backup_seal_folder(const char *path, int64 *size_bytes, char *sha256)
+{
+	char	   *problem;
+
+	make_folder_private(path);
+	if (!folder_digest(path, true, false, size_bytes, sha256, &problem))
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not seal directory-format dump: %s", problem)));
+}
+
+/*
+ * The size of the stored backup at path, file or folder as its storage
+ * says, or -1 when it is missing or not of that kind.  Cheap: it only
+ * looks at file sizes.
+ */
+int64
+protech_backup_stored_size(const char *path, const ProtechBackupStorage *storage)
+{
+	struct stat st;
+	char	  **names;
+	char	   *problem;
+	int			count;
+	int64		size = 0;
+
+	if (lstat(path, &st) != 0)
+		return -1;
+	if (storage->format != PROTECH_BACKUP_FORMAT_DIRECTORY)
+		return S_ISREG(st.st_mode) ? st.st_size : -1;
+	if (!S_ISDIR(st.st_mode) ||
+		(names = protech_backup_folder_files(path, &count, &problem)) == NULL)
+		return -1;
+	for (int i = 0; i < count; i++)
+	{
+		char	   *file = psprintf("%s/%s", path, names[i]);
+
+		if (lstat(file, &st) != 0)
+			size = -1;
+		else if (size >= 0)
+			size += st.st_size;
+		pfree(file);
+	}
+	pgfnames_cleanup(names);
+	return size;
+}
+
+/*
+ * Whether what was read back (size, sha256) of the file at path matches what
+ * the manifest records; if not, *problem says what differs.
+ */
+static bool
+matches_manifest(const char *path, int64 size, const char *sha256,
+				 int64 recorded_size, const char *recorded_sha256,
+				 char **problem)
+{
+	if (size != recorded_size)
+	{
+		*problem = psprintf("\"%s\" has " INT64_FORMAT " bytes, its manifest records " INT64_FORMAT,
+							path, size, recorded_size);
+		return false;
+	}
+	if (strcmp(sha256, recorded_sha256) != 0)
+	{
+		*problem = psprintf("\"%s\" has SHA-256 %s, its manifest records %s",
+							path, sha256, recorded_sha256);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Re-read the backup info describes, in directory, decompressing whatever
+ * this extension or pg_dump compressed fully, and recompute the size and
+ * SHA-256 of the bytes as stored; the same for its globals file.  Returns
+ * true when everything reads, decompresses and matches the manifest;
+ * otherwise false with *problem set to a palloc'd sentence fragment saying
+ * what is wrong.  For the verify function.
+ */
+bool
+protech_backup_check_stored(const char *directory,
+							const ProtechBackupInfo *info, char **problem)
+{
+	ProtechBackupStorage storage;
+	char	   *path = psprintf("%s/%s", directory, info->file_name);
+	char	   *globals = psprintf("%s/%s", directory, info->globals_file);
+	int64		size;
+	char		sha256[PG_SHA256_DIGEST_STRING_LENGTH];
+	bool		ok;
+
+	if (!protech_backup_storage_of(info->format, info->compression, &storage))
+	{
+		*problem = psprintf("format \"%s\" with compression \"%s\" is not known",
+							info->format, info->compression);
+		return false;
+	}
+	if (storage.format == PROTECH_BACKUP_FORMAT_DIRECTORY)
+		ok = folder_digest(path, false,
+						   storage.method == PROTECH_BACKUP_METHOD_GZIP,
+						   &size, sha256, problem);
+	else
+		ok = read_stored_file(path, false,
+							  storage.compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ?
+							  storage.method : PROTECH_BACKUP_METHOD_NONE,
+							  &size, sha256, problem);
+	ok = ok && matches_manifest(path, size, sha256, info->size_bytes,
+								info->sha256, problem);
+	ok = ok && read_stored_file(globals, false, PROTECH_BACKUP_METHOD_NONE,
+								&size, sha256, problem);
+	ok = ok && matches_manifest(globals, size, sha256,
+								info->globals_size_bytes, info->globals_sha256,
+								problem);
+	return ok;
+}
+
+/*
+ * Remove the ".partial" files and folders a crashed backup left behind.  Only called
+ * while holding the backup slot, so none of them belongs to a live backup,
+ * and a partial manifest only while holding the manifest lock, so none
+ * belongs to a live verification.  A directory that does not exist yet has
+ * none.
+ */
+void
+protech_backup_remove_stale_partials(const char *directory)
+{
+	DIR		   *dir = AllocateDir(directory);
+	struct dirent *de;
+
+	if (dir == NULL && errno == ENOENT)
+		return;
+
+	while ((de = ReadDir(dir, directory)) != NULL)
+	{
+		char		path[MAXPGPATH];
+		size_t		len = strlen(de->d_name);
+		bool		manifest;
+		bool		removed;
+
+		if (strncmp(de->d_name, PROTECH_BACKUP_PREFIX,
+					strlen(PROTECH_BACKUP_PREFIX)) != 0 ||
+			len < strlen(PROTECH_BACKUP_PARTIAL_SUFFIX) ||
+			strcmp(de->d_name + len - strlen(PROTECH_BACKUP_PARTIAL_SUFFIX),
+				   PROTECH_BACKUP_PARTIAL_SUFFIX) != 0)
+			continue;
+		protech_backup_build_path(path, directory, de->d_name, "");
+		/* a verification may be writing a manifest: that happens locked */
+		manifest = len >= strlen(MANIFEST_PARTIAL_SUFFIX) &&
+			strcmp(de->d_name + len - strlen(MANIFEST_PARTIAL_SUFFIX),
+				   MANIFEST_PARTIAL_SUFFIX) == 0;
+		if (manifest)
+			protech_backup_lock_manifests();
+		removed = protech_backup_remove_dump(path);
+		if (manifest)
+			protech_backup_unlock_manifests();
+		if (removed)
+			ereport(LOG,
+					(errmsg("protech_backup: removed stale partial backup \"%s\"",
+							path)));
+	}
+	FreeDir(dir);
+}
+
+/*
+ * Whether a file of that name exists in the directory.
+ */
+static bool
+file_exists_in(const char *directory, const char *name, const char *suffix)
+{
+	char		path[MAXPGPATH];
+	struct stat st;
+
+	protech_backup_build_path(path, directory, name, suffix);
+	return lstat(path, &st) == 0;
+}
+
+/*
+ * Choose the backup's file name from its start time in
+ * protech_backup.timezone: protech_backup_YYYYMMDD_HHMMSS followed by the
+ * suffix of its storage (".sql", ".sql.zst", ...), with "_2", "_3", ...
+ * inserted before the suffix when a file of that name (dump, manifest or
+ * partial) already exists, so two backups in one second never collide.
+ * At most MAX_NAME_TRIES names are tried, checking for interrupts.
+ */
+void
+protech_backup_choose_file_name(const char *directory, TimestampTz started_at,
+								const char *suffix, char *file_name)
+{
+	pg_time_t	t = timestamptz_to_time_t(started_at);
+	struct pg_tm *tm = pg_localtime(&t, protech_backup_timezone_in_force());
+	char		stem[64];
+
+	snprintf(stem, sizeof(stem), PROTECH_BACKUP_PREFIX "%04d%02d%02d_%02d%02d%02d",
+			 tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday,
+			 tm->tm_hour, tm->tm_min, tm->tm_sec);
+	for (int n = 1; n <= MAX_NAME_TRIES; n++)
+	{
+		protech_backup_check_for_interrupts();
+		if (n == 1)
+			snprintf(file_name, MAXPGPATH, "%s%s", stem, suffix);
+		else
+			snprintf(file_name, MAXPGPATH, "%s_%d%s", stem, n, suffix);
+		if (!file_exists_in(directory, file_name, "") &&
+			!file_exists_in(directory, file_name, PROTECH_BACKUP_MANIFEST_SUFFIX) &&
+			!file_exists_in(directory, file_name, PROTECH_BACKUP_PARTIAL_SUFFIX))
+			return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_FILE),
+			 errmsg("could not choose a file name for the backup in directory \"%s\"",
+					directory),
+			 errdetail("Files named %s to %s_%d%s exist already.",
+					   psprintf("%s%s", stem, suffix), stem, MAX_NAME_TRIES, suffix)));
+}
+
+/*
+ * Make sure the backup directory exists (creating its last component) and
+ * is a directory of mode 0700, whatever the umask.  An existing directory
+ * that others may enter is tightened to 0700.  Refuses it when it lies
+ * where PostgreSQL manages files through a symbolic link changed since the
+ * setting was made; warns, once per process, when it lies elsewhere inside
+ * the data directory.
+ */
+void
+protech_backup_prepare_directory(const char *directory)
+{
+	static bool warned_in_data_directory = false;
+	struct stat st;
+
+	protech_backup_check_directory_location(directory);
+
+	if (!warned_in_data_directory &&
+		protech_backup_in_data_directory(directory))
+	{
+		ereport(WARNING,
+				(errmsg("protech_backup: backup directory \"%s\" is inside the data directory",
+						directory),
+				 errdetail("Base backups and copies of the data directory will contain every backup too."),
+				 errhint("Set protech_backup.directory to a directory outside the data directory.")));
+		warned_in_data_directory = true;
+	}
+
+	if (stat(directory, &st) == 0)
+	{
+		if (!S_ISDIR(st.st_mode))
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("backup directory \"%s\" is not a directory",
+							directory),
+					 errhint("Set protech_backup.directory to a directory, or move the file away.")));
+		if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		{
+			if (chmod(directory, S_IRWXU) != 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not change the mode of backup directory \"%s\" to 0700: %m",
+								directory),
+						 errhint("Make the server's user its owner, with mode 0700.")));
+			ereport(LOG,
+					(errmsg("protech_backup: changed the mode of backup directory \"%s\" from %04o to 0700",
+							directory, (unsigned int) (st.st_mode & 07777))));
+		}
+		return;
+	}
+	if (errno != ENOENT || mkdir(directory, S_IRWXU) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create backup directory \"%s\": %m",
+						directory),
+				 errhint("Create it, owned by the server's user with mode 0700, or set protech_backup.directory.")));
+	if (chmod(directory, S_IRWXU) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not change the mode of backup directory \"%s\" to 0700: %m",
+						directory)));
+	{
+		char	   *parent = pstrdup(directory);
+
+		get_parent_directory(parent);
+		protech_backup_fsync(parent, true, ERROR);
+	}
+	ereport(LOG,
+			(errmsg("protech_backup: created backup directory \"%s\"",
+					directory)));
+}
+
+/*
+ * Read and check the manifest manifest_name in directory.  Fills *info and
+ * returns true when it describes a complete backup: a well-formed manifest
+ * (see protech_backup_parse_manifest) whose dump is present with the recorded size.
+ * Returns false for anything else, never raising an error for a damaged
+ * manifest.
+ */
+static bool
+read_manifest(const char *directory, const char *manifest_name,
+			  ProtechBackupInfo *info)
+{
+	ProtechBackupStorage storage;
+	char		path[MAXPGPATH];
+	struct stat st;
+
+	if (!protech_backup_parse_manifest(directory, manifest_name, info, &storage))
+		return false;
+	protech_backup_build_path(path, directory, info->globals_file, "");
+	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+		st.st_size != info->globals_size_bytes)
+		return false;
+	protech_backup_build_path(path, directory, info->file_name, "");
+	return protech_backup_stored_size(path, &storage) == info->size_bytes;
+}
+
+/*
+ * The backup that file_name (given to an SQL function) names in directory,
+ * as its manifest describes it, even when its dump is damaged or gone (so
+ * that verifying it can say so).  Anything else (empty, a path, a name this
+ * extension does not give its backups, a ".partial", a file without a
+ * valid manifest) raises invalid_parameter_value; the name is matched
+ * against the backup name pattern before any path is made of it, so no
+ * other file is ever opened.
+ */
+ProtechBackupInfo *
+protech_backup_find_backup(const char *file_name, const char *directory)
+{
+	ProtechBackupInfo *info = palloc(sizeof(ProtechBackupInfo));
+	ProtechBackupStorage storage;
+
+	if (!protech_backup_is_backup_name(file_name) ||
+		strlen(directory) + strlen(file_name) +
+		strlen("/" PROTECH_BACKUP_MANIFEST_SUFFIX) >= MAXPGPATH ||
+		!protech_backup_parse_manifest(directory,
+						psprintf("%s%s", file_name, PROTECH_BACKUP_MANIFEST_SUFFIX),
+						info, &storage))
+		protech_backup_report_not_a_backup(file_name, directory, NULL);
+	return info;
+}
+
+/*
+ * Raise invalid_parameter_value: file_name, given to an SQL function, is
+ * not a backup in directory; problem (or NULL) says what is wrong with the
+ * files under its name (a symbolic link, say).
+ */
+void
+protech_backup_report_not_a_backup(const char *file_name,
+								   const char *directory, const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("\"%s\" is not a backup", file_name),
+			 problem ?
+			 errdetail("Reading it: %s.", problem) :
+			 errdetail("A backup is named by the file_name column of protech_backup_list(), and has a manifest in \"%s\".",
+					   directory),
+			 errhint("Give a file_name from protech_backup_list().")));
+}
+
+static int
+compare_newest_first(const ListCell *a, const ListCell *b)
+{
+	const ProtechBackupInfo *x = lfirst(a);
+	const ProtechBackupInfo *y = lfirst(b);
+
+	if (x->started_at != y->started_at)
+		return x->started_at > y->started_at ? -1 : 1;
+	return -strcmp(x->file_name, y->file_name);
+}
+
+/*
+ * Every complete backup in directory, newest first.  A directory that does
+ * not exist yet holds no backups.
+ */
+List *
+protech_backup_list_backups(const char *directory)
+{
+	List	   *result = NIL;
+	DIR		   *dir;
+	struct dirent *de;
+
+	dir = AllocateDir(directory);
+	if (dir == NULL && errno == ENOENT)
+		return NIL;
+	while ((de = ReadDir(dir, directory)) != NULL)
+	{
+		size_t		len = strlen(de->d_name);
+		size_t		suffix_len = strlen(PROTECH_BACKUP_MANIFEST_SUFFIX);
+		ProtechBackupInfo info;
+
+		if (len <= suffix_len ||
+			strcmp(de->d_name + len - suffix_len,
+				   PROTECH_BACKUP_MANIFEST_SUFFIX) != 0 ||
+			strncmp(de->d_name, PROTECH_BACKUP_PREFIX,
+					strlen(PROTECH_BACKUP_PREFIX)) != 0)
+			continue;
+		if (read_manifest(directory, de->d_name, &info))
+		{
+			ProtechBackupInfo *copy = palloc(sizeof(ProtechBackupInfo));
+
+			memcpy(copy, &info, sizeof(info));
+			result = lappend(result, copy);
+		}
+	}
+	FreeDir(dir);
+	list_sort(result, compare_newest_first);
+	return result;
+}

@@ -1,0 +1,28 @@
+/*-------------------------------------------------------------------------
+ *
+ * restore.h
+ *		Restoring a backup into a new database (restore.c).  Built on
+ *		programs.h, child.h, repository.h and stream.h.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROTECH_BACKUP_RESTORE_H
+#define PROTECH_BACKUP_RESTORE_H
+
+#include "protech_backup.h"
+
+extern void protech_backup_install_restore_hook(void);
+extern void protech_backup_check_restore_rights(const ProtechBackupInfo *info);
+extern bool protech_backup_restore_into(const char *directory,
+										const ProtechBackupInfo *info,
+										const char *target, bool keep,
+										int32 *tables, int64 *rows,
+										char **problem);
+extern void protech_backup_restore_backup(const char *directory,
+										  const ProtechBackupInfo *info,
+										  const char *target,
+										  int32 *tables, int64 *rows);
+extern char *protech_backup_scratch_database_name(void);
+extern void protech_backup_drop_leftover_scratch_databases(void);
+
+#endif							/* PROTECH_BACKUP_RESTORE_H */

@@ -1,0 +1,571 @@
+/*-------------------------------------------------------------------------
+ *
+ * sql_functions.c
+ *		Every SQL function of protech_backup written in C, in the order of
+ *		the install script, with the helpers that read their arguments and
+ *		build their results.  Each unpacks its arguments, calls the module
+ *		that does the work, and returns what it found; none holds logic of
+ *		its own.  The top layer: it may include any module.
+ *
+ * protech_backup_runtime() reports what only this process's shared memory
+ * and the file system know: the scheduler's pid and next due instant, the
+ * backup running now and the bytes it has written, the backup directory
+ * and its free space.  Everything else of protech_backup_status() and
+ * protech_backup_metrics() (last success, last failure, sizes) comes from
+ * protech_backup_list() and protech_backup_history, in SQL.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "download.h"
+#include "durable.h"
+#include "manual.h"
+#include "repository.h"
+#include "restore.h"
+#include "retention.h"
+#include "schedule.h"
+#include "settings.h"
+#include "slot.h"
+#include "verify.h"
+
+/* the longest slice protech_backup_read() returns: the largest bytea */
+#define MAX_SLICE (MaxAllocSize - VARHDRSZ)
+
+PG_FUNCTION_INFO_V1(protech_backup_now);
+PG_FUNCTION_INFO_V1(protech_backup_list);
+PG_FUNCTION_INFO_V1(protech_backup_next_run_sql);
+PG_FUNCTION_INFO_V1(protech_backup_cleanup);
+PG_FUNCTION_INFO_V1(protech_backup_verify);
+PG_FUNCTION_INFO_V1(protech_backup_restore);
+PG_FUNCTION_INFO_V1(protech_backup_read);
+PG_FUNCTION_INFO_V1(protech_backup_read_size);
+PG_FUNCTION_INFO_V1(protech_backup_retention_plan);
+PG_FUNCTION_INFO_V1(protech_backup_runtime);
+
+/* argument helpers */
+
+static void reject_argument(const char *name, const char *problem,
+										   const char *hint) pg_attribute_noreturn();
+
+/*
+ * Raise invalid_parameter_value for argument name of an SQL function of
+ * the extension, which problem describes ("must not be null"), with hint
+ * (or NULL).  One wording for every function.
+ */
+static void
+reject_argument(const char *name, const char *problem,
+							   const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("argument \"%s\" %s", name, problem),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/*
+ * The backup that argument argno, a file name, names in directory (see
+ * protech_backup_find_backup); NULL raises invalid_parameter_value like
+ * any other name that is not a backup's.
+ */
+static ProtechBackupInfo *
+backup_argument(FunctionCallInfo fcinfo, int argno, const char *directory)
+{
+	if (PG_ARGISNULL(argno))
+		reject_argument("file_name", "must not be null",
+									   "Give a file_name from protech_backup_list().");
+	return protech_backup_find_backup(text_to_cstring(PG_GETARG_TEXT_PP(argno)),
+									  directory);
+}
+
+/*
+ * Return a list of ProtechBackupInfo as the rows of a set-returning
+ * function whose result type is protech_backup_info.
+ */
+static void
+return_infos(FunctionCallInfo fcinfo, List *infos)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	foreach(lc, infos)
+	{
+		ProtechBackupInfo *info = lfirst(lc);
+		Datum		values[12];
+		bool		nulls[12] = {0};
+		NameData   *database = palloc(sizeof(NameData));
+
+		namestrcpy(database, info->database);
+		values[0] = CStringGetTextDatum(info->file_name);
+		values[1] = NameGetDatum(database);
+		values[2] = CStringGetTextDatum(info->format);
+		values[3] = CStringGetTextDatum(info->compression);
+		values[4] = Int64GetDatum(info->size_bytes);
+		values[5] = CStringGetTextDatum(info->sha256);
+		values[6] = TimestampTzGetDatum(info->started_at);
+		values[7] = TimestampTzGetDatum(info->finished_at);
+		values[8] = CStringGetTextDatum(info->trigger);
+		values[9] = TimestampTzGetDatum(info->verified_at);
+		nulls[9] = info->verified_at == 0;
+		values[10] = CStringGetTextDatum(info->verify_result);
+		nulls[10] = info->verify_result[0] == '\0';
+		values[11] = CStringGetTextDatum(info->globals_file);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/*
+ * Add one row (first column, action, reason) to the result of a
+ * materialized set-returning function.
+ */
+static void
+put_row(ReturnSetInfo *rsinfo, Datum first, const char *action,
+		const char *reason)
+{
+	Datum		values[3];
+	bool		nulls[3] = {0};
+
+	values[0] = first;
+	values[1] = CStringGetTextDatum(action);
+	values[2] = CStringGetTextDatum(reason);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * Fetch argument argno of protech_backup_retention_plan(), an array of a
+ * type passed by value (timestamptz, bigint or boolean), as its elements;
+ * no NULLs.
+ */
+static Datum *
+array_argument(FunctionCallInfo fcinfo, int argno, const char *name,
+			   Oid element_type, int *count)
+{
+	ArrayType  *array;
+	Datum	   *elements;
+	bool	   *nulls;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (PG_ARGISNULL(argno))
+		reject_argument(name, "must not be null", NULL);
+	array = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(array) > 1)
+		reject_argument(name, "must be a one-dimensional array", NULL);
+	get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
+	deconstruct_array(array, element_type, typlen, typbyval, typalign,
+					  &elements, &nulls, count);
+	for (int i = 0; i < *count; i++)
+		if (nulls[i])
+			reject_argument(name, "must not contain null values", NULL);
+	return elements;
+}
+
+/*
+ * Raise the error for the array argument name, whose length differs from
+ * that of started_at.
+ */
+static void
+reject_array_length(const char *name, int length, int started_at_length)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("arguments \"started_at\" and \"%s\" must have the same length",
+					name),
+			 errdetail("\"started_at\" has %d elements and \"%s\" has %d.",
+					   started_at_length, name, length)));
+}
+
+/*
+ * Fetch the int argument argno of protech_backup_retention_plan(): not
+ * NULL, not negative.
+ */
+static int
+count_argument(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		reject_argument(name, "must not be null", NULL);
+	if (PG_GETARG_INT32(argno) < 0)
+		reject_argument(name, "must not be negative", NULL);
+	return PG_GETARG_INT32(argno);
+}
+
+/*
+ * The backup argument 0 of protech_backup_read() and
+ * protech_backup_read_size() names, checked (privileges first) and laid
+ * out as the bytes served for it.
+ */
+static ProtechBackupServed *
+served_argument(FunctionCallInfo fcinfo)
+{
+	char	   *directory;
+
+	protech_backup_require_preload();
+	protech_backup_check_read_privilege();
+	directory = protech_backup_resolved_directory();
+	return protech_backup_serve(directory, backup_argument(fcinfo, 0, directory));
+}
+
+/* the SQL functions, in the order of the install script */
+
+/*
+ * SQL: protech_backup_now() RETURNS SETOF protech_backup_info
+ *
+ * Take a backup now, synchronously (in a worker of its own, see manual.c),
+ * and return it as one row.
+ */
+Datum
+protech_backup_now(PG_FUNCTION_ARGS)
+{
+	ProtechBackupInfo *info = protech_backup_run_manual();
+
+	return_infos(fcinfo, list_make1(info));
+	return (Datum) 0;
+}
+
+/*
+ * SQL: protech_backup_list() RETURNS SETOF protech_backup_info
+ *
+ * Every complete backup in the backup directory, newest first, read from
+ * the files themselves.
+ */
+Datum
+protech_backup_list(PG_FUNCTION_ARGS)
+{
+	protech_backup_require_preload();
+	return_infos(fcinfo,
+								protech_backup_list_backups(protech_backup_resolved_directory()));
+	return (Datum) 0;
+}
+
+/*
+ * SQL function protech_backup_next_run(schedule, timezone, after): when the
+ * schedule fires next after "after", read in the named zone.  Errors give
+ * the same detail and hint as the check hooks of the settings (settings.c).
+ */
+Datum
+protech_backup_next_run_sql(PG_FUNCTION_ARGS)
+{
+	char	   *schedule_text = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *zone = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	TimestampTz after = PG_GETARG_TIMESTAMPTZ(2);
+	ProtechBackupSchedule schedule;
+	char	   *detail;
+	pg_tz	   *tz;
+
+	if (!protech_backup_parse_schedule(schedule_text, &schedule, &detail))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid schedule \"%s\"", schedule_text),
+				 errdetail("%s", detail),
+				 errhint(PROTECH_BACKUP_SCHEDULE_HINT)));
+	tz = protech_backup_find_time_zone(zone);
+	if (tz == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid time zone \"%s\"", zone),
+				 errdetail(PROTECH_BACKUP_TIMEZONE_DETAIL, zone),
+				 errhint(PROTECH_BACKUP_TIMEZONE_HINT)));
+
+	PG_RETURN_TIMESTAMPTZ(protech_backup_next_run(&schedule, tz, after));
+}
+
+/*
+ * SQL: protech_backup_cleanup(dry_run boolean DEFAULT false)
+ *		RETURNS TABLE(file_name text, action text, reason text)
+ *
+ * Apply retention now under the current settings, or with dry_run only
+ * show what it would do.  Every complete backup appears once, newest first.
+ * Deleting holds the backup slot, so it never races a running backup; a
+ * dry run deletes nothing and needs no slot.
+ */
+Datum
+protech_backup_cleanup(PG_FUNCTION_ARGS)
+{
+	bool		dry_run;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *directory;
+	List	   *outcomes;
+	ListCell   *lc;
+
+	if (PG_ARGISNULL(0))
+		reject_argument("dry_run", "must not be null", NULL);
+	dry_run = PG_GETARG_BOOL(0);
+	protech_backup_require_preload();
+	directory = protech_backup_resolved_directory();
+
+	outcomes = protech_backup_apply_retention(directory, dry_run);
+
+	InitMaterializedSRF(fcinfo, 0);
+	foreach(lc, outcomes)
+	{
+		ProtechBackupRetentionOutcome *outcome = lfirst(lc);
+
+		put_row(rsinfo, CStringGetTextDatum(outcome->file_name),
+				outcome->action, outcome->reason);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * SQL: protech_backup_verify(file_name text, restore boolean DEFAULT false)
+ *		RETURNS TABLE(file_name text, checksum_ok boolean, restored boolean,
+ *					  tables integer, rows bigint, duration interval,
+ *					  detail text)
+ *
+ * Verify a backup (see protech_backup_verify_backup) and return the
+ * outcome as one row: restored is NULL when no restore was asked for,
+ * tables and rows are those of the restore, detail says what is wrong
+ * (NULL when nothing is).
+ * A damaged backup is reported, never raised.
+ */
+Datum
+protech_backup_verify(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ProtechBackupInfo *info;
+	char	   *directory;
+	ProtechBackupVerification v;
+	Interval   *duration = palloc0(sizeof(Interval));
+	Datum		values[7];
+	bool		nulls[7] = {0};
+
+	protech_backup_require_preload();
+	directory = protech_backup_resolved_directory();
+	info = backup_argument(fcinfo, 0, directory);
+	if (PG_ARGISNULL(1))
+		reject_argument("restore", "must not be null", NULL);
+
+	protech_backup_verify_backup(directory, info, PG_GETARG_BOOL(1), &v);
+
+	duration->time = v.finished_at - v.started_at;
+	InitMaterializedSRF(fcinfo, 0);
+	values[0] = CStringGetTextDatum(info->file_name);
+	values[1] = BoolGetDatum(v.checksum_ok);
+	values[2] = BoolGetDatum(v.restored);
+	nulls[2] = !v.restore;
+	values[3] = Int32GetDatum(v.tables);
+	nulls[3] = !v.counted;
+	values[4] = Int64GetDatum(v.rows);
+	nulls[4] = !v.counted;
+	values[5] = IntervalPGetDatum(duration);
+	if (v.detail != NULL)
+		values[6] = CStringGetTextDatum(v.detail);
+	else
+		nulls[6] = true;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}
+
+/*
+ * SQL: protech_backup_restore(file_name text, target_database name)
+ *		RETURNS TABLE(database name, tables integer, rows bigint,
+ *					  duration interval)
+ *
+ * Restore a backup into a new database, which must not exist yet: the live
+ * database is never dropped or overwritten.  The backup is read back and
+ * checked against its manifest first.  When the restore fails, the
+ * half-restored database is dropped and the error quotes the statement
+ * that failed.
+ */
+Datum
+protech_backup_restore(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ProtechBackupInfo *info;
+	char	   *directory;
+	char	   *target;
+	int32		tables;
+	int64		rows;
+	TimestampTz started_at = GetCurrentTimestamp();
+	Interval   *duration = palloc0(sizeof(Interval));
+	Datum		values[4];
+	bool		nulls[4] = {0};
+
+	protech_backup_require_preload();
+	directory = protech_backup_resolved_directory();
+	info = backup_argument(fcinfo, 0, directory);
+	if (PG_ARGISNULL(1) || NameStr(*PG_GETARG_NAME(1))[0] == '\0')
+		reject_argument("target_database",
+									   "must not be null or empty", NULL);
+	target = NameStr(*PG_GETARG_NAME(1));
+	protech_backup_restore_backup(directory, info, target, &tables, &rows);
+
+	duration->time = GetCurrentTimestamp() - started_at;
+	InitMaterializedSRF(fcinfo, 0);
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(target));
+	values[1] = Int32GetDatum(tables);
+	values[2] = Int64GetDatum(rows);
+	values[3] = IntervalPGetDatum(duration);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}
+
+/*
+ * SQL: protech_backup_read(file_name text, "offset" bigint, length integer)
+ *		RETURNS bytea
+ *
+ * Up to length bytes of the backup file_name as served (the file as
+ * stored, compressed or not; a folder as a tar archive) from byte offset
+ * on: fewer at its end, none past it.
+ */
+Datum
+protech_backup_read(PG_FUNCTION_ARGS)
+{
+	ProtechBackupServed *served = served_argument(fcinfo);
+	int64		offset;
+	int32		length;
+
+	if (PG_ARGISNULL(1) || PG_GETARG_INT64(1) < 0)
+		reject_argument("offset", "must not be null or negative", NULL);
+	if (PG_ARGISNULL(2) || PG_GETARG_INT32(2) < 0)
+		reject_argument("length", "must not be null or negative", NULL);
+	offset = PG_GETARG_INT64(1);
+	length = PG_GETARG_INT32(2);
+	if (length > MAX_SLICE)
+		reject_argument("length",
+						psprintf("must be at most %d, the largest bytea",
+								 (int) MAX_SLICE), NULL);
+
+	PG_RETURN_BYTEA_P(protech_backup_read_served(served, offset, length));
+}
+
+/*
+ * SQL: protech_backup_read_size(file_name text) RETURNS bigint
+ *
+ * How many bytes protech_backup_read() serves for the backup: the size of
+ * its file, or of the tar archive of its folder.
+ */
+Datum
+protech_backup_read_size(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(protech_backup_served_size(served_argument(fcinfo)));
+}
+
+/*
+ * SQL: protech_backup_retention_plan(started_at timestamptz[],
+ *		size_bytes bigint[], verify_failed boolean[], retention_count int,
+ *		retention_days int, keep_daily int, keep_weekly int,
+ *		keep_monthly int, max_size bigint, timezone text, now timestamptz)
+ *		RETURNS TABLE(started_at timestamptz, action text, reason text)
+ *
+ * Run the retention planner on the given backups (start times, sizes in
+ * bytes, whether their last verification failed) and rules, as if it were
+ * now: one row per backup, newest first
+ * (backups that started at the same moment in the order given), saying
+ * whether retention keeps or deletes it and why.  Touches no file.
+ */
+Datum
+protech_backup_retention_plan(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum	   *started_at;
+	Datum	   *size_bytes;
+	Datum	   *verify_failed;
+	int			n;
+	int			nsizes;
+	int			nfailed;
+	ProtechBackupRetentionRules rules;
+	ProtechBackupRetentionItem *items;
+	char	   *zone;
+
+	started_at = array_argument(fcinfo, 0, "started_at", TIMESTAMPTZOID, &n);
+	size_bytes = array_argument(fcinfo, 1, "size_bytes", INT8OID, &nsizes);
+	if (n != nsizes)
+		reject_array_length("size_bytes", nsizes, n);
+	verify_failed = array_argument(fcinfo, 2, "verify_failed", BOOLOID,
+								   &nfailed);
+	if (n != nfailed)
+		reject_array_length("verify_failed", nfailed, n);
+	rules.count = count_argument(fcinfo, 3, "retention_count");
+	rules.days = count_argument(fcinfo, 4, "retention_days");
+	rules.daily = count_argument(fcinfo, 5, "keep_daily");
+	rules.weekly = count_argument(fcinfo, 6, "keep_weekly");
+	rules.monthly = count_argument(fcinfo, 7, "keep_monthly");
+	if (PG_ARGISNULL(8))
+		reject_argument("max_size", "must not be null", NULL);
+	rules.max_size = PG_GETARG_INT64(8);
+	if (rules.max_size < 0)
+		reject_argument("max_size", "must not be negative", NULL);
+	if (PG_ARGISNULL(9))
+		reject_argument("timezone", "must not be null", NULL);
+	zone = text_to_cstring(PG_GETARG_TEXT_PP(9));
+	rules.tz = pg_tzset(zone);
+	if (rules.tz == NULL || !pg_tz_acceptable(rules.tz))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone \"%s\" not recognized", zone),
+				 errhint("Use a name from pg_timezone_names, such as \"UTC\" or \"Asia/Manila\".")));
+	if (PG_ARGISNULL(10))
+		reject_argument("now", "must not be null", NULL);
+	rules.now = PG_GETARG_TIMESTAMPTZ(10);
+	if (TIMESTAMP_NOT_FINITE(rules.now))
+		reject_argument("now", "must be finite", NULL);
+
+	items = palloc0(n * sizeof(ProtechBackupRetentionItem));
+	for (int i = 0; i < n; i++)
+	{
+		items[i].started_at = DatumGetTimestampTz(started_at[i]);
+		items[i].size_bytes = DatumGetInt64(size_bytes[i]);
+		items[i].verify_failed = DatumGetBool(verify_failed[i]);
+		items[i].position = i;
+		if (TIMESTAMP_NOT_FINITE(items[i].started_at))
+			reject_argument("started_at", "must not contain infinite timestamps", NULL);
+		if (items[i].size_bytes < 0)
+			reject_argument("size_bytes", "must not contain negative sizes", NULL);
+	}
+	protech_backup_plan_retention(items, n, &rules);
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < n; i++)
+		put_row(rsinfo, TimestampTzGetDatum(items[i].started_at),
+				items[i].keep ? "keep" : "delete", items[i].reason);
+	return (Datum) 0;
+}
+
+/*
+ * SQL: protech_backup_runtime(OUT scheduler_pid int, OUT next_run_at
+ * timestamptz, OUT running_pid int, OUT running_since timestamptz,
+ * OUT running_file text, OUT running_bytes bigint, OUT directory text,
+ * OUT directory_free_bytes bigint)
+ */
+Datum
+protech_backup_runtime(PG_FUNCTION_ARGS)
+{
+	ProtechBackupState state;
+	TupleDesc	tupdesc;
+	Datum		values[8];
+	bool		nulls[8] = {0};
+	char	   *directory = protech_backup_resolved_directory();
+	int64		free_space = protech_backup_free_bytes(directory);
+
+	protech_backup_get_state(&state);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	values[0] = Int32GetDatum(state.scheduler_pid);
+	nulls[0] = state.scheduler_pid == 0;
+	values[1] = TimestampTzGetDatum(state.next_run_at);
+	nulls[1] = state.next_run_at == 0;
+	values[2] = Int32GetDatum(state.running_pid);
+	values[3] = TimestampTzGetDatum(state.running_since);
+	values[4] = CStringGetTextDatum(state.running_file);
+	values[5] = Int64GetDatum(state.running_bytes);
+	nulls[2] = nulls[3] = nulls[4] = nulls[5] = state.running_pid == 0;
+	values[6] = CStringGetTextDatum(directory);
+	values[7] = Int64GetDatum(free_space);
+	nulls[7] = free_space < 0;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
+													  values, nulls)));
+}
