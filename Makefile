@@ -2,6 +2,8 @@
 #
 #   make && make install          (as root)
 #   make installcheck             (as a user that may run initdb, e.g. postgres)
+#   make coverage                 (as root: line and branch coverage of src/)
+#   make mutate                   (as root: the mutation score of the suite)
 
 MODULE_big = protech_backup
 OBJS = \
@@ -53,9 +55,26 @@ REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
+# what a coverage build (test/suite --coverage) leaves
+EXTRA_CLEAN = src/*.gcno src/*.gcda *.c.gcov
+
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The whole suite with the extension built with gcc --coverage, in a copy
+# of the tree against a private copy of PostgreSQL (test/suite), then the
+# line and branch coverage of each file of src/ and in total.
+coverage:
+	bash test/suite --coverage
+
+# Each mutant of test/mutants (a deliberate bug) applied to a copy of the
+# tree and the tests that cover it run: prints killed/total and the
+# mutants no test caught.
+mutate:
+	bash test/mutate
+
+.PHONY: mutate
 
 # doc/*.md go to a folder of their own under the docdir's extension/, so that
 # names like configuration.md meet no other extension's files there

@@ -205,10 +205,16 @@ append_number_field(StringInfo json, ManifestField field, int64 value)
  * whatever the umask, via a ".partial" name, fsynced and durably renamed.
  * The caller holds the manifest lock, so a ".partial" of that name is a
  * stale one (or planted): it is removed, and the new one created with
- * O_EXCL, so that nothing is ever written through a symbolic link.
+ * O_EXCL, so that nothing is ever written through a symbolic link.  On
+ * failure the ".partial" is removed, and with new_backup the manifest too
+ * (a backup whose manifest could not be made durable is no backup: its
+ * caller removes its dump), even when only the directory's fsync after the
+ * rename failed; a rewrite (a verification) keeps a manifest renamed into
+ * place, which describes its backup as well as the one it replaced.
  */
 static void
-write_manifest_locked(const char *directory, const ProtechBackupInfo *info)
+write_manifest_locked(const char *directory, const ProtechBackupInfo *info,
+					  bool new_backup)
 {
 	StringInfoData json;
 	char		partial[MAXPGPATH];
@@ -298,6 +304,8 @@ write_manifest_locked(const char *directory, const ProtechBackupInfo *info)
 	PG_CATCH();
 	{
 		unlink(partial);
+		if (new_backup)
+			unlink(path);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -311,7 +319,7 @@ protech_backup_write_manifest(const char *directory,
 							  const ProtechBackupInfo *info)
 {
 	protech_backup_lock_manifests();
-	write_manifest_locked(directory, info);
+	write_manifest_locked(directory, info, true);
 	protech_backup_unlock_manifests();
 }
 
@@ -610,7 +618,7 @@ protech_backup_record_verification(const char *directory,
 		current.verified_at = verified->verified_at;
 		strlcpy(current.verify_result, verified->verify_result,
 				sizeof(current.verify_result));
-		write_manifest_locked(directory, &current);
+		write_manifest_locked(directory, &current, false);
 	}
 	return same;
 }

@@ -25,13 +25,17 @@ our @EXPORT = qw(new_backup_node backup_now backup_fails listed_backups
   backup_files partial_files sha256_of
   fake_pg_dump reload_and_wait wait_until process_alive child_pids
   schema_of contents check_stored flip_byte lock_table prepend_hba extension_functions
-  harmless_value);
+  harmless_value set_io_faults fired_io_faults);
 
 # A started node preloading protech_backup, with the extension created in
 # database 'app' (protech_backup.database) and extra postgresql.conf lines;
 # initdb gets the options of $opts{initdb} too, a primary that standbys
 # stream from $opts{allows_streaming}, and $opts{directory} is the backup
-# directory when it is not the node's own.
+# directory when it is not the node's own.  The node runs with
+# fsync = on (PostgreSQL::Test::Cluster turns it off), so that the
+# extension's fsyncs are real and the durability tests see them.  With
+# $opts{io_faults} its server runs with the I/O fault shim (see
+# set_io_faults) preloaded, in every process it starts.
 sub new_backup_node
 {
 	my ($name, %opts) = @_;
@@ -44,11 +48,22 @@ sub new_backup_node
 	$node->append_conf('postgresql.conf',
 		    "shared_preload_libraries = '"
 		  . ($opts{preload} // 'protech_backup') . "'\n"
+		  . "fsync = on\n"
 		  . "protech_backup.database = 'app'\n"
 		  . "protech_backup.directory = '$dir'\n"
 		  . "protech_backup.schedule = ''\n"
 		  . ($opts{conf} // ''));
-	$node->start;
+	if ($opts{io_faults})
+	{
+		$node->{io_fault_control} = $node->basedir . '/io_faults';
+		local $ENV{LD_PRELOAD} = io_fault_shim();
+		local $ENV{PROTECH_BACKUP_IOFAULT} = $node->{io_fault_control};
+		$node->start;
+	}
+	else
+	{
+		$node->start;
+	}
 	$node->safe_psql('postgres', 'CREATE DATABASE app');
 	$node->safe_psql('app', slurp_file('test/fixtures/many_kinds.sql'))
 	  if $opts{fixture};
@@ -230,18 +245,18 @@ sub wait_until
 	die "timed out waiting for $what";
 }
 
-# Whether a process with that pid exists (and is not a zombie).
+# Whether the process with that pid still exists: running, or a zombie
+# (state Z in /proc/PID/stat), which its parent has not reaped yet.  A
+# process is gone only once reaped: a test that a child was killed must
+# not pass while the process that started it leaves it a zombie.
 sub process_alive
 {
 	my ($pid) = @_;
-	return 0 unless kill(0, $pid);
-	open(my $fh, '<', "/proc/$pid/stat") or return 0;
-	my $stat = <$fh>;
-	close($fh);
-	return $stat !~ /^\d+ \(.*\) Z /;
+	return -e "/proc/$pid/stat";
 }
 
-# The pids of the live children of process $pid, from /proc.
+# The pids of the children of process $pid, from /proc, zombies included
+# (a child that exited and was not reaped is still its child).
 sub child_pids
 {
 	my ($pid) = @_;
@@ -252,10 +267,51 @@ sub child_pids
 		open(my $fh, '<', "/proc/$p/stat") or next;
 		my $stat = <$fh>;
 		close($fh);
-		push @children, $p if $stat =~ /^\d+ \(.*\) [^Z] (\d+) / && $1 == $pid;
+		push @children, $p if $stat =~ /^\d+ \(.*\) \S (\d+) / && $1 == $pid;
 	}
 	closedir($dh);
 	return @children;
+}
+
+# The I/O fault shim (test/iofault/iofault.c), built on first use into the
+# tests' tmp_check directory; returns the path of the library.
+sub io_fault_shim
+{
+	my $shim = "$PostgreSQL::Test::Utils::tmp_check/iofault.so";
+	return $shim if -f $shim;
+	my ($ret, $out, $err) = (0, '', '');
+	my @cc = ($ENV{CC} // 'cc', '-shared', '-fPIC', '-O2', '-Wall', '-Wextra', '-Werror',
+		'-o', "$shim.tmp", 'test/iofault/iofault.c', '-ldl');
+	system(@cc) == 0 or die "could not build the I/O fault shim: @cc";
+	rename("$shim.tmp", $shim) or die "could not rename $shim.tmp: $!";
+	return $shim;
+}
+
+# Give the I/O fault shim of a node started with io_faults its rules, one
+# line each (see test/iofault/iofault.c: "fail CALL ERRNO N[+] PATTERN
+# [PROGRAM]", "trace FILE PATTERN"); none removes every rule.  Forgets the
+# faults fired so far.  Every process of the server sees the new rules at
+# its next open, rename or unlink.
+sub set_io_faults
+{
+	my ($node, @rules) = @_;
+	my $control = $node->{io_fault_control} or die 'node was not started with io_faults';
+	unlink("$control.fired");
+	open(my $fh, '>', "$control.tmp") or die "could not write $control.tmp: $!";
+	print $fh map { "$_\n" } @rules;
+	close($fh);
+	rename("$control.tmp", $control) or die "could not rename $control.tmp: $!";
+	return;
+}
+
+# The faults the shim injected since set_io_faults, one line each: "pid
+# program call errno path".
+sub fired_io_faults
+{
+	my ($node) = @_;
+	my $fired = "$node->{io_fault_control}.fired";
+	return () unless -f $fired;
+	return split /\n/, slurp_file($fired);
 }
 
 # A session of its own, returned, holding ACCESS EXCLUSIVE on $table in

@@ -173,7 +173,7 @@ wait_until(sub { !process_alive($worker) }, 'the worker to exit');
 ok(1, 'postmaster death: the worker exits and pg_dump dies');
 eval { $bg->quit };
 # the other children exit too when they notice; then the node starts again
-wait_until(sub { !kill(0, $postmaster) && !server_processes_left() },
+wait_until(sub { !process_alive($postmaster) && !server_processes_left() },
 	'every process of the old server to exit');
 $node->start;
 

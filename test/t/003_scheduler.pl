@@ -229,4 +229,39 @@ is(scalar(() = $log =~ /is not installed in database "later"/g), 1,
 unlike($log, qr/background worker "protech_backup (launcher|scheduler)".*exited with exit code/,
 	'no worker crash-looped');
 
+# 7. A scheduled run whose pg_dump hangs (answers --version, then sleeps
+# forever) past protech_backup.timeout: the run fails, and the scheduler,
+# which lives on, has killed and reaped it: no pg_dump running, no zombie,
+# no child at all; the scheduler keeps running and schedules the next run.
+my $hung = fake_pg_dump($node, 'hung_pg_dump', 'exec sleep 3600');
+reload_and_wait($node,
+	'protech_backup.pg_dump_path' => $hung,
+	'protech_backup.timeout' => '3s');
+my $scheduler = $node->safe_psql('later',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'protech_backup scheduler'");
+($schedule, $due) = next_minute_schedule();
+$offset = -s $node->logfile;
+reload_and_wait($node, 'protech_backup.schedule' => $schedule);
+$node->wait_for_log(qr/protech_backup: next backup of database "later" at .* \(schedule "\Q$schedule\E"/,
+	$offset);
+$offset = -s $node->logfile;
+ok( $node->poll_query_until('later',
+		"SELECT count(*) = 1 FROM protech_backup_history WHERE trigger = 'schedule' AND status = 'failed'"
+	),
+	'hung pg_dump: the scheduled run fails');
+like( $node->safe_psql('later',
+		"SELECT message FROM protech_backup_history WHERE trigger = 'schedule' AND status = 'failed'"),
+	qr/^pg_dump did not finish within protech_backup\.timeout \(3 s\) and was killed$/,
+	'hung pg_dump: the history says it was killed at the timeout');
+my $hung_pid = slurp_file("$hung.pid");
+chomp $hung_pid;
+ok(!process_alive($hung_pid), 'hung pg_dump: it was killed and reaped (neither running nor a zombie)');
+is_deeply([ child_pids($scheduler) ], [], 'hung pg_dump: the scheduler has no child left');
+ok(process_alive($scheduler), 'hung pg_dump: the scheduler keeps running');
+is( $node->safe_psql('later',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'protech_backup scheduler'"),
+	$scheduler, 'hung pg_dump: the same scheduler');
+$node->wait_for_log(qr/protech_backup: next backup of database "later" at /, $offset);
+ok(1, 'hung pg_dump: the scheduler schedules the next run');
+
 done_testing();

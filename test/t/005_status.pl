@@ -153,6 +153,39 @@ $node->safe_psql('app',
 $node->safe_psql('app',
 	'INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) AS g');
 
+# size anomaly, compared only with backups of the same compression:
+# switching from uncompressed to zstd makes the next backup far smaller
+# than the median of the uncompressed ones, and that is no anomaly
+$node->safe_psql('app',
+	"CREATE TABLE compressible AS SELECT g AS id, repeat('abc', 300) AS filler FROM generate_series(1, 2000) AS g"
+);
+my $plain_size;
+$plain_size = $node->safe_psql('app', 'SELECT size_bytes FROM protech_backup_now()')
+  for 1 .. 3;
+reload_and_wait($node, 'protech_backup.compression' => 'zstd');
+$offset = -s $node->logfile;
+my ($zstd, $zstd_size) = split /\|/,
+  $node->safe_psql('app', 'SELECT file_name, size_bytes FROM protech_backup_now()');
+cmp_ok($zstd_size, '<', 0.5 * $plain_size,
+	'the zstd backup is under 0.5 of the uncompressed ones, so the ratio alone would flag it');
+is($node->safe_psql('app', 'SELECT protech_backup_size_anomaly() IS NULL'),
+	't', 'switching from uncompressed to zstd is no size anomaly');
+is(status('healthy'), 't', 'and protech_backup_status() stays healthy');
+unlike(slurp_file($node->logfile, $offset), qr/size anomaly/,
+	'and no size-anomaly WARNING is logged');
+# (the table stays, so that later backups are no smaller than these)
+reload_and_wait($node, 'protech_backup.compression' => 'none');
+
+# post_backup_command's placeholders: %p the dump, %f its name, %d the
+# directory, %m the manifest, %% a percent sign; any other % sequence is
+# kept as it is
+my $expanded = $node->basedir . '/expanded';
+reload_and_wait($node,
+	'protech_backup.post_backup_command' => "echo '%p|%f|%d|%m|%%|%x|%' > $expanded");
+my $hooked = $node->safe_psql('app', 'SELECT file_name FROM protech_backup_now()');
+is(slurp_file($expanded), "$dir/$hooked|$hooked|$dir|$dir/$hooked.json|%|%x|%\n",
+	'post_backup_command: every placeholder is expanded, other % sequences kept');
+
 # post_backup_command: success, with the rclone recipe against a local
 # remote (an alias of a folder)
 my $remote = $node->basedir . '/remote';

@@ -98,9 +98,14 @@ reload_and_wait($node,
 	'protech_backup.jobs' => 1);
 
 # Names that are not backups: 22023, nothing opened.  A FIFO would block
-# whoever opened it.
+# whoever opened it: '../fifo' names one as a dump and one as its manifest
+# ("<dir>/../fifo.json"), so a call that opened either before it checked
+# the name would hang past its timeout.
 my $good = $taken{'custom/none'};
-mkfifo($node->basedir . '/fifo', 0600) or die "mkfifo: $!";
+for my $fifo ('fifo', 'fifo.json')
+{
+	mkfifo($node->basedir . "/$fifo", 0600) or die "mkfifo: $!";
+}
 for my $f ("$good.partial", 'notes.txt', 'protech_backup_manual_copy.sql',
 	'protech_backup_20000101_000000.sql')
 {

@@ -30,7 +30,7 @@ use ProtechBackupTest;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-my $node = new_backup_node('faults',
+my $node = new_backup_node('faults', io_faults => 1,
 	conf => "restart_after_crash = on\nprotech_backup.retention_count = 0\n");
 my $home_dir = $node->{protech_backup_dir};
 $node->safe_psql('app', <<'EOS');
@@ -55,17 +55,29 @@ sub failed_tests
 	return scalar grep { !$_ } Test::More->builder->summary;
 }
 
+# The files of the backup directory that belong to no listed backup (its
+# dump, manifest or globals file), partial files aside.
+sub leftover_files
+{
+	my $listed = listed_sha256();
+	return grep {
+		!/\.partial$/ && !exists $listed->{ s/(\.json|\.globals\.sql)$//r }
+	} backup_files($node);
+}
+
 # Inject a fault with $inject (which checks the error it gives), undo its
 # cause with $opts{recover}, then check the end state: no partial file,
-# the backups listed before are all still listed with the same SHA-256 and
-# read back as recorded, the history's newest run matches
-# $opts{history} (a pattern of its message, status 'failed') when given,
-# and the next backup succeeds.
+# no file that belongs to no backup, the backups listed before are all
+# still listed with the same SHA-256 and read back as recorded (but those
+# named in $opts{deleted}, which it deletes), the history's newest run
+# matches $opts{history} (a pattern of its message, status 'failed') when
+# given, and the next backup succeeds.
 sub fault
 {
 	my ($name, $inject, %opts) = @_;
 	my $before = listed_sha256();
 	my $failed_before = failed_tests();
+	delete @$before{ @{ $opts{deleted} // [] } };
 
 	$injected++;
 	$inject->();
@@ -81,17 +93,19 @@ sub fault
 	$opts{recover}->() if $opts{recover};
 
 	my @partials = partial_files($node);
+	my @leftovers = leftover_files();
 	my $after = listed_sha256();
 	my @gone = grep { ($after->{$_} // '') ne $before->{$_} } sort keys %$before;
 	my @bad = grep { check_stored($node, $_) ne 'ok' } sort keys %$before;
 	is_deeply(\@partials, [], "$name: no partial file is left");
+	is_deeply(\@leftovers, [], "$name: no file that belongs to no backup is left");
 	is_deeply([ @gone, @bad ], [], "$name: every older backup is intact");
 	my ($ret, $out, $err) =
 	  $node->psql('app', 'SELECT file_name FROM protech_backup_now()');
 	is($ret, 0, "$name: the next backup succeeds") or diag($err);
 	ok(exists listed_sha256()->{$out}, "$name: and is listed");
 
-	$lost++ if @partials || @gone || @bad;
+	$lost++ if @partials || @leftovers || @gone || @bad;
 	$survived++ if failed_tests() == $failed_before;
 	return;
 }
@@ -505,7 +519,7 @@ fault(
 		for my $file (split /\n/, $node->safe_psql('app',
 			"SELECT file_name FROM protech_backup_list() WHERE database = 'bench'"))
 		{
-			unlink("$home_dir/$file.json", "$home_dir/$file") == 2
+			unlink("$home_dir/$file.json", "$home_dir/$file", "$home_dir/$file.globals.sql") == 3
 			  or die "could not remove $file";
 		}
 	});
@@ -552,7 +566,261 @@ fault(
 	});
 
 #
-# 9. Bad input to every function of the extension that takes arguments:
+# 9. I/O failures injected by the shim (test/iofault/iofault.c) at each
+# step of a backup of each format, of a verification's rewrite of a
+# manifest, of a retention delete and of a restore: fsync, write, rename
+# and open failing with EIO, ENOSPC or EACCES.  Each is checked to have
+# been injected (the shim logs what it did) and to end as a clear error;
+# fault() checks the rest.  They run in a directory of their own, with
+# retention keeping the newest two, so that each fault finds older backups
+# to keep intact without the checks reading ever more of them.
+#
+my $io_dir = $node->basedir . '/io_backups';
+reload_and_wait($node,
+	'protech_backup.directory' => $io_dir,
+	'protech_backup.retention_count' => 2);
+$node->{protech_backup_dir} = $io_dir;
+$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()') for 1 .. 2;
+
+# A name pattern of the shim for the files of a backup in $io_dir.
+my $any = "$io_dir/protech_backup_*";
+my %errno_text = (
+	EIO => qr/58030: .*: Input\/output error/,
+	ENOSPC => qr/53100: .*: No space left on device/,
+	EACCES => qr/42501: .*: Permission denied/);
+
+# Inject the shim's rule "fail $call $errno $nth $pattern [$program]"
+# during $opts{action} (by default a backup, which must fail), and check
+# that the fault fired and that the error ($opts{action} returns it)
+# matches $message and names errno's SQLSTATE and words.  Other %opts go
+# to fault().
+sub io_fault
+{
+	my ($name, $rule, $message, %opts) = @_;
+	my ($call, $errno) = split / /, $rule;
+	my $action = delete $opts{action} // \&backup_error;
+	my $check = delete $opts{check};
+	fault(
+		$name,
+		sub {
+			set_io_faults($node, "fail $rule");
+			my $err = $action->();
+			my @fired = fired_io_faults($node);
+			set_io_faults($node);
+			ok(scalar(grep { / \Q$call $errno\E / } @fired), "$name: the $call failure was injected")
+			  or diag("rule: fail $rule");
+			like($err, $message, "$name: the error says what failed");
+			like($err, $errno_text{$errno}, "$name: with the SQLSTATE and words of $errno")
+			  unless $opts{no_errno};
+			$check->() if $check;
+		},
+		history => $opts{history} // ($action == \&backup_error ? $message : undef),
+		%opts);
+	return;
+}
+
+# the steps of a plain backup, in the order they happen (dump, globals,
+# manifest, each written, synced, renamed, the directory synced)
+my $dump = qr/"\Q$io_dir\E\/protech_backup_\d{8}_\d{6}(_\d+)?\.sql/;
+my $dump_partial = "$any.sql.partial";
+my $globals_partial = "$any.globals.sql.partial";
+my $manifest_partial = "$any.json.partial";
+io_fault('dump: cannot be created (EACCES)', "open EACCES 1 $dump_partial postgres",
+	qr/could not create file $dump\.partial": Permission denied/);
+io_fault('dump: write fails (EIO)', "write EIO 1 $dump_partial postgres",
+	qr/could not write to file $dump\.partial": Input\/output error/);
+io_fault('dump: disk full from the second write on (ENOSPC)', "write ENOSPC 2+ $dump_partial postgres",
+	qr/could not write to file $dump\.partial": No space left on device/);
+io_fault('dump: fsync of the written file fails (EIO)', "fsync EIO 1 $dump_partial postgres",
+	qr/could not fsync file $dump\.partial": Input\/output error/);
+io_fault('dump: fsync before the rename fails (EIO)', "fsync EIO 2 $dump_partial postgres",
+	qr/could not fsync $dump\.partial": Input\/output error/);
+io_fault('dump: rename fails (EIO)', "rename EIO 1 $dump_partial postgres",
+	qr/could not rename $dump\.partial" to $dump": Input\/output error/);
+io_fault('dump: directory fsync after its rename fails (EIO)', "fsync EIO 1 $io_dir postgres",
+	qr/could not fsync "\Q$io_dir\E": Input\/output error/);
+io_fault('globals: cannot be created (EACCES)', "open EACCES 1 $globals_partial postgres",
+	qr/could not create file $dump\.globals\.sql\.partial": Permission denied/);
+io_fault('globals: disk full (ENOSPC)', "write ENOSPC 1 $globals_partial postgres",
+	qr/could not write to file $dump\.globals\.sql\.partial": No space left on device/);
+io_fault('globals: fsync fails (EIO)', "fsync EIO 1 $globals_partial postgres",
+	qr/could not fsync file $dump\.globals\.sql\.partial": Input\/output error/);
+io_fault('globals: rename fails (EIO)', "rename EIO 1 $globals_partial postgres",
+	qr/could not rename $dump\.globals\.sql\.partial" to $dump\.globals\.sql": Input\/output error/);
+io_fault('globals: directory fsync after its rename fails (EIO)', "fsync EIO 2 $io_dir postgres",
+	qr/could not fsync "\Q$io_dir\E": Input\/output error/);
+io_fault('manifest: cannot be created (EACCES)', "open EACCES 1 $manifest_partial postgres",
+	qr/could not create file $dump\.json\.partial": Permission denied/);
+io_fault('manifest: disk full (ENOSPC)', "write ENOSPC 1 $manifest_partial postgres",
+	qr/could not write to file $dump\.json\.partial": No space left on device/);
+io_fault('manifest: fsync fails (EIO)', "fsync EIO 1 $manifest_partial postgres",
+	qr/could not fsync $dump\.json\.partial": Input\/output error/);
+io_fault('manifest: rename fails (EIO)', "rename EIO 1 $manifest_partial postgres",
+	qr/could not rename $dump\.json\.partial" to $dump\.json": Input\/output error/);
+# the manifest is in place when this fails: it must go with the dump
+io_fault('manifest: directory fsync after its rename fails (EIO)', "fsync EIO 3 $io_dir postgres",
+	qr/could not fsync "\Q$io_dir\E": Input\/output error/);
+
+# the verification after the backup (checksum) cannot read the new dump:
+# the run fails, the backup is kept, its manifest saying why
+io_fault('verification after the backup: the dump cannot be opened (EACCES)',
+	"open EACCES 1 $any.sql postgres",
+	qr/ERROR:  XX001: verification of backup "protech_backup_\S+" failed\nDETAIL:  could not open file $dump": Permission denied/,
+	history => qr/^verification of backup "protech_backup_\S+" failed\ncould not open file $dump": Permission denied$/,
+	no_errno => 1);
+io_fault('verification after the backup: reading the dump fails (EIO)',
+	"read EIO 1 $any.sql postgres",
+	qr/ERROR:  XX001: verification of backup "protech_backup_\S+" failed\nDETAIL:  could not read file $dump": Input\/output error/,
+	history => qr/^verification of backup "protech_backup_\S+" failed\ncould not read file $dump": Input\/output error$/,
+	no_errno => 1);
+
+# other formats: custom, plain compressed here, directory
+reload_and_wait($node, 'protech_backup.format' => 'custom');
+io_fault('custom format: dump write fails (EIO)', "write EIO 1 $any.dump.partial postgres",
+	qr/could not write to file "\Q$io_dir\E\/protech_backup_\S+\.dump\.partial": Input\/output error/);
+io_fault('custom format: dump rename fails (EIO)', "rename EIO 1 $any.dump.partial postgres",
+	qr/could not rename "\Q$io_dir\E\/protech_backup_\S+\.dump\.partial" to "\S+\.dump": Input\/output error/);
+reload_and_wait($node, 'protech_backup.format' => 'plain', 'protech_backup.compression' => 'zstd');
+io_fault('zstd: disk full while the compressed dump is written (ENOSPC)',
+	"write ENOSPC 1+ $any.sql.zst.partial postgres",
+	qr/could not write to file "\Q$io_dir\E\/protech_backup_\S+\.sql\.zst\.partial": No space left on device/);
+reload_and_wait($node, 'protech_backup.format' => 'directory', 'protech_backup.compression' => 'none');
+my $folder = "$any.dir.partial";
+io_fault('directory format: pg_dump cannot create its table of contents (EACCES)',
+	"open EACCES 1 $folder/toc.dat pg_dump",
+	qr/ERROR:  38000: pg_dump of database "app" failed: child process exited with exit code 1\nDETAIL:  pg_dump printed:\n.*could not open output file "\Q$io_dir\E\/\S+\.dir\.partial\/toc\.dat": Permission denied/s,
+	history => qr/^pg_dump of database "app" failed: .*toc\.dat": Permission denied$/s,
+	no_errno => 1);
+io_fault('directory format: fsync of a file of the folder fails (EIO)',
+	"fsync EIO 1 $folder/* postgres",
+	qr/ERROR:  58030: could not seal directory-format dump: could not fsync file "\Q$io_dir\E\/\S+\.dir\.partial\/\S+": Input\/output error/,
+	history => qr/^could not seal directory-format dump: could not fsync file "\S+": Input\/output error$/);
+io_fault('directory format: fsync of the folder fails (EIO)',
+	"fsync EIO 1 $folder postgres",
+	qr/could not seal directory-format dump: could not fsync folder "\Q$io_dir\E\/\S+\.dir\.partial": Input\/output error/);
+io_fault('directory format: rename of the folder fails (EIO)',
+	"rename EIO 1 $folder postgres",
+	qr/could not rename folder "\Q$io_dir\E\/\S+\.dir\.partial" to "\S+\.dir": Input\/output error/);
+io_fault('directory format: directory fsync after the folder is renamed fails (EIO)',
+	"fsync EIO 1 $io_dir postgres",
+	qr/could not fsync "\Q$io_dir\E": Input\/output error/);
+reload_and_wait($node, 'protech_backup.format' => 'plain');
+# the newest backup, which the verifications and the first restore below
+# read, a plain one
+$node->safe_psql('app', 'SELECT count(*) FROM protech_backup_now()');
+
+# protech_backup_verify() rewriting the manifest: each failure is an
+# error, and the manifest stays as it was, or (once renamed) as rewritten
+sub verify_error
+{
+	my $file = $node->safe_psql('app',
+		'SELECT file_name FROM protech_backup_list() ORDER BY started_at DESC LIMIT 1');
+	my ($ret, $out, $err) = $node->psql('app',
+		"\\set VERBOSITY verbose\nSELECT * FROM protech_backup_verify('$file')");
+	isnt($ret, 0, 'the verification fails');
+	return $err;
+}
+io_fault('verification rewrite: manifest cannot be created (EACCES)',
+	"open EACCES 1 $manifest_partial postgres",
+	qr/could not create file $dump\.json\.partial": Permission denied/, action => \&verify_error);
+io_fault('verification rewrite: disk full (ENOSPC)', "write ENOSPC 1 $manifest_partial postgres",
+	qr/could not write to file $dump\.json\.partial": No space left on device/,
+	action => \&verify_error);
+io_fault('verification rewrite: fsync fails (EIO)', "fsync EIO 1 $manifest_partial postgres",
+	qr/could not fsync $dump\.json\.partial": Input\/output error/, action => \&verify_error);
+io_fault('verification rewrite: rename fails (EIO)', "rename EIO 1 $manifest_partial postgres",
+	qr/could not rename $dump\.json\.partial" to $dump\.json": Input\/output error/,
+	action => \&verify_error);
+io_fault('verification rewrite: directory fsync after the rename fails (EIO)',
+	"fsync EIO 1 $io_dir postgres",
+	qr/could not fsync "\Q$io_dir\E": Input\/output error/, action => \&verify_error);
+
+# A restore: the program or the server cannot read the dump.  Each fails
+# with the error, and the database it created is dropped.
+sub restore_error
+{
+	my ($file) = @_;
+	my ($ret, $out, $err) = $node->psql('app',
+		"\\set VERBOSITY verbose\nSELECT * FROM protech_backup_restore('$file', 'io_restored')");
+	isnt($ret, 0, 'the restore fails');
+	is($node->safe_psql('app', "SELECT count(*) FROM pg_database WHERE datname = 'io_restored'"),
+		'0', 'the database it created is dropped');
+	return $err;
+}
+my $plain_file = $node->safe_psql('app',
+	'SELECT file_name FROM protech_backup_list() ORDER BY started_at DESC LIMIT 1');
+io_fault('restore: psql cannot open the dump (EACCES)', "open EACCES 1 $any.sql psql",
+	qr/ERROR:  38000: could not restore backup "\Q$plain_file\E" into database "io_restored"\nDETAIL:  psql failed \(child process exited with exit code 1\) and printed:\n.*Permission denied\nThe half-restored database "io_restored" was dropped\./s,
+	action => sub { restore_error($plain_file) }, no_errno => 1);
+reload_and_wait($node, 'protech_backup.compression' => 'zstd');
+my ($zstd_file, $zstd_size) = split /\|/,
+  $node->safe_psql('app', 'SELECT file_name, size_bytes FROM protech_backup_now()');
+reload_and_wait($node, 'protech_backup.compression' => 'none');
+# its check reads it first, in reads of 256 kB and one at its end
+my $check_reads = int($zstd_size / 262144) + 2;
+io_fault('restore: the server cannot open the compressed dump (EACCES)',
+	"open EACCES 2 $any.sql.zst postgres",
+	qr/ERROR:  42501: could not open file "\Q$io_dir\/$zstd_file\E": Permission denied/,
+	action => sub { restore_error($zstd_file) });
+io_fault('restore: reading the compressed dump fails (EIO)',
+	"read EIO " . ($check_reads + 1) . " $any.sql.zst postgres",
+	qr/ERROR:  58030: could not read file "\Q$io_dir\/$zstd_file\E": Input\/output error/,
+	action => sub { restore_error($zstd_file) });
+
+# Retention cannot delete the oldest backup: it is kept (its manifest
+# could not be removed), or its removal stops before its dump goes (the
+# directory could not be synced after the manifest went, or the dump could
+# not be removed).  A WARNING says so and protech_backup_cleanup() reports
+# 'delete failed'; the dump left without its manifest is never listed, and
+# is for the DBA to remove, as the WARNING's hint says (here: recover).
+sub retention_fault
+{
+	my ($name, $rule, $message, %opts) = @_;
+	reload_and_wait($node, 'protech_backup.retention_count' => 1);
+	my @doomed = split /\n/, $node->safe_psql('app',
+		"SELECT file_name FROM protech_backup_cleanup(true) WHERE action = 'delete' ORDER BY file_name"
+	);
+	my $oldest = $doomed[0] // die 'nothing for retention to delete';
+	my @left = map { "$oldest$_" } @{ $opts{left} };
+	io_fault(
+		$name, $rule, $message,
+		action => sub {
+			my ($ret, $out, $err) = $node->psql('app',
+				"\\set VERBOSITY verbose\nSELECT file_name, action FROM protech_backup_cleanup()");
+			is($ret, 0, "$name: retention runs to its end");
+			like($out, qr/^\Q$oldest\E\|delete failed$/m,
+				"$name: protech_backup_cleanup() reports 'delete failed'");
+			return $err;
+		},
+		deleted => [ @left ? @doomed : @doomed[ 1 .. $#doomed ] ],
+		recover => sub {
+			is_deeply([ leftover_files() ], [ sort @left ],
+				"$name: what is left of the backup is no backup: @left");
+			unlink(map { "$io_dir/$_" } @left) == @left or die "could not remove @left";
+			reload_and_wait($node, 'protech_backup.retention_count' => 2);
+		});
+	return;
+}
+retention_fault('retention: the manifest cannot be removed (EACCES)',
+	"unlink EACCES 1 $any.json postgres",
+	qr/WARNING:  42501: could not delete backup "protech_backup_\S+": Permission denied\nDETAIL:  Removing its manifest "\S+" failed, so the backup is kept/,
+	left => []);
+retention_fault('retention: directory fsync after the manifest is removed fails (EIO)',
+	"fsync EIO 1 $io_dir postgres",
+	qr/WARNING:  58030: could not fsync "\Q$io_dir\E": Input\/output error\n.*WARNING:  01000: could not delete backup "protech_backup_\S+"\nDETAIL:  Its manifest is removed, but the removal could not be made durable, so its dump "\S+" is left in place\./s,
+	left => [ '', '.globals.sql' ]);
+retention_fault('retention: the dump cannot be removed (EIO)',
+	"unlink EIO 1 $any.sql postgres",
+	qr/WARNING:  58030: could not remove file "\S+": Input\/output error\n.*WARNING:  01000: could not delete backup "protech_backup_\S+"\nDETAIL:  Its manifest is removed, so the dump "\S+" is no longer a backup, but the dump or its globals file could not be removed\./s,
+	left => ['']);
+
+reload_and_wait($node,
+	'protech_backup.directory' => $home_dir,
+	'protech_backup.retention_count' => 0);
+$node->{protech_backup_dir} = $home_dir;
+
+#
+# 10. Bad input to every function of the extension that takes arguments:
 # NULLs, empty and 10 kB strings, traversal and partial or manifest file
 # names, negative and extreme numbers, infinite timestamps.  Each call
 # gives a clear error with a SQLSTATE (never an internal error, a timeout
