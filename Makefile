@@ -36,7 +36,8 @@ OBJS = \
 	src/worker.o
 
 EXTENSION = protech_backup
-DATA = sql/protech_backup--1.0.sql sql/protech_backup--1.0--1.1.sql
+DATA = sql/protech_backup--1.0.sql sql/protech_backup--1.0--1.1.sql \
+	sql/protech_backup--1.1--1.2.sql
 # a psql-only client that downloads a backup over SQL (protech_backup_read)
 SCRIPTS = bin/protech_backup_download
 # the reference manual (doc/*.md), installed as PGXN extensions install theirs

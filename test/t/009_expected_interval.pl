@@ -23,10 +23,10 @@ my $aged = q{SELECT max(started_at) < now() - interval '3 s' FROM protech_backup
 $node->poll_query_until('app', $aged) or die 'the backup did not age';
 is($node->safe_psql('app', $stale), 'f', 'version 1.0: no staleness without a schedule');
 
-$node->safe_psql('app', 'ALTER EXTENSION protech_backup UPDATE');
+$node->safe_psql('app', "ALTER EXTENSION protech_backup UPDATE TO '1.1'");
 is($node->safe_psql('app',
 		"SELECT extversion FROM pg_extension WHERE extname = 'protech_backup'"),
-	'1.1', 'ALTER EXTENSION UPDATE reaches 1.1');
+	'1.1', 'ALTER EXTENSION UPDATE TO 1.1 reaches 1.1');
 is($node->safe_psql('app', $stale), 't', 'version 1.1: the backup is stale');
 like(
 	$node->safe_psql('app', 'SELECT array_to_string(problems, chr(10)) FROM protech_backup_status()'),
@@ -42,12 +42,13 @@ reload_and_wait($node, 'protech_backup.expected_interval' => '0');
 $node->poll_query_until('app', $aged) or die 'the backup did not age';
 is($node->safe_psql('app', $stale), 'f', '0 turns the check off without a schedule');
 
-# a fresh CREATE EXTENSION installs 1.1 (1.0 and the upgrade script)
+# a fresh CREATE EXTENSION installs the default version (1.0 and the
+# upgrade scripts)
 $node->safe_psql('app', 'DROP EXTENSION protech_backup');
 $node->safe_psql('app', 'CREATE EXTENSION protech_backup');
 is($node->safe_psql('app',
 		"SELECT extversion FROM pg_extension WHERE extname = 'protech_backup'"),
-	'1.1', 'CREATE EXTENSION installs 1.1');
+	'1.2', 'CREATE EXTENSION installs 1.2');
 
 $node->stop;
 done_testing();

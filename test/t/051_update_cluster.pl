@@ -1,4 +1,4 @@
-# ALTER EXTENSION UPDATE to 1.1 of an install of 1.0 that holds history and
+# ALTER EXTENSION UPDATE to 1.1, then to 1.2, of an install of 1.0 that holds history and
 # backups: this library serves the 1.0 protech_backup_info (12 columns)
 # until the update, then the system_identifier and timeline columns, NULL
 # for a manifest written by 1.0 (without them); the history is kept;
@@ -42,7 +42,7 @@ close($fh);
 my $history = $node->safe_psql('app',
 	'SELECT count(*) FROM protech_backup_history');
 
-$node->safe_psql('app', 'ALTER EXTENSION protech_backup UPDATE');
+$node->safe_psql('app', "ALTER EXTENSION protech_backup UPDATE TO '1.1'");
 is( $node->safe_psql('app',
 		"SELECT extversion FROM pg_extension WHERE extname = 'protech_backup'"),
 	'1.1', 'updated to 1.1');
@@ -80,5 +80,13 @@ is( $node->safe_psql('app',
 		"SELECT file_name, action FROM protech_backup_cleanup() ORDER BY file_name"),
 	"$old|delete\n$new|keep",
 	'retention counts the backup of a 1.0 manifest as this cluster\'s');
+
+# and on to the default version, keeping the history and the backups
+$node->safe_psql('app', 'ALTER EXTENSION protech_backup UPDATE');
+is( $node->safe_psql('app',
+		"SELECT extversion FROM pg_extension WHERE extname = 'protech_backup'"),
+	'1.2', 'updated to 1.2');
+is($node->safe_psql('app', "SELECT count(*) FROM protech_backup_list() WHERE file_name = '$new'"),
+	'1', '1.2: the backup is still listed');
 
 done_testing();
