@@ -14,6 +14,7 @@ OBJS = \
 	src/durable.o \
 	src/extension.o \
 	src/history.o \
+	src/leave_out.o \
 	src/manifest.o \
 	src/manual.o \
 	src/pg_dump.o \

@@ -42,6 +42,7 @@
 #include "child.h"
 #include "durable.h"
 #include "extension.h"
+#include "leave_out.h"
 #include "manifest.h"
 #include "pg_dump.h"
 #include "programs.h"
@@ -177,7 +178,8 @@ protech_backup_check_database(const char *database)
  * without --create records neither); whether every function in it belongs
  * to a superuser, without which a restore as a superuser is refused (see
  * restore.c); its extensions, which a restore creates before the dump's
- * statements run; and its owner, whom a restore through
+ * statements run, and those of them that can live in this database only,
+ * which a restore into another leaves out (leave_out.c); and its owner, whom a restore through
  * protech_backup.restore_role gives the new database.  Read just before pg_dump starts, in a snapshot
  * of its own, so a table created or dropped in between makes the count
  * differ from what pg_dump's snapshot holds.
@@ -244,6 +246,7 @@ describe_database(ProtechBackupInfo *info)
 				SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2),
 				NAMEDATALEN);
 	}
+	protech_backup_describe_single_database_extensions(info);
 	protech_backup_spi_finish(nestlevel);
 	PopActiveSnapshot();
 }

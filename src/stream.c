@@ -506,7 +506,8 @@ reader_output(const char *data, size_t len, void *arg)
 
 /*
  * Open the file at path (never through a symbolic link) to be read
- * decompressed with method; raises an error when it cannot be opened.
+ * decompressed with method (as it is with PROTECH_BACKUP_METHOD_NONE);
+ * raises an error when it cannot be opened.
  */
 ProtechBackupStreamReader *
 protech_backup_stream_reader(const char *path, ProtechBackupMethod method)
@@ -515,8 +516,10 @@ protech_backup_stream_reader(const char *path, ProtechBackupMethod method)
 
 	reader->path = path;
 	reader->fd = protech_backup_open_nofollow(path, O_RDONLY, 0, NULL);
-	reader->codec = protech_backup_codec_begin(method, 0, false,
-											   reader_output, reader);
+	/* none: the file as it is, for a stage a restore pulls it through */
+	if (method != PROTECH_BACKUP_METHOD_NONE)
+		reader->codec = protech_backup_codec_begin(method, 0, false,
+												   reader_output, reader);
 	reader->buf = palloc(STREAM_READ_SIZE);
 	reader->need_input = true;
 	return reader;
@@ -534,6 +537,20 @@ protech_backup_stream_read(StringInfo buf, void *arg)
 	ProtechBackupStreamReader *reader = (ProtechBackupStreamReader *) arg;
 
 	reader->out = buf;
+	if (reader->codec == NULL)
+	{
+		ssize_t		n;
+
+		enlargeStringInfo(buf, STREAM_READ_SIZE);
+		n = read_chunk(reader->fd, buf->data + buf->len);
+		if (n < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", reader->path)));
+		buf->len += n;
+		buf->data[buf->len] = '\0';
+		return n > 0;
+	}
 	while (buf->len == 0)
 	{
 		int			ret;
