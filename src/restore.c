@@ -339,13 +339,20 @@ prepare_database(const TargetDatabase *db, const ProtechBackupInfo *info,
 								  protech_backup_connection_environment(db->name, role),
 								  command.data, &output);
 	if (status != 0)
+	{
+		char	   *printed = protech_backup_last_lines(&output, FAILURE_TAIL_LINES);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 				 errmsg("could not prepare database \"%s\" for backup \"%s\": psql %s",
 						db->name, info->file_name, wait_result_to_str(status)),
-				 errdetail("psql printed:\n%s",
-						   protech_backup_last_lines(&output, FAILURE_TAIL_LINES)),
-				 errhint("Install the extensions the backup needs on this server.")));
+				 errdetail("psql printed:\n%s", printed),
+				 !strstr(printed, "can only create extension in database") ?
+				 errhint("Install the extensions the backup needs on this server.") :
+				 info->single_database_extensions[0] == '\0' ?
+				 errhint("An extension of the backup can live in one database only (pg_cron), and the backup's manifest, older than protech_backup 1.2, does not say so: restore it into the database it was taken of, or take a new backup, whose restore into another name leaves the extension out.") :
+				 errhint("The extension can live only in the database its setting names (pg_cron: cron.database_name): restore into another name, which leaves it out, or name this database in that setting.")));
+	}
 }
 
 /*

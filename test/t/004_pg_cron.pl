@@ -131,4 +131,22 @@ like(
 is($node->safe_psql('app', "SELECT count(*) FROM pg_database WHERE datname LIKE 'protech_backup_verify_%'"),
 	'0', 'no scratch database left');
 
+# a manifest older than 1.2 does not say that pg_cron lives in one
+# database: the restore into another name fails, saying why and what to do
+my $manifest = slurp_file("$dir/$file.json");
+ok( $manifest =~ s/,\n  "single_database_(extensions|schemas)": "[^"]*"//g,
+	'the manifest as 1.1 wrote it');
+open(my $fh, '>', "$dir/$file.json") or die "could not write $dir/$file.json: $!";
+print $fh $manifest;
+close($fh);
+my ($status, $out, $stderr) = $node->psql('app',
+	"SELECT * FROM protech_backup_restore('$file', 'app_from_old_manifest')");
+isnt($status, 0, 'an old manifest: the restore into another name fails');
+like(
+	$stderr,
+	qr/could not prepare database "app_from_old_manifest".*can only create extension in database app.*HINT:  An extension of the backup can live in one database only \(pg_cron\), and the backup's manifest, older than protech_backup 1.2, does not say so/s,
+	'with pg_cron\'s error and a hint saying why and what to do');
+is($node->safe_psql('app', "SELECT count(*) FROM pg_database WHERE datname = 'app_from_old_manifest'"),
+	'0', 'and nothing is left of the database');
+
 done_testing();
