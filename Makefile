@@ -12,6 +12,7 @@ OBJS = \
 	src/codec.o \
 	src/download.o \
 	src/durable.o \
+	src/encrypt.o \
 	src/extension.o \
 	src/history.o \
 	src/manifest.o \
@@ -21,6 +22,7 @@ OBJS = \
 	src/post_backup_command.o \
 	src/programs.o \
 	src/protech_backup.o \
+	src/recipients.o \
 	src/repository.o \
 	src/restore.o \
 	src/retention.o \
