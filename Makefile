@@ -52,7 +52,7 @@ SHLIB_LINK = -lzstd -lz
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress runs in a temporary instance that preloads the extension
-REGRESS = backup formats retention schedule
+REGRESS = backup formats retention schedule encryption
 REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/regress.conf
 
 TAP_TESTS = 1
