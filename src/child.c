@@ -53,12 +53,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/procsignal.h"
-#include "lib/ilist.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
@@ -399,10 +399,8 @@ spawn_child(const char *what, const char *const *argv,
 	int			out_pipe[2] = {-1, -1};
 	int			err_pipe[2] = {-1, -1};
 
-	*child = (ChildProcess)
-	{
-		0, -1, -1, -1, -1, false, NULL
-	};
+	memset(child, 0, sizeof(ChildProcess));
+	child->stdin_fd = child->stdout_fd = child->stderr_fd = child->pidfd = -1;
 	if (pipe2(err_pipe, O_CLOEXEC) != 0 ||
 		(with_stdout && pipe2(out_pipe, O_CLOEXEC) != 0) ||
 		(with_stdin && pipe2(in_pipe, O_CLOEXEC) != 0))

@@ -6,11 +6,12 @@
 # directory, not even while the dump is written; a missing or wrong
 # identity is a clear error; age killed in the middle of a backup leaves
 # nothing behind; directory format is refused; the rclone recipe copies
-# only ciphertext.
+# only ciphertext; it downloads over SQL as stored.
 use strict;
 use warnings;
 
 use lib 'test/lib';
+use Cwd;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -91,15 +92,6 @@ sub scalar_of
 	return $node->safe_psql($db // 'app', $sql);
 }
 
-# IPC::Run's arguments for a pipeline of commands.
-sub join_pipeline
-{
-	my ($cmds) = @_;
-	my @args = ($cmds->[0]);
-	push @args, '|', $_ for @{$cmds}[ 1 .. $#$cmds ];
-	return \@args;
-}
-
 my $n = 0;
 my %taken;
 for my $c (@combinations)
@@ -170,6 +162,16 @@ for my $c (@combinations)
 }
 
 my $zst = $taken{'plain/zstd'};
+
+# The download over SQL checks the ciphertext's SHA-256: no key needed.
+{
+	my $stderr;
+	ok( IPC::Run::run(
+			[ Cwd::abs_path('bin/protech_backup_download'), '-h', $node->host, '-p', $node->port, '-d', 'app', $zst ],
+			'>', "$base/downloaded", '2>', \$stderr),
+		'an encrypted backup downloads with its SHA-256 checked') or diag($stderr);
+	is(sha256_of("$base/downloaded"), sha256_of("$dir/$zst"), 'the download is the ciphertext as stored');
+}
 
 # the globals file by hand
 {
