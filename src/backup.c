@@ -294,6 +294,18 @@ dump_to_file(const char *program, const char *const *argv,
 }
 
 /*
+ * The name of an extra file of the backup info describes: the dump's name
+ * plus suffix, plus ".age" when the backup is encrypted (every extra file
+ * is encrypted as the dump is, see dump_to_file), into name (MAXPGPATH).
+ */
+static void
+extra_file_name(const ProtechBackupInfo *info, const char *suffix, char *name)
+{
+	snprintf(name, MAXPGPATH, "%s%s%s", info->file_name, suffix,
+			 info->recipients.count > 0 ? PROTECH_BACKUP_AGE_SUFFIX : "");
+}
+
+/*
  * Dump the cluster's roles and tablespaces (pg_dumpall --globals-only,
  * the pg_dumpall next to the running postgres) into
  * "<file_name>.globals.sql" beside the backup (encrypted like the dump,
@@ -319,9 +331,7 @@ dump_globals(const char *directory, const char *database, const char *role,
 		argv[argc++] = "--no-role-passwords";
 	argv[argc] = NULL;
 
-	snprintf(info->globals_file, sizeof(info->globals_file), "%s%s%s",
-			 info->file_name, PROTECH_BACKUP_GLOBALS_SUFFIX,
-			 info->recipients.count > 0 ? PROTECH_BACKUP_AGE_SUFFIX : "");
+	extra_file_name(info, PROTECH_BACKUP_GLOBALS_SUFFIX, info->globals_file);
 	protech_backup_build_path(files->globals_partial, directory,
 							  info->globals_file, PROTECH_BACKUP_PARTIAL_SUFFIX);
 	initStringInfo(&output);

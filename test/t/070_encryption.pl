@@ -173,6 +173,32 @@ my $zst = $taken{'plain/zstd'};
 	is(sha256_of("$base/downloaded"), sha256_of("$dir/$zst"), 'the download is the ciphertext as stored');
 }
 
+# A manifest whose encryption fields are not as written describes no backup:
+# not listed.
+{
+	my $manifest = "$dir/$zst.json";
+	my $good = slurp_file($manifest);
+	for my $edit (
+		[ 'another encryption', sub { s/"encryption": "age"/"encryption": "rot13"/ } ],
+		[ 'no recipients', sub { s/,\n  "recipients": \[[^\]]*\]// } ],
+		[ 'a recipient that is no key', sub { s/"recipients": \["age1/"recipients": ["age2/ } ],
+		[ 'no encryption field', sub { s/,\n  "encryption": "age"// } ])
+	{
+		my ($what, $change) = @$edit;
+		local $_ = $good;
+		$change->();
+		isnt($_, $good, "manifest with $what: edited");
+		open(my $fh, '>', $manifest) or die;
+		print $fh $_;
+		close($fh);
+		ok(!grep({ $_ eq $zst } listed_backups($node)), "manifest with $what: not listed");
+	}
+	open(my $fh, '>', $manifest) or die;
+	print $fh $good;
+	close($fh);
+	ok(grep({ $_ eq $zst } listed_backups($node)), 'the manifest as written: listed again');
+}
+
 # the globals file by hand
 {
 	my ($out, $err);
