@@ -21,8 +21,11 @@
  * nowhere" is a codec stage at the end of a chain).  The sources: a file
  * read to its end (protech_backup_stream_file_source) and a child's
  * standard output (protech_backup_stream_sink, the output callback of the
- * child runner).  A consumer that pulls at its own pace (a restore feeding
- * psql) reads through protech_backup_stream_reader instead, which
+ * child runner).  A stage may also live in a module of its own
+ * (protech_backup_stream_new_stage: encrypt.c's age stage).  A consumer
+ * that pulls at its own pace (a restore feeding psql) reads through
+ * protech_backup_stream_reader (of a file) or _reader_of (of another
+ * source: age decrypting, see encrypt.c) instead, which
  * decompresses one codec buffer per call, so that memory stays bounded: a
  * push chain cannot pause in the middle of a piece of input.  A backup of a plain dump is
  *
