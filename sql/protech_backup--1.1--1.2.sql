@@ -19,6 +19,8 @@ RETURNS SETOF name
 AS 'MODULE_PATHNAME', 'protech_backup_databases_sql'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION protech_backup_databases() IS 'the databases that are backed up';
+REVOKE ALL ON FUNCTION protech_backup_databases() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION protech_backup_databases() TO pg_monitor;
 
 -- Back up one of the databases that are backed up, now.  Not STRICT, so
 -- that a NULL argument raises an error instead of silently returning
