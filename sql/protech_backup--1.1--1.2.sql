@@ -33,8 +33,9 @@ COMMENT ON FUNCTION protech_backup_now(name) IS 'take a backup of one database n
 REVOKE ALL ON FUNCTION protech_backup_now(name) FROM PUBLIC;
 
 -- The size anomaly of the newest backup of one database, judged against
--- the previous backups of that database alone (see the function without
--- argument, which judges the newest backup of the directory).
+-- the previous backups of that database alone; of the newest backup of the
+-- directory among all when database is NULL, which is what the function
+-- without argument now returns.
 CREATE FUNCTION protech_backup_size_anomaly(database name)
 RETURNS text
 LANGUAGE sql STABLE
@@ -46,7 +47,7 @@ AS $$
 		FROM @extschema@.protech_backup_list() b, pg_control_system() c
 		WHERE (b.system_identifier IS NULL
 			   OR b.system_identifier = c.system_identifier)
-		  AND b.database = $1),
+		  AND ($1 IS NULL OR b.database = $1)),
 	newest AS (SELECT * FROM backups WHERE n = 1),
 	previous AS (
 		SELECT b.size_bytes
@@ -72,6 +73,11 @@ AS $$
 	FROM newest, median
 $$;
 REVOKE ALL ON FUNCTION protech_backup_size_anomaly(name) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION protech_backup_size_anomaly()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT @extschema@.protech_backup_size_anomaly(NULL::name) $$;
 
 -- protech_backup_cleanup() shows the database of each backup.
 DROP FUNCTION protech_backup_cleanup(boolean);
