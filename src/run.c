@@ -68,8 +68,12 @@ size_anomaly(const char *database)
 	char	   *anomaly = NULL;
 	int			nestlevel = protech_backup_spi_connect();
 	Oid			type = NAMEOID;
-	Datum		value = CStringGetDatum(database);
+	NameData	name;
+	Datum		value;
 	char	   *query = NULL;
+
+	namestrcpy(&name, database);
+	value = NameGetDatum(&name);
 
 	schema = protech_backup_extension_schema();
 	if (schema != NULL && protech_backup_many_databases() &&
