@@ -156,6 +156,10 @@ unlike( $node->safe_psql('app',
 		"SELECT array_to_string(problems, ';') FROM protech_backup_status() WHERE database = 'sales'"),
 	qr/missing|no successful/, 'another database\'s row does not carry them');
 is( $node->safe_psql('app',
+		"SELECT count(*) FILTER (WHERE position(last_success_file IN p) > 0), count(*) FROM protech_backup_status(), unnest(problems) p WHERE p LIKE 'size anomaly:%' AND database IN ('my db', 'a/b')"
+	),
+	'2|2', 'each row judges the size of its own database\'s newest backup');
+is( $node->safe_psql('app',
 		"SELECT count(DISTINCT (directory, worker_pid, enabled)) FROM protech_backup_status()"
 	),
 	'1', 'what concerns the whole cluster is the same on every row');
