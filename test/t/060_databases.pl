@@ -123,6 +123,11 @@ is( $node->safe_psql('sales_copy',
 	),
 	'42|SQL_ASCII', 'with its rows and its encoding');
 
+is( $node->safe_psql('app',
+		"SELECT protech_backup_read_size('$by_db{'my db'}') = size_bytes AND length(protech_backup_read('$by_db{'my db'}', 0, 15)) = 15 FROM protech_backup_list() WHERE database = 'my db'"
+	),
+	't', 'a backup of another database is read like any other');
+
 # 4. protech_backup_now(database).
 is( $node->safe_psql('app',
 		"SELECT database || ':' || (file_name LIKE 'protech\\_backup\\_a%2Fb\\_%') FROM protech_backup_now('a/b')"
