@@ -33,12 +33,11 @@ COMMENT ON FUNCTION protech_backup_now(name) IS 'take a backup of one database n
 REVOKE ALL ON FUNCTION protech_backup_now(name) FROM PUBLIC;
 
 -- The size anomaly of the newest backup of one database, judged against
--- the previous backups of that database alone; of the newest backup of the
--- directory among all when database is NULL, which is what the function
--- without argument now returns.
+-- the previous backups of that database alone (the function without
+-- argument judges the newest backup of the directory among all).
 CREATE FUNCTION protech_backup_size_anomaly(database name)
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
 	WITH backups AS (
@@ -47,7 +46,7 @@ AS $$
 		FROM @extschema@.protech_backup_list() b, pg_control_system() c
 		WHERE (b.system_identifier IS NULL
 			   OR b.system_identifier = c.system_identifier)
-		  AND ($1 IS NULL OR b.database = $1)),
+		  AND b.database = $1),
 	newest AS (SELECT * FROM backups WHERE n = 1),
 	previous AS (
 		SELECT b.size_bytes
@@ -73,11 +72,6 @@ AS $$
 	FROM newest, median
 $$;
 REVOKE ALL ON FUNCTION protech_backup_size_anomaly(name) FROM PUBLIC;
-CREATE OR REPLACE FUNCTION protech_backup_size_anomaly()
-RETURNS text
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT @extschema@.protech_backup_size_anomaly(NULL::name) $$;
 
 -- protech_backup_cleanup() shows the database of each backup.
 DROP FUNCTION protech_backup_cleanup(boolean);
