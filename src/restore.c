@@ -32,7 +32,8 @@
  * compressed itself (plain .sql.gz and .sql.zst, custom .dump.zst) is
  * decompressed by the stream pipeline's reader (stream.c), one buffer at a
  * time, into the program's standard input; pg_dump's own gzip is read by
- * pg_restore.  The calling process waits in the child runner's latch loop,
+ * pg_restore.  An encrypted backup is read through age -d with
+ * protech_backup.encryption_identity_file (encrypt.c), into that reader.  The calling process waits in the child runner's latch loop,
  * so cancel, statement_timeout, termination and protech_backup.timeout
  * stop the program at once.
  *
@@ -67,6 +68,7 @@
 #include "utils/builtins.h"
 
 #include "child.h"
+#include "encrypt.h"
 #include "extension.h"
 #include "leave_out.h"
 #include "programs.h"
@@ -379,7 +381,8 @@ dbname_conninfo(const char *database)
 
 /*
  * The stored backup at path read as a restore's program takes it on its
- * standard input (decompressed, when this extension compressed it), or
+ * standard input (decrypted when encrypted, decompressed when this
+ * extension compressed it), or
  * NULL when the program reads the file itself; a plain dump is always
  * read when leave_out is set, for the filter it flows through.
  */
@@ -387,9 +390,15 @@ static ProtechBackupStreamReader *
 open_backup_stream(const char *path, const ProtechBackupStorage *storage,
 				   bool leave_out)
 {
+	ProtechBackupMethod method =
+		storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ?
+		storage->method : PROTECH_BACKUP_METHOD_NONE;
+
+	if (protech_backup_is_encrypted_name(path))
+		return protech_backup_decrypting_reader(path, method);
 	if (storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ||
 		(leave_out && storage->format == PROTECH_BACKUP_FORMAT_PLAIN))
-		return protech_backup_stream_reader(path, storage->method);
+		return protech_backup_stream_reader(path, method);
 	return NULL;
 }
 
@@ -674,8 +683,10 @@ protech_backup_restore_into(const char *directory,
 	char	   *path = psprintf("%s/%s", directory, info->file_name);
 	bool		ok;
 
-	/* the callers check it first, to refuse before reading the backup */
+	/* the callers check them first, to refuse before reading the backup */
 	protech_backup_check_restore_rights(info);
+	if (info->recipients.count > 0)
+		protech_backup_require_identity(info->file_name);
 	if (!protech_backup_storage_of(info->format, info->compression, &storage))
 		elog(ERROR, "backup \"%s\" has an unknown format", info->file_name);
 	db.name = target;
@@ -779,6 +790,8 @@ protech_backup_restore_backup(const char *directory,
 						target, SCRATCH_PREFIX),
 				 errdetail("Names starting so are reserved for the scratch databases of protech_backup_verify(), which the scheduler drops.")));
 	protech_backup_check_restore_rights(info);
+	if (info->recipients.count > 0)
+		protech_backup_require_identity(info->file_name);
 	if (OidIsValid(get_database_oid(target, true)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_DATABASE),
