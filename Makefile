@@ -16,6 +16,7 @@ OBJS = \
 	src/encrypt.o \
 	src/extension.o \
 	src/history.o \
+	src/leave_out.o \
 	src/manifest.o \
 	src/manual.o \
 	src/pg_dump.o \

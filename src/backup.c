@@ -44,6 +44,7 @@
 #include "durable.h"
 #include "encrypt.h"
 #include "extension.h"
+#include "leave_out.h"
 #include "manifest.h"
 #include "pg_dump.h"
 #include "programs.h"
@@ -243,7 +244,8 @@ fill_description(ProtechBackupInfo *info, char **values,
 
 /*
  * Record in info what the manifest says of the database this process is
- * connected to (see DESCRIBE_QUERY and EXTENSIONS_QUERY).  Read just before
+ * connected to (see DESCRIBE_QUERY and EXTENSIONS_QUERY), and those of its
+ * extensions that can live in it only (leave_out.c).  Read just before
  * pg_dump starts, in a snapshot of its own, so a table created or dropped
  * in between makes the count differ from what pg_dump's snapshot holds.
  */
@@ -270,6 +272,7 @@ describe_database(ProtechBackupInfo *info)
 			extensions[2 * i + j] = SPI_getvalue(SPI_tuptable->vals[i],
 												 SPI_tuptable->tupdesc, j + 1);
 	fill_description(info, values, (int) SPI_processed, extensions);
+	protech_backup_describe_single_database_extensions(info);
 	protech_backup_spi_finish(nestlevel);
 	PopActiveSnapshot();
 }

@@ -91,6 +91,8 @@ typedef enum ManifestField
 	MF_VERIFY_RESULT,			/* null until the first verification */
 	MF_SYSTEM_IDENTIFIER,		/* absent before extension version 1.1 */
 	MF_TIMELINE,				/* absent before extension version 1.1 */
+	MF_SINGLE_DATABASE_EXTENSIONS,	/* null when none, absent before 1.2 */
+	MF_SINGLE_DATABASE_SCHEMAS, /* null when none, absent before 1.2 */
 	MF_ENCRYPTION,				/* "age", or absent: in clear */
 	MF_RECIPIENTS,				/* an array of age public keys, with it */
 	MF_COUNT
@@ -128,6 +130,8 @@ static const char *const manifest_field_names[MF_COUNT] = {
 	"verify_result",
 	"system_identifier",
 	"timeline",
+	"single_database_extensions",
+	"single_database_schemas",
 	"encryption",
 	"recipients",
 };
@@ -278,6 +282,10 @@ write_manifest_locked(const char *directory, const ProtechBackupInfo *info,
 	}
 	appendStringInfoChar(&json, ']');
 	append_string_field(&json, MF_DATABASE_OWNER, info->database_owner);
+	append_string_field(&json, MF_SINGLE_DATABASE_EXTENSIONS,
+						info->single_database_extensions);
+	append_string_field(&json, MF_SINGLE_DATABASE_SCHEMAS,
+						info->single_database_schemas);
 	append_string_field(&json, MF_VERIFIED_AT, info->verified_at == 0 ? NULL :
 						format_utc_timestamp(info->verified_at));
 	append_string_field(&json, MF_VERIFY_RESULT, info->verify_result);
@@ -598,7 +606,15 @@ protech_backup_parse_manifest(const char *directory,
 		 !copy_field(info->database_owner, sizeof(info->database_owner),
 					 parse.values[MF_DATABASE_OWNER])) ||
 		parse.values[MF_EXTENSIONS] != NULL ||
-		(parse.extension_count > 0 && !parse.extensions_valid))
+		(parse.extension_count > 0 && !parse.extensions_valid) ||
+		(parse.values[MF_SINGLE_DATABASE_EXTENSIONS] != NULL &&
+		 !copy_field(info->single_database_extensions,
+					 sizeof(info->single_database_extensions),
+					 parse.values[MF_SINGLE_DATABASE_EXTENSIONS])) ||
+		(parse.values[MF_SINGLE_DATABASE_SCHEMAS] != NULL &&
+		 !copy_field(info->single_database_schemas,
+					 sizeof(info->single_database_schemas),
+					 parse.values[MF_SINGLE_DATABASE_SCHEMAS])))
 		return false;
 	for (int i = 0; i < parse.extension_count; i++)
 		if (parse.extensions[i].name[0] == '\0' ||

@@ -79,6 +79,8 @@ typedef struct ProtechBackupRecipients
 
 /* room for a locale name in a manifest */
 #define PROTECH_BACKUP_LOCALE_SIZE 256
+/* room for a list of quoted names in a manifest, with its NUL */
+#define PROTECH_BACKUP_NAME_LIST_SIZE 1024
 /* the most extensions a backed-up database may have */
 #define PROTECH_BACKUP_MAX_EXTENSIONS 128
 
@@ -132,6 +134,14 @@ typedef struct ProtechBackupInfo
 	/* its extensions, in the order they were created */
 	int			extension_count;
 	ProtechBackupExtension extensions[PROTECH_BACKUP_MAX_EXTENSIONS];
+	/*
+	 * Those of them that can live in one database only (pg_cron), and the
+	 * schemas they created, each a list of quoted identifiers separated by
+	 * ", "; "" when there are none (and in manifests older than 1.2).  A
+	 * restore into another database leaves them out (see leave_out.c).
+	 */
+	char		single_database_extensions[PROTECH_BACKUP_NAME_LIST_SIZE];
+	char		single_database_schemas[PROTECH_BACKUP_NAME_LIST_SIZE];
 	/* encrypted with age to these recipients (count 0: in clear) */
 	ProtechBackupRecipients recipients;
 	/* the last verification: 0 and "" until the first */

@@ -70,6 +70,7 @@
 #include "child.h"
 #include "encrypt.h"
 #include "extension.h"
+#include "leave_out.h"
 #include "programs.h"
 #include "repository.h"
 #include "restore.h"
@@ -299,7 +300,8 @@ restored_database_owner(const ProtechBackupInfo *info)
  * then passes over them, and a restore role that is no superuser needs not
  * create them); only those whose schema every new database has (public,
  * pg_catalog), since the dump creates the other schemas, and so the
- * extensions in them.  Then, for a restore through
+ * extensions in them; not those a restore into db->name leaves out
+ * (leave_out.c).  Then, for a restore through
  * protech_backup.restore_role, give the database its owner (see
  * restored_database_owner), only now, so that no other role may create
  * anything in it while the extensions' scripts run.  Raises an error
@@ -318,8 +320,9 @@ prepare_database(const TargetDatabase *db, const ProtechBackupInfo *info,
 	{
 		const ProtechBackupExtension *extension = &info->extensions[i];
 
-		if (strcmp(extension->schema, "public") == 0 ||
-			strcmp(extension->schema, "pg_catalog") == 0)
+		if ((strcmp(extension->schema, "public") == 0 ||
+			 strcmp(extension->schema, "pg_catalog") == 0) &&
+			!protech_backup_extension_left_out(info, db->name, extension->name))
 			appendStringInfo(&command,
 							 "CREATE EXTENSION IF NOT EXISTS %s WITH SCHEMA %s; ",
 							 quote_identifier(extension->name),
@@ -338,13 +341,20 @@ prepare_database(const TargetDatabase *db, const ProtechBackupInfo *info,
 								  protech_backup_connection_environment(db->name, role),
 								  command.data, &output);
 	if (status != 0)
+	{
+		char	   *printed = protech_backup_last_lines(&output, FAILURE_TAIL_LINES);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 				 errmsg("could not prepare database \"%s\" for backup \"%s\": psql %s",
 						db->name, info->file_name, wait_result_to_str(status)),
-				 errdetail("psql printed:\n%s",
-						   protech_backup_last_lines(&output, FAILURE_TAIL_LINES)),
-				 errhint("Install the extensions the backup needs on this server.")));
+				 errdetail("psql printed:\n%s", printed),
+				 !strstr(printed, "can only create extension in database") ?
+				 errhint("Install the extensions the backup needs on this server.") :
+				 info->single_database_extensions[0] == '\0' ?
+				 errhint("An extension of the backup can live in one database only (pg_cron), and the backup's manifest, older than protech_backup 1.2, does not say so: restore it into the database it was taken of, or take a new backup, whose restore into another name leaves the extension out.") :
+				 errhint("The extension can live only in the database its setting names (pg_cron: cron.database_name): restore into another name, which leaves it out, or name this database in that setting.")));
+	}
 }
 
 /*
@@ -370,22 +380,88 @@ dbname_conninfo(const char *database)
 }
 
 /*
- * Restore the backup at path, stored as storage says, into the existing,
- * empty database target with psql or pg_restore.  Returns true, or false
- * with *problem saying which program failed and which statement.
+ * The stored backup at path read as a restore's program takes it on its
+ * standard input (decrypted when encrypted, decompressed when this
+ * extension compressed it), or
+ * NULL when the program reads the file itself; a plain dump is always
+ * read when leave_out is set, for the filter it flows through.
+ */
+static ProtechBackupStreamReader *
+open_backup_stream(const char *path, const ProtechBackupStorage *storage,
+				   bool leave_out)
+{
+	ProtechBackupMethod method =
+		storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ?
+		storage->method : PROTECH_BACKUP_METHOD_NONE;
+
+	if (protech_backup_is_encrypted_name(path))
+		return protech_backup_decrypting_reader(path, method);
+	if (storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ||
+		(leave_out && storage->format == PROTECH_BACKUP_FORMAT_PLAIN))
+		return protech_backup_stream_reader(path, method);
+	return NULL;
+}
+
+/*
+ * Add to argv (from *argc on) pg_restore's options that leave out of a
+ * custom or directory archive at path what a restore of the backup info
+ * describes into target leaves out (see leave_out.c): -L with the
+ * archive's list, those entries commented out, and -N for each of the
+ * schemas.  *list_file is the temporary file of the list.  False with
+ * *problem when the archive could not be listed.
+ */
+static bool
+leave_out_of_archive(const char *path, const ProtechBackupStorage *storage,
+					 const ProtechBackupInfo *info, const char *target,
+					 const char *const *envp, const char **argv, int *argc,
+					 File *list_file, char **problem)
+{
+	ProtechBackupStreamReader *reader = open_backup_stream(path, storage, false);
+	const char *list_argv[] = {argv[0], "--list", reader ? NULL : path, NULL};
+	char	   *list_path;
+	bool		listed;
+	ListCell   *lc;
+
+	listed = protech_backup_restore_list(info, target, list_argv, envp,
+										 reader ? protech_backup_stream_read : NULL,
+										 reader, &list_path, list_file, problem);
+	if (reader)
+		protech_backup_stream_reader_close(reader);
+	if (!listed)
+		return false;
+	argv[(*argc)++] = psprintf("--use-list=%s", list_path);
+	foreach(lc, protech_backup_left_out_schemas(info, target))
+		argv[(*argc)++] = psprintf("--exclude-schema=%s", (char *) lfirst(lc));
+	return true;
+}
+
+/*
+ * Restore the backup info describes, at path, stored as storage says, into
+ * the existing, empty database target with psql or pg_restore, leaving
+ * out what a restore into target leaves out (see leave_out.c).  Returns
+ * true, or false with *problem saying which program failed and which
+ * statement.
  */
 static bool
 restore_dump(const char *path, const ProtechBackupStorage *storage,
-			 const char *target, const char *role, char **problem)
+			 const ProtechBackupInfo *info, const char *target,
+			 const char *role, char **problem)
 {
 	bool		plain = storage->format == PROTECH_BACKUP_FORMAT_PLAIN;
+	bool		leave_out = protech_backup_leaves_out(info, target);
 	const char *program = plain ? "psql" : "pg_restore";
-	const char *argv[12];
+	const char *const *envp = protech_backup_connection_environment(target, role);
+	const char **argv;
 	int			argc = 0;
-	ProtechBackupStreamReader *reader = NULL;
+	ProtechBackupStreamReader *reader;
+	ProtechBackupSource source = NULL;
+	void	   *source_arg = NULL;
+	File		list_file = -1;
 	StringInfoData output;
-	int			status;
+	volatile int status;
 
+	argv = palloc0(sizeof(char *) *
+				   (12 + list_length(protech_backup_left_out_schemas(info, target))));
 	argv[argc++] = protech_backup_program_path(program);
 	if (plain)
 	{
@@ -405,30 +481,42 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 		argv[argc++] = psprintf("--dbname=%s", dbname_conninfo(target));
 		if (storage->format == PROTECH_BACKUP_FORMAT_DIRECTORY)
 			argv[argc++] = psprintf("--jobs=%d", protech_backup_jobs);
+		if (leave_out &&
+			!leave_out_of_archive(path, storage, info, target, envp,
+								  argv, &argc, &list_file, problem))
+			return false;
 	}
-	if (storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ||
-		protech_backup_is_encrypted_name(path))
+	reader = open_backup_stream(path, storage, leave_out);
+	if (reader)
 	{
-		ProtechBackupMethod method =
-			storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ?
-			storage->method : PROTECH_BACKUP_METHOD_NONE;
-
 		/* psql reads "-" as standard input, pg_restore reads it without */
 		if (plain)
 			argv[argc++] = "-";
-		reader = protech_backup_is_encrypted_name(path) ?
-			protech_backup_decrypting_reader(path, method) :
-			protech_backup_stream_reader(path, method);
+		source = protech_backup_stream_read;
+		source_arg = reader;
+		if (plain && leave_out)
+		{
+			source_arg = protech_backup_dump_filter(info, target, source, reader);
+			source = protech_backup_dump_filter_read;
+		}
 	}
 	else
 		argv[argc++] = path;
 	argv[argc] = NULL;
 
 	initStringInfo(&output);
-	status = protech_backup_run_child(program, argv,
-									  protech_backup_connection_environment(target, role),
-									  reader ? protech_backup_stream_read : NULL, reader,
-									  NULL, NULL, &output, protech_backup_timeout);
+	PG_TRY();
+	{
+		status = protech_backup_run_child(program, argv, envp, source,
+										  source_arg, NULL, NULL, &output,
+										  protech_backup_timeout);
+	}
+	PG_FINALLY();
+	{
+		if (list_file >= 0)
+			FileClose(list_file);
+	}
+	PG_END_TRY();
 	if (reader)
 		protech_backup_stream_reader_close(reader);
 	if (status == 0)
@@ -612,7 +700,7 @@ protech_backup_restore_into(const char *directory,
 	{
 		create_database(&db, info, !keep);
 		prepare_database(&db, info, role);
-		ok = restore_dump(path, &storage, target, restore_role, problem) &&
+		ok = restore_dump(path, &storage, info, target, restore_role, problem) &&
 			count_tables(target, restore_role, tables, rows, problem);
 		/* should this fail, the cleanup tries once more */
 		if (!ok || !keep)

@@ -34,6 +34,7 @@
 #include "databases.h"
 #include "download.h"
 #include "durable.h"
+#include "leave_out.h"
 #include "manual.h"
 #include "repository.h"
 #include "restore.h"
@@ -418,8 +419,8 @@ protech_backup_cleanup(PG_FUNCTION_ARGS)
  *
  * Verify a backup (see protech_backup_verify_backup) and return the
  * outcome as one row: restored is NULL when no restore was asked for,
- * tables and rows are those of the restore, detail says what is wrong
- * (NULL when nothing is).
+ * tables and rows are those of the restore, detail says what is wrong,
+ * or else what the restore left out (NULL when neither).
  * A damaged backup is reported, never raised.
  */
 Datum
@@ -454,24 +455,46 @@ protech_backup_verify(PG_FUNCTION_ARGS)
 	values[4] = Int64GetDatum(v.rows);
 	nulls[4] = !v.counted;
 	values[5] = IntervalPGetDatum(duration);
-	if (v.detail != NULL)
-		values[6] = CStringGetTextDatum(v.detail);
+	if (v.detail != NULL || v.left_out != NULL)
+		values[6] = CStringGetTextDatum(v.detail ? v.detail : v.left_out);
 	else
 		nulls[6] = true;
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;
 }
 
+/* the columns of protech_backup_restore(), and of its 1.0 and 1.1 form */
+#define RESTORE_COLUMNS 5
+#define RESTORE_COLUMNS_1_1 4
+
+/*
+ * A text[] of a List of strings.
+ */
+static Datum
+text_array(List *strings)
+{
+	Datum	   *elements = palloc(sizeof(Datum) * list_length(strings));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, strings)
+		elements[n++] = CStringGetTextDatum(lfirst(lc));
+	return PointerGetDatum(construct_array(elements, n, TEXTOID, -1, false,
+										   TYPALIGN_INT));
+}
+
 /*
  * SQL: protech_backup_restore(file_name text, target_database name)
  *		RETURNS TABLE(database name, tables integer, rows bigint,
- *					  duration interval)
+ *					  duration interval, notes text[])
  *
  * Restore a backup into a new database, which must not exist yet: the live
  * database is never dropped or overwritten.  The backup is read back and
  * checked against its manifest first.  When the restore fails, the
  * half-restored database is dropped and the error quotes the statement
- * that failed.
+ * that failed.  notes says, one line each, what the restore left out
+ * (leave_out.c), NULL when nothing; the 1.0 and 1.1 form of the function
+ * has no notes column, which the caller's tuple descriptor tells.
  */
 Datum
 protech_backup_restore(PG_FUNCTION_ARGS)
@@ -484,8 +507,9 @@ protech_backup_restore(PG_FUNCTION_ARGS)
 	int64		rows;
 	TimestampTz started_at = GetCurrentTimestamp();
 	Interval   *duration = palloc0(sizeof(Interval));
-	Datum		values[4];
-	bool		nulls[4] = {0};
+	Datum		values[RESTORE_COLUMNS];
+	bool		nulls[RESTORE_COLUMNS] = {0};
+	List	   *notes;
 
 	reject_during_recovery("protech_backup_restore()");
 	protech_backup_require_preload();
@@ -496,13 +520,20 @@ protech_backup_restore(PG_FUNCTION_ARGS)
 									   "must not be null or empty", NULL);
 	target = NameStr(*PG_GETARG_NAME(1));
 	protech_backup_restore_backup(directory, info, target, &tables, &rows);
+	notes = protech_backup_left_out_notes(info, target);
 
 	duration->time = GetCurrentTimestamp() - started_at;
 	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != RESTORE_COLUMNS &&
+		rsinfo->setDesc->natts != RESTORE_COLUMNS_1_1)
+		elog(ERROR, "protech_backup_restore() returns %d columns, not %d",
+			 rsinfo->setDesc->natts, RESTORE_COLUMNS);
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(target));
 	values[1] = Int32GetDatum(tables);
 	values[2] = Int64GetDatum(rows);
 	values[3] = IntervalPGetDatum(duration);
+	values[4] = notes ? text_array(notes) : (Datum) 0;
+	nulls[4] = notes == NIL;
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;
 }

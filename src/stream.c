@@ -528,7 +528,8 @@ new_reader(const char *path, int fd, ProtechBackupRead raw,
 
 /*
  * Open the file at path (never through a symbolic link) to be read
- * decompressed with method; raises an error when it cannot be opened.
+ * decompressed with method (as it is with PROTECH_BACKUP_METHOD_NONE);
+ * raises an error when it cannot be opened.
  */
 ProtechBackupStreamReader *
 protech_backup_stream_reader(const char *path, ProtechBackupMethod method)

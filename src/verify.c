@@ -23,6 +23,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/timestamp.h"
 
+#include "leave_out.h"
 #include "manifest.h"
 #include "repository.h"
 #include "restore.h"
@@ -67,11 +68,29 @@ record_outcome(const char *directory, const ProtechBackupInfo *info)
 }
 
 /*
+ * What a restore of the backup info describes into target leaves out (see
+ * leave_out.c), its notes separated by "; ", or NULL when nothing.
+ */
+static char *
+left_out_text(const ProtechBackupInfo *info, const char *target)
+{
+	StringInfoData text;
+	ListCell   *lc;
+
+	initStringInfo(&text);
+	foreach(lc, protech_backup_left_out_notes(info, target))
+		appendStringInfo(&text, "%s%s", text.len ? "; " : "",
+						 (char *) lfirst(lc));
+	return text.len ? text.data : NULL;
+}
+
+/*
  * Verify the backup info describes, in directory: read it back (fully
  * decompressing it) against the size and SHA-256 of its manifest and, when
  * restore is set and that matched, restore it into a scratch database
  * (dropped again whatever happens), count its tables and rows, and compare
- * the number of tables with the manifest's.  Record the outcome in the
+ * the number of tables with the manifest's (v->left_out says what the
+ * restore left out: leave_out.c).  Record the outcome in the
  * manifest (except on a standby, which writes nothing), and in info.
  * Raises an error only when the verification itself cannot run (or is
  * interrupted, or the restore may not run with the rights in force: see
@@ -84,6 +103,8 @@ protech_backup_verify_backup(const char *directory, ProtechBackupInfo *info,
 	char	   *problem;
 	char	   *result;
 
+	char	   *scratch = protech_backup_scratch_database_name();
+
 	if (restore)
 		protech_backup_check_restore_rights(info);
 	memset(v, 0, sizeof(*v));
@@ -94,10 +115,10 @@ protech_backup_verify_backup(const char *directory, ProtechBackupInfo *info,
 		v->detail = restore ? psprintf("%s; not restored", problem) : problem;
 	else if (restore)
 	{
-		v->counted = protech_backup_restore_into(directory, info,
-												 protech_backup_scratch_database_name(),
+		v->counted = protech_backup_restore_into(directory, info, scratch,
 												 false, &v->tables, &v->rows,
 												 &problem);
+		v->left_out = left_out_text(info, scratch);
 		if (!v->counted)
 			v->detail = problem;
 		else if (v->tables != info->tables)
@@ -111,8 +132,9 @@ protech_backup_verify_backup(const char *directory, ProtechBackupInfo *info,
 	if (v->detail != NULL)
 		result = psprintf(PROTECH_BACKUP_VERIFY_FAILED ": %s", v->detail);
 	else if (restore)
-		result = psprintf("ok: restored %d tables, " INT64_FORMAT " rows",
-						  v->tables, v->rows);
+		result = psprintf("ok: restored %d tables, " INT64_FORMAT " rows%s%s",
+						  v->tables, v->rows, v->left_out ? "; " : "",
+						  v->left_out ? v->left_out : "");
 	else
 		result = pstrdup("ok: checksum");
 	info->verified_at = v->finished_at;

@@ -23,6 +23,7 @@ typedef struct ProtechBackupVerification
 	int32		tables;
 	int64		rows;
 	char	   *detail;			/* what is wrong, NULL when nothing is */
+	char	   *left_out;		/* what the restore left out, or NULL */
 	TimestampTz started_at;
 	TimestampTz finished_at;
 } ProtechBackupVerification;

@@ -21,7 +21,9 @@
 #   lines pass;
 # - the download role recipe, run by root: the file arrives with mode 0600;
 # - the restore runbook: verify, restore, swap (with pg_cron's and the
-#   scheduler's sessions on the old database), a new server, by hand.
+#   scheduler's sessions on the old database), a new server, by hand;
+# - a database holding pg_cron itself (cron.database_name = 'app') verifies
+#   by restore and restores into another name, pg_cron left out.
 # Every cluster made is dropped with pg_dropcluster --stop whatever happens.
 use strict;
 use warnings;
@@ -302,5 +304,27 @@ system('chown', 'postgres:', map { "$scratch/$_" } $copied, "$copied.json", "$co
 ($status, $out) = run_sh(for_cluster(recipe('runbook-by-hand'), $b, $copied), 1);
 is($status, 0, 'the by-hand restore') or diag($out);
 is(psql($b, 'app_restored', 'SELECT count(*) FROM precious'), '1000', 'restores the data');
+
+# --- a database holding pg_cron itself verifies by restore ---------------
+# cron.database_name = 'app': pg_cron created in app, a job in cron.job; the
+# backup verifies by restore and restores into another name, pg_cron left
+# out and said so, the data there
+append_conf($a, "cron.database_name = 'app'\n");
+system("pg_ctlcluster $version $a restart");
+psql($a, 'app', 'CREATE EXTENSION pg_cron');
+psql($a, 'app', "SELECT cron.schedule('nightly-vacuum', '0 3 * * *', 'VACUUM')");
+my $with_cron = psql($a, 'app', 'SELECT file_name FROM protech_backup_now()');
+is( psql($a, 'app',
+		"SELECT checksum_ok, restored, detail FROM protech_backup_verify('$with_cron', restore => true)"),
+	't|t|extension pg_cron left out: it can live only in database app; '
+	  . 'schema cron left out with its objects and their data: a left-out extension created it',
+	'a database holding pg_cron verifies by restore, pg_cron left out and said so');
+is( psql($a, 'app',
+		"SELECT notes[1] FROM protech_backup_restore('$with_cron', 'app_with_cron')"),
+	'extension pg_cron left out: it can live only in database app',
+	'and restores into another name, with the note');
+is( psql($a, 'app_with_cron',
+		"SELECT (SELECT count(*) FROM precious), (SELECT count(*) FROM pg_namespace WHERE nspname = 'cron')"),
+	'1000|0', 'the restored database has the data, not pg_cron');
 
 done_testing();

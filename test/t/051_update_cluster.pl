@@ -85,6 +85,12 @@ is( $node->safe_psql('app',
 	"$old|delete\n$new|keep",
 	'retention counts the backup of a 1.0 manifest as this cluster\'s');
 
+# 1.1's protech_backup_restore() (four columns) with this library
+is( $node->safe_psql('app',
+		"SELECT database, tables FROM protech_backup_restore('$new', 'app_restored_1_1')"),
+	'app_restored_1_1|1',
+	'1.1: protech_backup_restore() returns its four columns with this library');
+$node->safe_psql('app', 'DROP DATABASE app_restored_1_1');
 # a 1.1 install with protech_backup.databases set: its signatures work
 reload_and_wait($node, 'protech_backup.retention_count' => '30',
 	'protech_backup.databases' => 'app, postgres');
@@ -103,6 +109,13 @@ is( $node->safe_psql('app',
 	'1.2', 'updated to 1.2');
 is($node->safe_psql('app', "SELECT count(*) FROM protech_backup_list() WHERE file_name = '$new'"),
 	'1', '1.2: the backup is still listed');
+is( $node->safe_psql('app',
+		"SELECT database, tables, notes IS NULL FROM protech_backup_restore('$new', 'app_restored_1_2')"),
+	'app_restored_1_2|1|t',
+	'1.2: protech_backup_restore() has the notes column, NULL when nothing was left out');
+is( $node->safe_psql('app',
+		"SELECT has_function_privilege('pg_monitor', 'protech_backup_restore(text, name)', 'EXECUTE')"),
+	'f', '1.2: protech_backup_restore() is still not granted to PUBLIC');
 
 # 1.2: every database of the cluster
 is($node->safe_psql('app', 'SELECT database FROM protech_backup_status()'),
