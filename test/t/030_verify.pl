@@ -224,6 +224,10 @@ mkdir("$dir/$folder_gz/extra") or die;
 like(verify_row($folder_gz, 'false'),
 	qr/^f\|null\|"[^"]*\Q$folder_gz\E\/extra" is not a regular file$/,
 	'a folder inside a directory-format backup: not a regular file');
+($ret, $out, $err) = $node->psql('app',
+	"\\set VERBOSITY verbose\nSELECT protech_backup_read_size('$folder_gz')");
+like($err, qr/ERROR:  22023: "\Q$folder_gz\E" is not a backup\nDETAIL:  Reading it: "[^"]*\/extra" is not a regular file\./,
+	'a folder inside a directory-format backup: not read as a tar archive (22023)');
 rmdir("$dir/$folder_gz/extra") or die;
 
 # A restore that gives another number of tables than the manifest records
