@@ -26,7 +26,7 @@ our @EXPORT = qw(new_backup_node backup_now backup_fails listed_backups
   fake_pg_dump fake_pg_dump_pid reload_and_wait wait_until
   process_alive track_process child_pids server_processes_left
   schema_of contents check_stored flip_byte lock_table prepend_hba extension_functions
-  harmless_value set_io_faults fired_io_faults);
+  harmless_value set_io_faults fired_io_faults join_pipeline);
 
 # A started node preloading protech_backup, with the extension created in
 # database 'app' (protech_backup.database) and extra postgresql.conf lines;
@@ -247,6 +247,15 @@ sub wait_until
 	die "timed out waiting for $what";
 }
 
+# IPC::Run's arguments for a pipeline of commands.
+sub join_pipeline
+{
+	my ($cmds) = @_;
+	my @args = ($cmds->[0]);
+	push @args, '|', $_ for @{$cmds}[ 1 .. $#$cmds ];
+	return \@args;
+}
+
 # The state, parent pid and start time (in clock ticks after boot) of
 # process $pid, from /proc/PID/stat; an empty list when there is none.
 sub process_stat
@@ -430,14 +439,15 @@ sub check_stored
 }
 
 # The functions of the extension in database $db, each a hash: proc (its
-# name), retset and strict (booleans), types and names (array refs, of its
+# name, unqualified also when it is overloaded: a call resolves the
+# overload by its arguments), retset and strict (booleans), types and names (array refs, of its
 # input arguments, the names '' where there is none).
 sub extension_functions
 {
 	my ($node, $db) = @_;
 	my @functions;
 	for (split /\n/, $node->safe_psql($db, q{
-		SELECT p.oid::regproc, p.proretset, p.proisstrict,
+		SELECT p.proname, p.proretset, p.proisstrict,
 			   array_to_string(p.proargtypes::regtype[], ','),
 			   (SELECT string_agg(coalesce(a.name, ''), ',' ORDER BY a.i)
 				FROM unnest(p.proargnames, p.proargmodes) WITH ORDINALITY AS a(name, mode, i)
