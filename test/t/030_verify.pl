@@ -182,6 +182,17 @@ flip_byte("$dir/$zst", int((-s "$dir/$zst") / 2));
 like(verify_row($zst, 'false'), qr/^f\|null\|file ".*\Q$zst\E": zstd data is damaged: /,
 	'a flipped byte in a zstd backup: the decompressor says so');
 
+# A globals file of another size than its manifest records: the backup
+# is no longer listed (as a truncated dump), until it is whole again.
+my $globals = "$dir/$zst.globals.sql";
+my $globals_size = -s $globals or die "no $globals";
+append_to_file($globals, "-- more\n");
+is(scalar_of("SELECT count(*) FROM protech_backup_list() WHERE file_name = '$zst'"),
+	'0', 'a globals file of another size than recorded: the backup is not listed');
+truncate($globals, $globals_size) or die;
+is(scalar_of("SELECT count(*) FROM protech_backup_list() WHERE file_name = '$zst'"),
+	'1', 'the globals file of its size again: listed again');
+
 my $dump = $taken{'custom/gzip'};
 truncate("$dir/$dump", (-s "$dir/$dump") - 10) or die;
 is(scalar_of("SELECT count(*) FROM protech_backup_list() WHERE file_name = '$dump'"),
