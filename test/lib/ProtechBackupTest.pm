@@ -23,7 +23,8 @@ use Time::HiRes qw(usleep);
 our @EXPORT = qw(new_backup_node backup_now backup_fails listed_backups
   background_call start_blocked_backup scratch_databases user_tables_and_rows
   backup_files partial_files sha256_of
-  fake_pg_dump reload_and_wait wait_until process_alive child_pids
+  fake_pg_dump fake_pg_dump_pid reload_and_wait wait_until
+  process_alive track_process child_pids server_processes_left
   schema_of contents check_stored flip_byte lock_table prepend_hba extension_functions
   harmless_value set_io_faults fired_io_faults join_pipeline);
 
@@ -205,6 +206,7 @@ sub fake_pg_dump
 	print $fh <<"EOS";
 #!/bin/sh
 if [ "\$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 15.99 (fake)"; exit 0; fi
+cut -d' ' -f22 /proc/\$\$/stat > $path.start
 echo \$\$ > $path.pid
 $body
 EOS
@@ -254,18 +256,72 @@ sub join_pipeline
 	return \@args;
 }
 
+# The state, parent pid and start time (in clock ticks after boot) of
+# process $pid, from /proc/PID/stat; an empty list when there is none.
+sub process_stat
+{
+	my ($pid) = @_;
+	open(my $fh, '<', "/proc/$pid/stat") or return ();
+	my $stat = <$fh> // '';
+	close($fh);
+	# pid (comm) state ppid ... starttime (the 22nd field); comm may hold
+	# spaces and parentheses, the last ")" ends it
+	$stat =~ /^\d+ \(.*\) (.*)$/s or return ();
+	my @fields = split / /, $1;
+	return ($fields[0], $fields[1], $fields[19]);
+}
+
+# The start times of the processes the tests watch, by pid: the machine
+# runs other tests at the same time (other checkouts, other nodes), and a
+# pid that one of them gets once ours has exited must not pass for ours.
+my %start_time;
+
+# Remember who processes @pids are now (their start times), so that
+# process_alive later tells them from a process that reuses their pid;
+# returns @pids.  Call it as soon as a pid is learned, while it runs:
+# a pid tracked before is from then on this process.
+sub track_process
+{
+	my @pids = @_;
+	for my $pid (@pids)
+	{
+		my (undef, undef, $started) = process_stat($pid);
+		$start_time{$pid} = $started if defined $started;
+	}
+	return wantarray ? @pids : $pids[0];
+}
+
 # Whether the process with that pid still exists: running, or a zombie
 # (state Z in /proc/PID/stat), which its parent has not reaped yet.  A
 # process is gone only once reaped: a test that a child was killed must
-# not pass while the process that started it leaves it a zombie.
+# not pass while the process that started it leaves it a zombie.  A pid
+# tracked (track_process, child_pids, fake_pg_dump_pid) is alive only
+# while it is the same process: a later one with its pid is another
+# test's.  An untracked pid is tracked from its first check on.
 sub process_alive
 {
 	my ($pid) = @_;
-	return -e "/proc/$pid/stat";
+	my (undef, undef, $started) = process_stat($pid);
+	return 0 unless defined $started;
+	$start_time{$pid} //= $started;
+	return $start_time{$pid} == $started;
+}
+
+# The pid of the last process run from fake pg_dump $path (what it wrote
+# to $path.pid), tracked with the start time it wrote to $path.start.
+sub fake_pg_dump_pid
+{
+	my ($path) = @_;
+	my $pid = slurp_file("$path.pid");
+	chomp $pid;
+	my $started = slurp_file("$path.start");
+	chomp $started;
+	$start_time{$pid} = $started;
+	return $pid;
 }
 
 # The pids of the children of process $pid, from /proc, zombies included
-# (a child that exited and was not reaped is still its child).
+# (a child that exited and was not reaped is still its child); tracked.
 sub child_pids
 {
 	my ($pid) = @_;
@@ -273,13 +329,27 @@ sub child_pids
 	opendir(my $dh, '/proc') or die "could not read /proc: $!";
 	for my $p (grep { /^\d+$/ } readdir($dh))
 	{
-		open(my $fh, '<', "/proc/$p/stat") or next;
-		my $stat = <$fh>;
-		close($fh);
-		push @children, $p if $stat =~ /^\d+ \(.*\) \S (\d+) / && $1 == $pid;
+		my (undef, $parent) = process_stat($p);
+		push @children, $p if defined $parent && $parent == $pid;
 	}
 	closedir($dh);
-	return @children;
+	return track_process(@children);
+}
+
+# Whether any process of $node's server is left running: one whose
+# working directory is the node's data directory (the postmaster and
+# every process it forks, the programs they run included, work there),
+# which tells them from the processes of any other node on the machine,
+# whatever its name or port.  A zombie has no working directory left:
+# check a postmaster's own pid with process_alive.
+sub server_processes_left
+{
+	my ($node) = @_;
+	my $data = Cwd::abs_path($node->data_dir);
+	opendir(my $dh, '/proc') or die "could not read /proc: $!";
+	my @left = grep { /^\d+$/ && (readlink("/proc/$_/cwd") // '') eq $data } readdir($dh);
+	closedir($dh);
+	return scalar(@left);
 }
 
 # The I/O fault shim (test/iofault/iofault.c), built on first use into the

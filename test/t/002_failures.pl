@@ -18,21 +18,6 @@ my @before = backup_files($node);
 my $good_sha = sha256_of("$dir/$good");
 my $now = "\\set VERBOSITY verbose\nSELECT * FROM protech_backup_now()";
 
-# Whether any process of this node's server is left (their titles start
-# with "postgres: failures:").
-sub server_processes_left
-{
-	opendir(my $proc, '/proc') or die "could not open /proc: $!";
-	for my $pid (grep { /^\d+$/ } readdir($proc))
-	{
-		open(my $fh, '<', "/proc/$pid/cmdline") or next;
-		my $cmdline = <$fh> // '';
-		close($fh);
-		return 1 if $cmdline =~ /^postgres: failures: /;
-	}
-	return 0;
-}
-
 # Expect protech_backup_now() ($now) to fail with $sqlstate and a message
 # matching $pattern, leaving the directory exactly as it was after the
 # first, good backup.
@@ -92,8 +77,7 @@ reload_and_wait($node, 'protech_backup.pg_dump_path' => $slow);
 $now = "SET statement_timeout = '1s';\n$now";
 now_fails('57014', qr/canceling statement due to statement timeout/,
 	'statement_timeout');
-my $slow_pid = slurp_file("$slow.pid");
-chomp $slow_pid;
+my $slow_pid = fake_pg_dump_pid($slow);
 ok(!process_alive($slow_pid), 'statement_timeout: pg_dump was killed');
 
 # A manual backup runs in a worker of its own ('protech_backup backup').
@@ -104,10 +88,9 @@ sub start_slow_backup
 	unlink("$slow.pid");
 	my $bg = background_call($node, 'app', 'SELECT * FROM protech_backup_now()');
 	wait_until(sub { -s "$slow.pid" }, 'the slow pg_dump to start');
-	my $pg_dump_pid = slurp_file("$slow.pid");
-	chomp $pg_dump_pid;
-	my $worker = $node->safe_psql('app',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'protech_backup backup'");
+	my $pg_dump_pid = fake_pg_dump_pid($slow);
+	my $worker = track_process($node->safe_psql('app',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'protech_backup backup'"));
 	return ($bg, $worker, $pg_dump_pid);
 }
 
@@ -165,7 +148,9 @@ like(
 # Postmaster death during a backup: the worker exits and pg_dump dies with
 # it; after a restart the next backup succeeds.
 ($bg, $worker, $pg_dump_pid) = start_slow_backup();
-my $postmaster = $node->{_pid};
+my $postmaster = track_process($node->{_pid});
+ok(server_processes_left($node),
+	'the process check sees the running server (by its data directory)');
 $node->kill9;
 wait_until(sub { !process_alive($pg_dump_pid) },
 	'pg_dump to die after the postmaster');
@@ -173,7 +158,7 @@ wait_until(sub { !process_alive($worker) }, 'the worker to exit');
 ok(1, 'postmaster death: the worker exits and pg_dump dies');
 eval { $bg->quit };
 # the other children exit too when they notice; then the node starts again
-wait_until(sub { !process_alive($postmaster) && !server_processes_left() },
+wait_until(sub { !process_alive($postmaster) && !server_processes_left($node) },
 	'every process of the old server to exit');
 $node->start;
 

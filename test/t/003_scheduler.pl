@@ -237,8 +237,8 @@ my $hung = fake_pg_dump($node, 'hung_pg_dump', 'exec sleep 3600');
 reload_and_wait($node,
 	'protech_backup.pg_dump_path' => $hung,
 	'protech_backup.timeout' => '3s');
-my $scheduler = $node->safe_psql('later',
-	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'protech_backup scheduler'");
+my $scheduler = track_process($node->safe_psql('later',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'protech_backup scheduler'"));
 ($schedule, $due) = next_minute_schedule();
 $offset = -s $node->logfile;
 reload_and_wait($node, 'protech_backup.schedule' => $schedule);
@@ -253,8 +253,7 @@ like( $node->safe_psql('later',
 		"SELECT message FROM protech_backup_history WHERE trigger = 'schedule' AND status = 'failed'"),
 	qr/^pg_dump did not finish within protech_backup\.timeout \(3 s\) and was killed$/,
 	'hung pg_dump: the history says it was killed at the timeout');
-my $hung_pid = slurp_file("$hung.pid");
-chomp $hung_pid;
+my $hung_pid = fake_pg_dump_pid($hung);
 ok(!process_alive($hung_pid), 'hung pg_dump: it was killed and reaped (neither running nor a zombie)');
 is_deeply([ child_pids($scheduler) ], [], 'hung pg_dump: the scheduler has no child left');
 ok(process_alive($scheduler), 'hung pg_dump: the scheduler keeps running');

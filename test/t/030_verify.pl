@@ -17,6 +17,7 @@ use warnings;
 
 use lib 'test/lib';
 use Cwd;
+use File::Copy;
 use IPC::Run;
 use POSIX qw(mkfifo);
 use PostgreSQL::Test::Cluster;
@@ -181,12 +182,35 @@ flip_byte("$dir/$zst", int((-s "$dir/$zst") / 2));
 like(verify_row($zst, 'false'), qr/^f\|null\|file ".*\Q$zst\E": zstd data is damaged: /,
 	'a flipped byte in a zstd backup: the decompressor says so');
 
+# A globals file of another size than its manifest records: the backup
+# is no longer listed (as a truncated dump), until it is whole again.
+my $globals = "$dir/$zst.globals.sql";
+my $globals_size = -s $globals or die "no $globals";
+append_to_file($globals, "-- more\n");
+is(scalar_of("SELECT count(*) FROM protech_backup_list() WHERE file_name = '$zst'"),
+	'0', 'a globals file of another size than recorded: the backup is not listed');
+truncate($globals, $globals_size) or die;
+is(scalar_of("SELECT count(*) FROM protech_backup_list() WHERE file_name = '$zst'"),
+	'1', 'the globals file of its size again: listed again');
+
 my $dump = $taken{'custom/gzip'};
 truncate("$dir/$dump", (-s "$dir/$dump") - 10) or die;
 is(scalar_of("SELECT count(*) FROM protech_backup_list() WHERE file_name = '$dump'"),
 	'0', 'a truncated backup is no longer listed');
 like(verify_row($dump, 'false'), qr/^f\|null\|".*\Q$dump\E" has \d+ bytes, its manifest records \d+$/,
 	'a truncated backup: verify still answers, the size differs');
+
+# A manifest describes the dump it is named after, its whole name: a copy
+# of a .sql.gz backup's manifest under the name of a .sql dump (a prefix
+# of the name it records) does not list that backup a second time.
+{
+	my $gz = $taken{'plain/gzip'};
+	(my $prefix = $gz) =~ s/\.gz$// or die;
+	copy("$dir/$gz.json", "$dir/$prefix.json") or die "could not copy: $!";
+	is(scalar_of("SELECT count(*) FROM protech_backup_list() WHERE file_name = '$gz'"),
+		'1', 'a manifest named after a prefix of the dump it records is not listed');
+	unlink("$dir/$prefix.json") or die;
+}
 
 my $gz = $taken{'plain/gzip'};
 my $manifest = slurp_file("$dir/$gz.json");
@@ -196,6 +220,39 @@ print $mfh $manifest;
 close($mfh);
 like(verify_row($gz, 'false'), qr/^f\|null\|".*" has SHA-256 [0-9a-f]{64}, its manifest records 0{64}$/,
 	'an edited manifest: the SHA-256 differs');
+
+# Bytes after the end of a gzip stream: the decompressor says so, before
+# the size or SHA-256 are compared.
+append_to_file("$dir/$gz", 'trailing bytes');
+like(verify_row($gz, 'false'),
+	qr/^f\|null\|.*\Q$gz\E.*data is damaged: there is data after the end of the stream$/,
+	'bytes after the end of a gzip stream: damaged');
+
+# A directory-format folder holding anything but regular files (here a
+# folder) is damaged, whatever the files in it hold.
+my $folder_gz = $taken{'directory/gzip'};
+mkdir("$dir/$folder_gz/extra") or die;
+like(verify_row($folder_gz, 'false'),
+	qr/^f\|null\|"[^"]*\Q$folder_gz\E\/extra" is not a regular file$/,
+	'a folder inside a directory-format backup: not a regular file');
+($ret, $out, $err) = $node->psql('app',
+	"\\set VERBOSITY verbose\nSELECT protech_backup_read_size('$folder_gz')");
+like($err, qr/ERROR:  22023: "\Q$folder_gz\E" is not a backup\nDETAIL:  Reading it: "[^"]*\/extra" is not a regular file\./,
+	'a folder inside a directory-format backup: not read as a tar archive (22023)');
+rmdir("$dir/$folder_gz/extra") or die;
+
+# A restore that gives another number of tables than the manifest records
+# (here the manifest edited to one more) does not verify.
+my $zstd_dump = $taken{'custom/zstd'};
+$manifest = slurp_file("$dir/$zstd_dump.json");
+my $more = $ntables + 1;
+$manifest =~ s/"tables": $ntables,/"tables": $more,/ or die;
+open($mfh, '>', "$dir/$zstd_dump.json") or die;
+print $mfh $manifest;
+close($mfh);
+like(verify_row($zstd_dump, 'true'),
+	qr/^t\|false\|restored $ntables tables, the manifest records $more \(counted when the backup started\)$/,
+	'a restore with fewer tables than the manifest records: not verified');
 
 # protech_backup_read() and bin/protech_backup_download.
 $file = $taken{'custom/none'};
