@@ -29,7 +29,7 @@ our @EXPORT = qw(new_backup_node backup_now backup_fails listed_backups
   harmless_value set_io_faults fired_io_faults
   new_fault_node fault io_fault backup_error finish_background listed_sha256
   leftover_files faults_summary use_io_directory
-  status_of metric_value backup_cluster extension_version);
+  status_of metric_value backup_cluster extension_version psql_restore);
 
 # A started node preloading protech_backup, with the extension created in
 # database 'app' (protech_backup.database) and extra postgresql.conf lines;
@@ -180,6 +180,21 @@ sub extension_version
 	my ($node) = @_;
 	return $node->safe_psql('app',
 		"SELECT extversion FROM pg_extension WHERE extname = 'protech_backup'");
+}
+
+# Restore the plain dump at $path into a new database $db with psql, as
+# the README's runbook does (ON_ERROR_STOP), as test $name.
+sub psql_restore
+{
+	my ($node, $db, $path, $name) = @_;
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->command_ok(
+		[
+			'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+			'-d', $node->connstr($db), '-f', $path
+		],
+		$name);
+	return;
 }
 
 # How many scratch databases of verifications exist on the node.
@@ -506,7 +521,8 @@ EOS
 # Point the node's backups at a directory of their own, io_backups, with
 # retention keeping the newest two, and take two backups there: the I/O
 # faults then each find older backups to keep intact without the checks
-# reading ever more of them.  Returns the directory.
+# reading ever more of them.  Returns the directory and the shim's name
+# pattern for the files of a backup in it.
 sub use_io_directory
 {
 	my ($node) = @_;
@@ -516,7 +532,7 @@ sub use_io_directory
 		'protech_backup.retention_count' => 2);
 	$node->{protech_backup_dir} = $io_dir;
 	backup_now($node) for 1 .. 2;
-	return $io_dir;
+	return ($io_dir, "$io_dir/protech_backup_*");
 }
 
 # The complete backups of the node's configured directory: name => SHA-256.

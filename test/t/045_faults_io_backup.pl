@@ -19,9 +19,7 @@ use Test::More;
 
 my $node = new_fault_node('faults_io_backup');
 
-my $io_dir = use_io_directory($node);
-# A name pattern of the shim for the files of a backup in $io_dir.
-my $any = "$io_dir/protech_backup_*";
+my ($io_dir, $any) = use_io_directory($node);
 
 # the steps of a plain backup, in the order they happen (dump, globals,
 # manifest, each written, synced, renamed, the directory synced)

@@ -18,9 +18,7 @@ use Test::More;
 
 my $node = new_fault_node('faults_io_stored');
 
-my $io_dir = use_io_directory($node);
-# A name pattern of the shim for the files of a backup in $io_dir.
-my $any = "$io_dir/protech_backup_*";
+my ($io_dir, $any) = use_io_directory($node);
 my $dump = qr/"\Q$io_dir\E\/protech_backup_\d{8}_\d{6}(_\d+)?\.sql/;
 my $manifest_partial = "$any.json.partial";
 

@@ -66,13 +66,7 @@ fault(
 		ok(defined $file, 'pgbench committed transactions while a dump ran');
 		diag("pgbench -c 4 -j 2, scale 3: $tps{idle} TPS without a backup, $tps{backup} TPS with $backups backups running back to back");
 
-		$node->safe_psql('postgres', 'CREATE DATABASE bench_restored');
-		$node->command_ok(
-			[
-				'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
-				'-d', $node->connstr('bench_restored'),
-				'-f', "$home_dir/$file"
-			],
+		psql_restore($node, 'bench_restored', "$home_dir/$file",
 			'the dump taken under load restores');
 		my ($a, $t, $b, $d, $n) = split /\|/, $node->safe_psql('bench_restored', q{
 			SELECT (SELECT sum(abalance) FROM pgbench_accounts),
