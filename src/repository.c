@@ -3,9 +3,11 @@
  * repository.c
  *		The backup directory and the backups in it: preparing the directory,
  *		its lock file (one writer at a time, across the servers sharing
- *		it), naming a new backup, listing the complete backups (once per call,
- *		from their manifests), finding the backup a file name names, removing
- *		the partial files a crash left, sealing a directory-format dump, and
+ *		it), naming a new backup, listing the complete backups from their
+ *		manifests (a run lists once, removing the partial files a crash left
+ *		in the same reading, and reads manifests again by name where it must
+ *		see a verification recorded since), finding the backup a file name
+ *		names, sealing a directory-format dump, and
  *		reading a backup back to check it against its manifest.  Built on
  *		manifest.c, durable.c, stream.c, settings.c and slot.c.
  *

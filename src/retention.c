@@ -38,7 +38,8 @@
  * order above.
  *
  * Only complete backups, as protech_backup_list_backups() finds them (our
- * name pattern and a valid manifest), are ever considered: foreign files, a
+ * name pattern and a valid manifest; after a backup, the run's listing and
+ * the new backup, each read again from its manifest), are ever considered: foreign files, a
  * dump without its manifest and a backup still being written are never
  * touched.  A backup is deleted manifest first, and the directory is
  * fsynced before its dump goes, so a crash in between leaves at worst a
