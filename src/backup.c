@@ -337,10 +337,10 @@ dump_globals(const char *directory, const char *database, const char *role,
  * retention before anything else writes there (see run.c), then gives the
  * slot back; *listed is set to the backups the directory held before, as
  * listed once under its lock file (protech_backup_scan_directory), which
- * the free-space check and the caller's retention work from.  Raises an error, having removed every file it started and
- * given the slot back, when anything fails before the backup is complete;
- * a combination of settings that cannot work is refused before anything
- * is written.
+ * the free-space check and the caller's retention work from.  Raises an
+ * error, having removed every file it started and given the slot back,
+ * when anything fails before the backup is complete; a combination of
+ * settings that cannot work is refused before anything is written.
  */
 ProtechBackupInfo *
 protech_backup_take(const char *trigger, int64 run_id, const char *directory,
