@@ -12,6 +12,7 @@ OBJS = \
 	src/codec.o \
 	src/download.o \
 	src/durable.o \
+	src/encrypt.o \
 	src/extension.o \
 	src/history.o \
 	src/manifest.o \
@@ -21,6 +22,7 @@ OBJS = \
 	src/post_backup_command.o \
 	src/programs.o \
 	src/protech_backup.o \
+	src/recipients.o \
 	src/repository.o \
 	src/restore.o \
 	src/retention.o \
@@ -50,7 +52,7 @@ SHLIB_LINK = -lzstd -lz
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress runs in a temporary instance that preloads the extension
-REGRESS = backup formats retention schedule
+REGRESS = backup formats retention schedule encryption
 REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/regress.conf
 
 TAP_TESTS = 1

@@ -41,6 +41,7 @@
 #include "backup.h"
 #include "child.h"
 #include "durable.h"
+#include "encrypt.h"
 #include "extension.h"
 #include "manifest.h"
 #include "pg_dump.h"
@@ -249,8 +250,9 @@ describe_database(ProtechBackupInfo *info)
 
 /*
  * Run program (pg_dump or pg_dumpall) with its output streamed into the new
- * file path through the chain [compress] -> hash -> progress -> file
- * (compressed here when storage says so, hashed as stored).  Sets
+ * file path through the chain [compress] -> [encrypt] -> hash -> progress
+ * -> file (compressed here when storage says so, encrypted with age when
+ * there are recipients, hashed as stored).  Sets
  * *size_bytes and sha256 (hex) of the file as stored.  The file is synced
  * and closed on return; *fd holds it meanwhile, for the error cleanup.
  * Returns the program's wait status.
@@ -258,27 +260,32 @@ describe_database(ProtechBackupInfo *info)
 static int
 dump_to_file(const char *program, const char *const *argv,
 			 const char *const *envp, const ProtechBackupStorage *storage,
+			 const ProtechBackupRecipients *recipients,
 			 const char *path, int *fd, StringInfo output,
 			 int64 *size_bytes, char *sha256)
 {
 	ProtechBackupStream *file;
 	ProtechBackupStream *hash;
+	ProtechBackupStream *head;
 	ProtechBackupStream *compress = NULL;
 	int			status;
 
 	file = protech_backup_stream_file(path, fd);
 	hash = protech_backup_stream_hash(protech_backup_stream_progress(file));
+	head = hash;
+	if (recipients->count > 0)
+		head = protech_backup_stream_encrypt(recipients, head);
 	if (storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM)
-		compress = protech_backup_stream_codec(storage->method, storage->level,
-											   true, hash);
+		head = compress = protech_backup_stream_codec(storage->method,
+													  storage->level, true,
+													  head);
 
 	status = protech_backup_run_child(program, argv, envp, NULL, NULL,
-									  protech_backup_stream_sink,
-									  compress ? compress : hash, output,
+									  protech_backup_stream_sink, head, output,
 									  protech_backup_timeout);
 	if (status != 0)
 		return status;
-	protech_backup_stream_finish(compress ? compress : hash);
+	protech_backup_stream_finish(head);
 	if (compress && protech_backup_stream_codec_error(compress))
 		elog(ERROR, "%s", protech_backup_stream_codec_error(compress));
 	protech_backup_stream_hash_result(hash, size_bytes, sha256);
@@ -286,9 +293,22 @@ dump_to_file(const char *program, const char *const *argv,
 }
 
 /*
+ * The name of an extra file of the backup info describes: the dump's name
+ * plus suffix, plus ".age" when the backup is encrypted (every extra file
+ * is encrypted as the dump is, see dump_to_file), into name (MAXPGPATH).
+ */
+static void
+extra_file_name(const ProtechBackupInfo *info, const char *suffix, char *name)
+{
+	snprintf(name, MAXPGPATH, "%s%s%s", info->file_name, suffix,
+			 info->recipients.count > 0 ? PROTECH_BACKUP_AGE_SUFFIX : "");
+}
+
+/*
  * Dump the cluster's roles and tablespaces (pg_dumpall --globals-only,
  * the pg_dumpall next to the running postgres) into
- * "<file_name>.globals.sql" beside the backup, durably, so that a restore
+ * "<file_name>.globals.sql" beside the backup (encrypted like the dump,
+ * then named "<file_name>.globals.sql.age"), durably, so that a restore
  * on a new server does not fail on missing roles.  A role that cannot read
  * pg_authid (not a superuser) dumps roles without their passwords.
  */
@@ -310,12 +330,11 @@ dump_globals(const char *directory, const char *database, const char *role,
 		argv[argc++] = "--no-role-passwords";
 	argv[argc] = NULL;
 
-	snprintf(info->globals_file, sizeof(info->globals_file), "%s%s",
-			 info->file_name, PROTECH_BACKUP_GLOBALS_SUFFIX);
+	extra_file_name(info, PROTECH_BACKUP_GLOBALS_SUFFIX, info->globals_file);
 	protech_backup_build_path(files->globals_partial, directory,
 							  info->globals_file, PROTECH_BACKUP_PARTIAL_SUFFIX);
 	initStringInfo(&output);
-	status = dump_to_file("pg_dumpall", argv, envp, &as_is,
+	status = dump_to_file("pg_dumpall", argv, envp, &as_is, &info->recipients,
 						  files->globals_partial, &files->fd, &output,
 						  &info->globals_size_bytes, info->globals_sha256);
 	if (status != 0)
@@ -357,6 +376,7 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory,
 
 	protech_backup_require_preload();
 	protech_backup_storage_in_force(&storage);
+	info->recipients = *protech_backup_recipients_in_force();
 	protech_backup_check_database(database);
 	role = protech_backup_connection_role();
 	pg_dump = protech_backup_program_path("pg_dump");
@@ -376,7 +396,10 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory,
 		describe_database(info);
 		info->started_at = GetCurrentTimestamp();
 		protech_backup_choose_file_name(directory, info->started_at,
-										storage.suffix, info->file_name);
+										psprintf("%s%s", storage.suffix,
+												 info->recipients.count > 0 ?
+												 PROTECH_BACKUP_AGE_SUFFIX : ""),
+										info->file_name);
 		protech_backup_slot_set_file(info->file_name);
 		protech_backup_build_path(files.partial_path, directory,
 								  info->file_name, PROTECH_BACKUP_PARTIAL_SUFFIX);
@@ -396,7 +419,7 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory,
 		}
 		else
 			status = dump_to_file("pg_dump", argv, envp, &storage,
-								  files.partial_path, &files.fd,
+								  &info->recipients, files.partial_path, &files.fd,
 								  &pg_dump_output, &info->size_bytes,
 								  info->sha256);
 		if (status != 0)

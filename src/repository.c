@@ -302,8 +302,10 @@ matches_manifest(const char *path, int64 size, const char *sha256,
 
 /*
  * Re-read the backup info describes, in directory, decompressing whatever
- * this extension or pg_dump compressed fully, and recompute the size and
- * SHA-256 of the bytes as stored; the same for its globals file.  Returns
+ * this extension or pg_dump compressed fully (not what is encrypted: that
+ * needs no key, and age checks the rest when it decrypts), and recompute
+ * the size and SHA-256 of the bytes as stored; the same for its globals
+ * file.  Returns
  * true when everything reads, decompresses and matches the manifest;
  * otherwise false with *problem set to a palloc'd sentence fragment saying
  * what is wrong.  For the verify function.
@@ -331,7 +333,8 @@ protech_backup_check_stored(const char *directory,
 						   &size, sha256, problem);
 	else
 		ok = read_stored_file(path, false,
-							  storage.compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ?
+							  storage.compressor == PROTECH_BACKUP_COMPRESSOR_STREAM &&
+							  info->recipients.count == 0 ?
 							  storage.method : PROTECH_BACKUP_METHOD_NONE,
 							  &size, sha256, problem);
 	ok = ok && matches_manifest(path, size, sha256, info->size_bytes,
@@ -768,7 +771,7 @@ file_exists_in(const char *directory, const char *name, const char *suffix)
  * protech_backup.timezone: protech_backup_YYYYMMDD_HHMMSS followed by the
  * suffix of its storage (".sql", ".sql.zst", ...), with "_2", "_3", ...
  * inserted before the suffix when a file of that name (dump, manifest,
- * globals or partial) already exists, so two backups in one second never
+ * globals in clear or encrypted, or partial) already exists, so two backups in one second never
  * collide.  At most MAX_NAME_TRIES names are tried, checking for
  * interrupts.  Called holding the directory's lock file, so that no other
  * server sharing the directory chooses at the same time.
@@ -794,6 +797,8 @@ protech_backup_choose_file_name(const char *directory, TimestampTz started_at,
 		if (!file_exists_in(directory, file_name, "") &&
 			!file_exists_in(directory, file_name, PROTECH_BACKUP_MANIFEST_SUFFIX) &&
 			!file_exists_in(directory, file_name, PROTECH_BACKUP_GLOBALS_SUFFIX) &&
+			!file_exists_in(directory, file_name,
+							PROTECH_BACKUP_GLOBALS_SUFFIX PROTECH_BACKUP_AGE_SUFFIX) &&
 			!file_exists_in(directory, file_name, PROTECH_BACKUP_PARTIAL_SUFFIX))
 			return;
 	}

@@ -32,7 +32,8 @@
  * compressed itself (plain .sql.gz and .sql.zst, custom .dump.zst) is
  * decompressed by the stream pipeline's reader (stream.c), one buffer at a
  * time, into the program's standard input; pg_dump's own gzip is read by
- * pg_restore.  The calling process waits in the child runner's latch loop,
+ * pg_restore.  An encrypted backup is read through age -d with
+ * protech_backup.encryption_identity_file (encrypt.c), into that reader.  The calling process waits in the child runner's latch loop,
  * so cancel, statement_timeout, termination and protech_backup.timeout
  * stop the program at once.
  *
@@ -68,6 +69,7 @@
 #include "utils/guc.h"
 
 #include "child.h"
+#include "encrypt.h"
 #include "extension.h"
 #include "programs.h"
 #include "repository.h"
@@ -405,12 +407,19 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 		if (storage->format == PROTECH_BACKUP_FORMAT_DIRECTORY)
 			argv[argc++] = psprintf("--jobs=%d", protech_backup_jobs);
 	}
-	if (storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM)
+	if (storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ||
+		protech_backup_is_encrypted_name(path))
 	{
+		ProtechBackupMethod method =
+			storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ?
+			storage->method : PROTECH_BACKUP_METHOD_NONE;
+
 		/* psql reads "-" as standard input, pg_restore reads it without */
 		if (plain)
 			argv[argc++] = "-";
-		reader = protech_backup_stream_reader(path, storage->method);
+		reader = protech_backup_is_encrypted_name(path) ?
+			protech_backup_decrypting_reader(path, method) :
+			protech_backup_stream_reader(path, method);
 	}
 	else
 		argv[argc++] = path;
@@ -590,8 +599,10 @@ protech_backup_restore_into(const char *directory,
 	char	   *path = psprintf("%s/%s", directory, info->file_name);
 	bool		ok;
 
-	/* the callers check it first, to refuse before reading the backup */
+	/* the callers check them first, to refuse before reading the backup */
 	protech_backup_check_restore_rights(info);
+	if (info->recipients.count > 0)
+		protech_backup_require_identity(info->file_name);
 	if (!protech_backup_storage_of(info->format, info->compression, &storage))
 		elog(ERROR, "backup \"%s\" has an unknown format", info->file_name);
 	db.name = target;
@@ -695,6 +706,8 @@ protech_backup_restore_backup(const char *directory,
 						target, SCRATCH_PREFIX),
 				 errdetail("Names starting so are reserved for the scratch databases of protech_backup_verify(), which the scheduler drops.")));
 	protech_backup_check_restore_rights(info);
+	if (info->recipients.count > 0)
+		protech_backup_require_identity(info->file_name);
 	if (OidIsValid(get_database_oid(target, true)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_DATABASE),

@@ -339,13 +339,14 @@ protech_backup_plan_retention(ProtechBackupRetentionItem *items, int n,
 
 /*
  * Delete one backup: its manifest first, then (once that removal is
- * durable) its dump.  Logs the deletion with its reason.  A failure is
+ * durable) its dump and its globals file (globals_file, as the manifest
+ * names it: encrypted ones end in ".age").  Logs the deletion with its reason.  A failure is
  * reported as a WARNING and returns false, so the caller goes on with the
  * other backups.
  */
 static bool
 delete_backup(const char *directory, const char *file_name,
-			  const char *reason)
+			  const char *globals_file, const char *reason)
 {
 	char		manifest[MAXPGPATH];
 	char		dump[MAXPGPATH];
@@ -384,8 +385,8 @@ delete_backup(const char *directory, const char *file_name,
 	 * tried even when the dump could not be removed.
 	 */
 	dump_removed = protech_backup_remove_dump(dump);
-	globals_removed = protech_backup_remove_dump(psprintf("%s%s", dump,
-														  PROTECH_BACKUP_GLOBALS_SUFFIX));
+	globals_removed = protech_backup_remove_dump(psprintf("%s/%s", directory,
+														  globals_file));
 	if (!dump_removed || !globals_removed)
 	{
 		ereport(WARNING,
@@ -467,7 +468,8 @@ run_retention(const char *directory, List *backups, bool dry_run)
 			outcome->action = "keep";
 		else if (dry_run)
 			outcome->action = "delete";
-		else if (delete_backup(directory, info->file_name, items[i].reason))
+		else if (delete_backup(directory, info->file_name,
+								   info->globals_file, items[i].reason))
 		{
 			outcome->action = "delete";
 			deleted = true;

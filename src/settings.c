@@ -28,9 +28,11 @@
 
 #include "pg_dump_options.h"
 #include "protech_backup.h"
+#include "recipients.h"
 #include "settings.h"
 
 #define COMPRESSION_HINT "Use none, gzip, gzip:1 to gzip:9, zstd or zstd:1 to zstd:19."
+#define RECIPIENTS_HINT "Give age public keys (age-keygen prints one) separated by commas, or @ and the absolute path of a file holding one a line; empty turns encryption off."
 #define OPTIONS_HINT "Give each option with its value in one word, such as --exclude-table-data=audit_log or -Taudit_log."
 
 char	   *protech_backup_database = NULL;
@@ -59,6 +61,8 @@ int			protech_backup_keep_daily = 0;
 int			protech_backup_keep_weekly = 0;
 int			protech_backup_keep_monthly = 0;
 int			protech_backup_retention_max_size = 0;	/* in MB */
+char	   *protech_backup_encryption_recipients = NULL;
+char	   *protech_backup_encryption_identity_file = NULL;
 /* read by protech_backup_status() only, in SQL */
 static int	expected_interval = 0;
 
@@ -84,6 +88,7 @@ static const ScheduleExtra *schedule_parsed = NULL;
 static pg_tz *const *timezone_parsed = NULL;
 static const ProtechBackupCompression *compression_parsed = NULL;
 static const char *const *pg_dump_options_parsed = NULL;
+static const ProtechBackupRecipients *recipients_parsed = NULL;
 
 static char *default_directory(void);
 
@@ -436,6 +441,32 @@ assign_pg_dump_options(const char *newval, void *extra)
 }
 
 /*
+ * Check hook of protech_backup.encryption_recipients: empty, age public
+ * keys or "@" and a recipients file (read now, see recipients.c), kept
+ * parsed in *extra.
+ */
+static bool
+check_recipients(char **newval, void **extra, GucSource source)
+{
+	ProtechBackupRecipients parsed;
+	char	   *detail;
+
+	if (!protech_backup_parse_recipients(*newval, &parsed, &detail))
+	{
+		GUC_check_errdetail("%s", detail);
+		GUC_check_errhint(RECIPIENTS_HINT);
+		return false;
+	}
+	return keep_extra(extra, &parsed, sizeof(ProtechBackupRecipients));
+}
+
+static void
+assign_recipients(const char *newval, void *extra)
+{
+	recipients_parsed = (const ProtechBackupRecipients *) extra;
+}
+
+/*
  * Define every setting, reserving the prefix.  Called from _PG_init.
  */
 void
@@ -649,6 +680,22 @@ protech_backup_define_settings(void)
 							PGC_SIGHUP, GUC_UNIT_MB,
 							NULL, NULL, NULL);
 
+	DefineCustomStringVariable("protech_backup.encryption_recipients",
+							   "age public keys backups are encrypted to, separated by commas, or @ and a recipients file.",
+							   "Empty means backups are stored in clear. Only the public keys are needed to take, "
+							   "checksum-verify, list, rotate and download backups.",
+							   &protech_backup_encryption_recipients,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   check_recipients, assign_recipients, NULL);
+	DefineCustomStringVariable("protech_backup.encryption_identity_file",
+							   "age identity file (private key) that decrypts backups to restore or verify them by restoring.",
+							   "Empty means encrypted backups cannot be restored through the extension.",
+							   &protech_backup_encryption_identity_file,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   check_absolute_path, NULL, NULL);
+
 	MarkGUCPrefixReserved("protech_backup");
 }
 
@@ -681,6 +728,15 @@ protech_backup_pg_dump_options_in_force(void)
 }
 
 /*
+ * The recipients backups are encrypted to now (count 0: in clear).
+ */
+const ProtechBackupRecipients *
+protech_backup_recipients_in_force(void)
+{
+	return recipients_parsed;
+}
+
+/*
  * How the next backup is stored, from the settings in force.  Raises
  * invalid_parameter_value for a combination of settings that cannot work,
  * before anything is written.
@@ -707,6 +763,22 @@ protech_backup_storage_in_force(ProtechBackupStorage *storage)
 						protech_backup_jobs, format_name),
 				 errdetail("Only a directory-format dump is written by parallel jobs."),
 				 errhint("Set protech_backup.jobs to 1, or protech_backup.format to directory.")));
+	if (recipients_parsed->count > 0 &&
+		protech_backup_format == PROTECH_BACKUP_FORMAT_DIRECTORY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("protech_backup.encryption_recipients cannot be used with protech_backup.format \"%s\"",
+						format_name),
+				 errdetail("pg_dump writes a directory-format dump itself, file by file, and pg_restore cannot read an encrypted folder."),
+				 errhint("Set protech_backup.format to plain or custom, or protech_backup.encryption_recipients to an empty string.")));
+	if (recipients_parsed->count > 0 &&
+		protech_backup_verify_after_backup == PROTECH_BACKUP_VERIFY_RESTORE &&
+		protech_backup_encryption_identity_file[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("protech_backup.verify_after_backup \"restore\" needs protech_backup.encryption_identity_file with protech_backup.encryption_recipients"),
+				 errdetail("Backups are encrypted, and restoring one to verify it needs the age identity (private key) of one of the recipients."),
+				 errhint("Set protech_backup.encryption_identity_file, or protech_backup.verify_after_backup to checksum, which needs no key.")));
 }
 
 /*

@@ -12,6 +12,7 @@
 #ifndef PROTECH_BACKUP_SETTINGS_H
 #define PROTECH_BACKUP_SETTINGS_H
 
+#include "protech_backup.h"
 #include "schedule.h"
 #include "storage.h"
 
@@ -49,6 +50,8 @@ extern int	protech_backup_keep_daily;
 extern int	protech_backup_keep_weekly;
 extern int	protech_backup_keep_monthly;
 extern int	protech_backup_retention_max_size;
+extern char *protech_backup_encryption_recipients;
+extern char *protech_backup_encryption_identity_file;
 
 extern void protech_backup_define_settings(void);
 
@@ -57,6 +60,7 @@ extern const ProtechBackupSchedule *protech_backup_schedule_in_force(void);
 extern pg_tz *protech_backup_timezone_in_force(void);
 extern const char *const *protech_backup_pg_dump_options_in_force(void);
 extern void protech_backup_storage_in_force(ProtechBackupStorage *storage);
+extern const ProtechBackupRecipients *protech_backup_recipients_in_force(void);
 
 /* the backup directory */
 extern char *protech_backup_resolved_directory(void);

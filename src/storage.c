@@ -25,6 +25,10 @@
  * process that streams it.  pg_dump writes a directory-format dump itself,
  * so only its own gzip applies there.
  *
+ * An encrypted backup (see encrypt.c) has the name of its combination
+ * followed by ".age" (".sql.zst.age"); a directory-format dump is never
+ * encrypted, since pg_restore could not read the folder.
+ *
  * Check hooks see one setting at a time, so the combination is validated
  * when a backup starts (protech_backup_storage_in_force, settings.c).
  *
@@ -208,9 +212,24 @@ protech_backup_is_backup_suffix(const char *suffix)
 }
 
 /*
+ * Whether name ends in PROTECH_BACKUP_AGE_SUFFIX: the name of an
+ * encrypted backup, or of an encrypted extra file of one.
+ */
+bool
+protech_backup_is_encrypted_name(const char *name)
+{
+	size_t		len = strlen(name);
+	size_t		age_len = strlen(PROTECH_BACKUP_AGE_SUFFIX);
+
+	return len > age_len &&
+		strcmp(name + len - age_len, PROTECH_BACKUP_AGE_SUFFIX) == 0;
+}
+
+/*
  * Whether name is a backup file name this extension writes:
  * protech_backup_YYYYMMDD_HHMMSS[_N] followed by the suffix of one of the
- * valid format and compression combinations (above).
+ * valid format and compression combinations (above), and by ".age" when
+ * encrypted (a file, not a folder).
  */
 bool
 protech_backup_is_backup_name(const char *name)
@@ -231,6 +250,17 @@ protech_backup_is_backup_name(const char *name)
 		p++;
 		while (isdigit((unsigned char) *p))
 			p++;
+	}
+	if (protech_backup_is_encrypted_name(p))
+	{
+		size_t		clear_len = strlen(p) - strlen(PROTECH_BACKUP_AGE_SUFFIX);
+
+		for (int i = 0; i < lengthof(storage_kinds); i++)
+			if (storage_kinds[i].format != PROTECH_BACKUP_FORMAT_DIRECTORY &&
+				strlen(storage_kinds[i].suffix) == clear_len &&
+				strncmp(p, storage_kinds[i].suffix, clear_len) == 0)
+				return true;
+		return false;
 	}
 	return protech_backup_is_backup_suffix(p);
 }

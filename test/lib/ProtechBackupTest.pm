@@ -26,7 +26,7 @@ our @EXPORT = qw(new_backup_node backup_now backup_fails listed_backups
   backup_files partial_files sha256_of
   fake_pg_dump reload_and_wait wait_until process_alive child_pids
   schema_of contents check_stored flip_byte lock_table prepend_hba extension_functions
-  harmless_value set_io_faults fired_io_faults
+  harmless_value set_io_faults fired_io_faults join_pipeline
   new_fault_node fault io_fault backup_error finish_background listed_sha256
   leftover_files faults_summary use_io_directory
   status_of metric_value backup_cluster extension_version psql_restore);
@@ -295,6 +295,15 @@ sub wait_until
 		usleep(100_000);
 	}
 	die "timed out waiting for $what";
+}
+
+# IPC::Run's arguments for a pipeline of commands.
+sub join_pipeline
+{
+	my ($cmds) = @_;
+	my @args = ($cmds->[0]);
+	push @args, '|', $_ for @{$cmds}[ 1 .. $#$cmds ];
+	return \@args;
 }
 
 # Whether the process with that pid still exists: running, or a zombie
