@@ -10,6 +10,7 @@ OBJS = \
 	src/backup.o \
 	src/child.o \
 	src/codec.o \
+	src/databases.o \
 	src/download.o \
 	src/durable.o \
 	src/encrypt.o \

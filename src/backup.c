@@ -40,6 +40,7 @@
 
 #include "backup.h"
 #include "child.h"
+#include "databases.h"
 #include "durable.h"
 #include "encrypt.h"
 #include "extension.h"
@@ -156,96 +157,162 @@ check_free_space(const char *directory, List *backups)
 }
 
 /*
- * Raise undefined_database unless database exists.
+ * Raise undefined_database unless database (protech_backup.database, or
+ * one that protech_backup.databases lists) exists.
  */
 void
 protech_backup_check_database(const char *database)
 {
+	bool		home = strcmp(database, protech_backup_database) == 0;
+
 	if (!OidIsValid(get_database_oid(database, true)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_DATABASE),
 				 errmsg("database \"%s\" does not exist", database),
-				 errdetail("protech_backup.database names the database to back up."),
-				 errhint("Set protech_backup.database to an existing database and reload the configuration.")));
+				 home ?
+				 errdetail("protech_backup.database names the database to back up.") :
+				 errdetail("protech_backup.databases lists it."),
+				 home ?
+				 errhint("Set protech_backup.database to an existing database and reload the configuration.") :
+				 errhint("Create the database, or remove it from protech_backup.databases and reload the configuration.")));
+}
+
+/*
+ * What a backup's manifest says of the database it dumps: the number of its
+ * user tables (PROTECH_BACKUP_USER_TABLES), which a restore is checked
+ * against; its encoding and locale, which a restore creates its database
+ * with (pg_dump without --create records neither); whether every function
+ * in it belongs to a superuser, without which a restore as a superuser is
+ * refused (see restore.c); and its owner, whom a restore through
+ * protech_backup.restore_role gives the new database.  One row, in the
+ * database described, whichever way it is run (describe_database).
+ */
+#define DESCRIBE_QUERY \
+	"SELECT (SELECT pg_catalog.count(*)::pg_catalog.int4 " \
+	PROTECH_BACKUP_USER_TABLES "), " \
+	"pg_catalog.pg_encoding_to_char(d.encoding), " \
+	"CASE WHEN d.datlocprovider OPERATOR(pg_catalog.=) 'i' " \
+	"THEN 'icu' ELSE 'libc' END, " \
+	"d.datcollate, d.datctype, d.daticulocale, " \
+	"NOT EXISTS (SELECT FROM pg_catalog.pg_proc p " \
+	"JOIN pg_catalog.pg_authid a " \
+	"ON a.oid OPERATOR(pg_catalog.=) p.proowner " \
+	"WHERE NOT a.rolsuper), " \
+	"pg_catalog.pg_get_userbyid(d.datdba) " \
+	"FROM pg_catalog.pg_database d " \
+	"WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()"
+#define DESCRIBE_COLUMNS 8
+/* its extensions, which a restore creates before the dump's statements run */
+#define EXTENSIONS_QUERY \
+	"SELECT e.extname, n.nspname FROM pg_catalog.pg_extension e " \
+	"JOIN pg_catalog.pg_namespace n " \
+	"ON n.oid OPERATOR(pg_catalog.=) e.extnamespace " \
+	"ORDER BY e.oid"
+
+/*
+ * Fill info from the DESCRIBE_COLUMNS values of DESCRIBE_QUERY's row (as
+ * text, NULL or "" for no ICU locale) and the extension_count pairs of
+ * names and schemas of EXTENSIONS_QUERY's rows.
+ */
+static void
+fill_description(ProtechBackupInfo *info, char **values,
+				 int extension_count, char **extensions)
+{
+	if (extension_count > PROTECH_BACKUP_MAX_EXTENSIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("database has %d extensions, more than the %d a backup records",
+						extension_count, PROTECH_BACKUP_MAX_EXTENSIONS)));
+	info->tables = pg_strtoint32(values[0]);
+	strlcpy(info->encoding, values[1], sizeof(info->encoding));
+	strlcpy(info->locale_provider, values[2], sizeof(info->locale_provider));
+	strlcpy(info->lc_collate, values[3], sizeof(info->lc_collate));
+	strlcpy(info->lc_ctype, values[4], sizeof(info->lc_ctype));
+	strlcpy(info->icu_locale, values[5] ? values[5] : "",
+			sizeof(info->icu_locale));
+	info->superuser_functions_only = strcmp(values[6], "t") == 0;
+	strlcpy(info->database_owner, values[7], sizeof(info->database_owner));
+	info->extension_count = extension_count;
+	for (int i = 0; i < extension_count; i++)
+	{
+		strlcpy(info->extensions[i].name, extensions[2 * i], NAMEDATALEN);
+		strlcpy(info->extensions[i].schema, extensions[2 * i + 1], NAMEDATALEN);
+	}
 }
 
 /*
  * Record in info what the manifest says of the database this process is
- * connected to, protech_backup.database: the number of its user tables
- * (PROTECH_BACKUP_USER_TABLES), which a restore is checked against; its
- * encoding and locale, which a restore creates its database with (pg_dump
- * without --create records neither); whether every function in it belongs
- * to a superuser, without which a restore as a superuser is refused (see
- * restore.c); its extensions, which a restore creates before the dump's
- * statements run; and its owner, whom a restore through
- * protech_backup.restore_role gives the new database.  Read just before pg_dump starts, in a snapshot
- * of its own, so a table created or dropped in between makes the count
- * differ from what pg_dump's snapshot holds.
+ * connected to (see DESCRIBE_QUERY and EXTENSIONS_QUERY).  Read just before
+ * pg_dump starts, in a snapshot of its own, so a table created or dropped
+ * in between makes the count differ from what pg_dump's snapshot holds.
  */
 static void
 describe_database(ProtechBackupInfo *info)
 {
-	HeapTuple	row;
-	TupleDesc	desc;
-	bool		isnull;
-	char	   *icu_locale;
+	char	   *values[DESCRIBE_COLUMNS];
+	char	  **extensions;
 	int			nestlevel;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	nestlevel = protech_backup_spi_connect();
-	if (SPI_execute("SELECT (SELECT pg_catalog.count(*)::pg_catalog.int4 "
-					PROTECH_BACKUP_USER_TABLES "), "
-					"pg_catalog.pg_encoding_to_char(d.encoding), "
-					"CASE WHEN d.datlocprovider OPERATOR(pg_catalog.=) 'i' "
-					"THEN 'icu' ELSE 'libc' END, "
-					"d.datcollate, d.datctype, d.daticulocale, "
-					"NOT EXISTS (SELECT FROM pg_catalog.pg_proc p "
-					"JOIN pg_catalog.pg_authid a "
-					"ON a.oid OPERATOR(pg_catalog.=) p.proowner "
-					"WHERE NOT a.rolsuper), "
-					"pg_catalog.pg_get_userbyid(d.datdba) "
-					"FROM pg_catalog.pg_database d "
-					"WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()",
-					true, 1) != SPI_OK_SELECT ||
+	if (SPI_execute(DESCRIBE_QUERY, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not describe the database");
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	info->tables = DatumGetInt32(SPI_getbinval(row, desc, 1, &isnull));
-	strlcpy(info->encoding, SPI_getvalue(row, desc, 2), sizeof(info->encoding));
-	strlcpy(info->locale_provider, SPI_getvalue(row, desc, 3),
-			sizeof(info->locale_provider));
-	strlcpy(info->lc_collate, SPI_getvalue(row, desc, 4), sizeof(info->lc_collate));
-	strlcpy(info->lc_ctype, SPI_getvalue(row, desc, 5), sizeof(info->lc_ctype));
-	icu_locale = SPI_getvalue(row, desc, 6);
-	strlcpy(info->icu_locale, icu_locale ? icu_locale : "",
-			sizeof(info->icu_locale));
-	info->superuser_functions_only = DatumGetBool(SPI_getbinval(row, desc, 7, &isnull));
-	strlcpy(info->database_owner, SPI_getvalue(row, desc, 8),
-			sizeof(info->database_owner));
-
-	if (SPI_execute("SELECT e.extname, n.nspname FROM pg_catalog.pg_extension e "
-					"JOIN pg_catalog.pg_namespace n "
-					"ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
-					"ORDER BY e.oid", true, 0) != SPI_OK_SELECT)
+	for (int i = 0; i < DESCRIBE_COLUMNS; i++)
+		values[i] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								 i + 1);
+	if (SPI_execute(EXTENSIONS_QUERY, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list the extensions of the database");
-	if (SPI_processed > PROTECH_BACKUP_MAX_EXTENSIONS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("database has %d extensions, more than the %d a backup records",
-						(int) SPI_processed, PROTECH_BACKUP_MAX_EXTENSIONS)));
-	info->extension_count = SPI_processed;
-	for (int i = 0; i < info->extension_count; i++)
-	{
-		strlcpy(info->extensions[i].name,
-				SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
-				NAMEDATALEN);
-		strlcpy(info->extensions[i].schema,
-				SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2),
-				NAMEDATALEN);
-	}
+	extensions = palloc((2 * SPI_processed + 1) * sizeof(char *));
+	for (uint64 i = 0; i < SPI_processed; i++)
+		for (int j = 0; j < 2; j++)
+			extensions[2 * i + j] = SPI_getvalue(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc, j + 1);
+	fill_description(info, values, (int) SPI_processed, extensions);
 	protech_backup_spi_finish(nestlevel);
 	PopActiveSnapshot();
+}
+
+/*
+ * Record in info what the manifest says of database, another database than
+ * the one this process is connected to (a background worker connects to
+ * one database for its life): the same queries, run by psql in that
+ * database with envp (see programs.c), which prints each value followed by
+ * a zero byte (-z -0: no value holds one).
+ */
+static void
+describe_other_database(const char *database, const char *const *envp,
+						ProtechBackupInfo *info)
+{
+	const char *argv[] = {protech_backup_program_path("psql"),
+		"-X", "-q", "-A", "-t", "-z", "-0", "--no-password",
+		"-v", "ON_ERROR_STOP=1",
+		"-c", "SET search_path = " PROTECH_BACKUP_SEARCH_PATH,
+		"-c", DESCRIBE_QUERY, "-c", EXTENSIONS_QUERY, NULL};
+	StringInfoData printed;
+	StringInfoData errors;
+	char	   *values[DESCRIBE_COLUMNS + 2 * PROTECH_BACKUP_MAX_EXTENSIONS + 2];
+	int			count = 0;
+	int			status;
+
+	initStringInfo(&printed);
+	initStringInfo(&errors);
+	status = protech_backup_run_child("psql", argv, envp, NULL, NULL,
+									  protech_backup_collect_output, &printed,
+									  &errors, protech_backup_timeout);
+	for (int at = 0; status == 0 && at < printed.len &&
+		 count < lengthof(values); at += strlen(printed.data + at) + 1)
+		values[count++] = printed.data + at;
+	if (status != 0 || count < DESCRIBE_COLUMNS ||
+		(count - DESCRIBE_COLUMNS) % 2 != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not describe database \"%s\" for its backup",
+						database),
+				 errdetail("psql printed:\n%s",
+						   protech_backup_last_lines(&errors, 10))));
+	fill_description(info, values, (count - DESCRIBE_COLUMNS) / 2,
+					 values + DESCRIBE_COLUMNS);
 }
 
 /*
@@ -348,7 +415,65 @@ dump_globals(const char *directory, const char *database, const char *role,
 }
 
 /*
- * Take one backup of protech_backup.database now, recorded with the given
+ * Whether a and b encrypt to the same public keys (or both encrypt not).
+ */
+static bool
+same_recipients(const ProtechBackupRecipients *a,
+				const ProtechBackupRecipients *b)
+{
+	if (a->count != b->count)
+		return false;
+	for (int i = 0; i < a->count; i++)
+		if (strcmp(a->keys[i], b->keys[i]) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * The globals of a backup, as the first backup of a run of several
+ * databases dumped them (shared->globals_file "" until then): linked under
+ * this backup's name when it can be, so that pg_dumpall runs once per run
+ * while every backup keeps a globals file of its own (retention deletes
+ * each link alone); dumped otherwise, or when the encryption recipients
+ * changed in between (a reload), since the file is encrypted to them.
+ */
+static void
+take_globals(const char *directory, const char *database, const char *role,
+			 const char *const *envp, BackupFiles *files,
+			 ProtechBackupInfo *info, ProtechBackupInfo *shared)
+{
+	char		shared_path[MAXPGPATH];
+
+	if (shared != NULL && shared->globals_file[0] != '\0' &&
+		same_recipients(&shared->recipients, &info->recipients))
+	{
+		extra_file_name(info, PROTECH_BACKUP_GLOBALS_SUFFIX, info->globals_file);
+		protech_backup_build_path(shared_path, directory,
+								  shared->globals_file, "");
+		protech_backup_build_path(files->globals_partial, directory,
+								  info->globals_file, PROTECH_BACKUP_PARTIAL_SUFFIX);
+		if (link(shared_path, files->globals_partial) == 0)
+		{
+			info->globals_size_bytes = shared->globals_size_bytes;
+			strlcpy(info->globals_sha256, shared->globals_sha256,
+					sizeof(info->globals_sha256));
+			protech_backup_build_path(files->globals_path, directory,
+									  info->globals_file, "");
+			protech_backup_durable_rename(files->globals_partial,
+										  files->globals_path, directory);
+			files->globals_partial[0] = '\0';
+			return;
+		}
+		files->globals_partial[0] = '\0';
+	}
+	dump_globals(directory, database, role, envp, files, info);
+	if (shared != NULL)
+		memcpy(shared, info, sizeof(ProtechBackupInfo));
+}
+
+/*
+ * Take one backup of database now (protech_backup.database, or another
+ * database of protech_backup.databases), recorded with the given
  * trigger ("manual", "schedule", ...) for history row run_id (0 if none),
  * stored as protech_backup.format, .compression and .jobs say, in
  * directory.  Returns the new backup's manifest entry, still holding the
@@ -360,14 +485,17 @@ dump_globals(const char *directory, const char *database, const char *role,
  * error, having removed every file it started and given the slot back,
  * when anything fails before the backup is complete; a combination of
  * settings that cannot work is refused before anything is written.
+ * shared, when not NULL, carries the globals from one backup of a run to
+ * the next (see take_globals).
  */
 ProtechBackupInfo *
 protech_backup_take(const char *trigger, int64 run_id, const char *directory,
+					const char *database, ProtechBackupInfo *shared,
 					List **listed)
 {
 	ProtechBackupInfo *info = palloc0(sizeof(ProtechBackupInfo));
 	BackupFiles files = {.fd = -1};
-	char	   *database = pstrdup(protech_backup_database);
+	bool		connected = get_database_oid(database, true) == MyDatabaseId;
 	char	   *pg_dump;
 	const char *role;
 	const char **envp;
@@ -393,9 +521,14 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory,
 		*listed = protech_backup_scan_directory(directory);
 		check_free_space(directory, *listed);
 
-		describe_database(info);
+		if (connected)
+			describe_database(info);
+		else
+			describe_other_database(database, envp, info);
 		info->started_at = GetCurrentTimestamp();
 		protech_backup_choose_file_name(directory, info->started_at,
+										protech_backup_many_databases() ?
+										database : NULL,
 										psprintf("%s%s", storage.suffix,
 												 info->recipients.count > 0 ?
 												 PROTECH_BACKUP_AGE_SUFFIX : ""),
@@ -436,7 +569,7 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory,
 										  directory);
 		files.partial_path[0] = '\0';
 
-		dump_globals(directory, database, role, envp, &files, info);
+		take_globals(directory, database, role, envp, &files, info, shared);
 
 		info->finished_at = GetCurrentTimestamp();
 		strlcpy(info->database, database, sizeof(info->database));

@@ -25,6 +25,12 @@
 #define PROTECH_BACKUP_LOCK_FILE "protech_backup.lock"
 /* A file being written; never listed, removed when no backup runs. */
 #define PROTECH_BACKUP_PARTIAL_SUFFIX ".partial"
+/*
+ * Room for the tag of a database in the names of its backups, with its NUL
+ * (storage.c): short enough that every name stays within
+ * PROTECH_BACKUP_MAX_NAME_LENGTH.
+ */
+#define PROTECH_BACKUP_TAG_SIZE 49
 /* The roles and tablespaces dumped with a backup: its dump's name plus this. */
 #define PROTECH_BACKUP_GLOBALS_SUFFIX ".globals.sql"
 /*

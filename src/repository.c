@@ -768,7 +768,9 @@ file_exists_in(const char *directory, const char *name, const char *suffix)
 
 /*
  * Choose the backup's file name from its start time in
- * protech_backup.timezone: protech_backup_YYYYMMDD_HHMMSS followed by the
+ * protech_backup.timezone: protech_backup_YYYYMMDD_HHMMSS, or
+ * protech_backup_TAG_YYYYMMDD_HHMMSS with the tag of database when it is
+ * not NULL (protech_backup_database_tag), followed by the
  * suffix of its storage (".sql", ".sql.zst", ...), with "_2", "_3", ...
  * inserted before the suffix when a file of that name (dump, manifest,
  * globals in clear or encrypted, or partial) already exists, so two backups in one second never
@@ -778,14 +780,21 @@ file_exists_in(const char *directory, const char *name, const char *suffix)
  */
 void
 protech_backup_choose_file_name(const char *directory, TimestampTz started_at,
-								const char *suffix, char *file_name)
+								const char *database, const char *suffix,
+								char *file_name)
 {
 	pg_time_t	t = timestamptz_to_time_t(started_at);
 	struct pg_tm *tm = pg_localtime(&t, protech_backup_timezone_in_force());
-	char		stem[64];
+	char		tag[PROTECH_BACKUP_TAG_SIZE + 1] = "";
+	char		stem[64 + PROTECH_BACKUP_TAG_SIZE];
 
-	snprintf(stem, sizeof(stem), PROTECH_BACKUP_PREFIX "%04d%02d%02d_%02d%02d%02d",
-			 tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday,
+	if (database != NULL)
+	{
+		protech_backup_database_tag(database, tag);
+		strcat(tag, "_");
+	}
+	snprintf(stem, sizeof(stem), PROTECH_BACKUP_PREFIX "%s%04d%02d%02d_%02d%02d%02d",
+			 tag, tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday,
 			 tm->tm_hour, tm->tm_min, tm->tm_sec);
 	for (int n = 1; n <= MAX_NAME_TRIES; n++)
 	{

@@ -16,7 +16,8 @@
  * backup delete, and the tests can drive it with any list of backups.
  *
  * The rules, applied to the complete backups of this cluster (its system
- * identifier, see run_retention) sorted newest first:
+ * identifier, see run_retention) of each database apart (the database its
+ * manifest records, see plan_per_database) sorted newest first:
  *	- retention_count N keeps the newest N;
  *	- retention_days N keeps every backup younger than N days (N times 24
  *	  hours before now);
@@ -338,6 +339,42 @@ protech_backup_plan_retention(ProtechBackupRetentionItem *items, int n,
 }
 
 /*
+ * Plan retention for the n items of backups (each naming its backup by its
+ * position) database by database: every rule applies to the backups of
+ * each database apart (keep the newest N of each), so that the backups of
+ * one database never count against, nor push out, another's.  The items
+ * come back grouped by database.
+ */
+static void
+plan_per_database(ProtechBackupRetentionItem *items, int n, List *backups,
+				  const ProtechBackupRetentionRules *rules)
+{
+	ProtechBackupRetentionItem *grouped = palloc(n * sizeof(ProtechBackupRetentionItem));
+	bool	   *placed = palloc0(n * sizeof(bool));
+	int			done = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		const char *database;
+		int			start = done;
+
+		if (placed[i])
+			continue;
+		database = ((ProtechBackupInfo *) list_nth(backups, items[i].position))->database;
+		for (int j = i; j < n; j++)
+			if (!placed[j] &&
+				strcmp(((ProtechBackupInfo *) list_nth(backups, items[j].position))->database,
+					   database) == 0)
+			{
+				grouped[done++] = items[j];
+				placed[j] = true;
+			}
+		protech_backup_plan_retention(grouped + start, done - start, rules);
+	}
+	memcpy(items, grouped, n * sizeof(ProtechBackupRetentionItem));
+}
+
+/*
  * Delete one backup: its manifest first, then (once that removal is
  * durable) its dump and its globals file (globals_file, as the manifest
  * names it: encrypted ones end in ".age").  Logs the deletion with its reason.  A failure is
@@ -439,6 +476,7 @@ run_retention(const char *directory, List *backups, bool dry_run)
 		ProtechBackupInfo *info = list_nth(backups, i);
 
 		outcomes[i].file_name = info->file_name;
+		outcomes[i].database = info->database;
 		if (info->system_identifier != 0 &&
 			info->system_identifier != system_identifier)
 		{
@@ -456,7 +494,7 @@ run_retention(const char *directory, List *backups, bool dry_run)
 		items[own].position = i;
 		own++;
 	}
-	protech_backup_plan_retention(items, own, &rules);
+	plan_per_database(items, own, backups, &rules);
 
 	for (int i = own - 1; i >= 0; i--)
 	{

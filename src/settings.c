@@ -24,7 +24,10 @@
 #include <unistd.h>
 
 #include "miscadmin.h"
+#include "parser/scansup.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 
 #include "pg_dump_options.h"
 #include "protech_backup.h"
@@ -36,6 +39,7 @@
 #define OPTIONS_HINT "Give each option with its value in one word, such as --exclude-table-data=audit_log or -Taudit_log."
 
 char	   *protech_backup_database = NULL;
+char	   *protech_backup_databases = NULL;
 char	   *protech_backup_directory = NULL;
 char	   *protech_backup_pg_dump_path = NULL;
 char	   *protech_backup_role = NULL;
@@ -89,6 +93,7 @@ static pg_tz *const *timezone_parsed = NULL;
 static const ProtechBackupCompression *compression_parsed = NULL;
 static const char *const *pg_dump_options_parsed = NULL;
 static const ProtechBackupRecipients *recipients_parsed = NULL;
+static const ProtechBackupDatabaseList *databases_parsed = NULL;
 
 static char *default_directory(void);
 
@@ -320,6 +325,76 @@ keep_extra(void **extra, const void *parsed, size_t size)
 }
 
 /*
+ * Check hook for protech_backup.databases: empty (protech_backup.database
+ * alone), "*" (every database that accepts connections, templates aside) or
+ * a comma-separated list of database names, unquoted names folded to lower
+ * case as SQL identifiers are, each name once; kept parsed in *extra as one
+ * malloc'd block.
+ */
+static bool
+check_databases(char **newval, void **extra, GucSource source)
+{
+	char	   *copy = pstrdup(*newval);
+	char	   *trimmed = copy;
+	List	   *names;
+	ListCell   *lc;
+	ProtechBackupDatabaseList *parsed;
+	int			i = 0;
+
+	while (scanner_isspace(*trimmed))
+		trimmed++;
+	for (char *end = trimmed + strlen(trimmed);
+		 end > trimmed && scanner_isspace(end[-1]); end--)
+		end[-1] = '\0';
+	if (*trimmed == '\0' || strcmp(trimmed, "*") == 0)
+	{
+		ProtechBackupDatabaseList none = {.all = *trimmed == '*', .count = 0};
+
+		return keep_extra(extra, &none, sizeof(none));
+	}
+	if (!SplitIdentifierString(trimmed, ',', &names))
+	{
+		GUC_check_errdetail("The list of databases is not a comma-separated list of names.");
+		GUC_check_errhint("Give names such as app, \"Reporting DB\", or * for every database.");
+		return false;
+	}
+	foreach(lc, names)
+	{
+		const char *name = lfirst(lc);
+
+		if (*name == '\0' || strcmp(name, "*") == 0)
+		{
+			GUC_check_errdetail("\"%s\" is not a database name here.", name);
+			GUC_check_errhint("Give * alone for every database, or a list of names.");
+			return false;
+		}
+		for (ListCell *other = list_head(names); other != lc;
+			 other = lnext(names, other))
+			if (strcmp(lfirst(other), name) == 0)
+			{
+				GUC_check_errdetail("Database \"%s\" is listed twice.", name);
+				return false;
+			}
+	}
+	parsed = malloc(offsetof(ProtechBackupDatabaseList, names) +
+					list_length(names) * NAMEDATALEN);
+	if (parsed == NULL)
+		return false;
+	parsed->all = false;
+	parsed->count = list_length(names);
+	foreach(lc, names)
+		strlcpy(parsed->names[i++], lfirst(lc), NAMEDATALEN);
+	*extra = parsed;
+	return true;
+}
+
+static void
+assign_databases(const char *newval, void *extra)
+{
+	databases_parsed = (const ProtechBackupDatabaseList *) extra;
+}
+
+/*
  * Check hook for protech_backup.schedule: empty (scheduling disabled) or a
  * schedule the parser accepts, kept parsed in *extra.
  */
@@ -481,6 +556,14 @@ protech_backup_define_settings(void)
 							   "postgres",
 							   PGC_SIGHUP, 0,
 							   check_database, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.databases",
+							   "Databases that are backed up, each in turn at every scheduled run.",
+							   "A comma-separated list of database names, or * for every database that "
+							   "accepts connections except templates; empty means protech_backup.database alone.",
+							   &protech_backup_databases,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_LIST_INPUT,
+							   check_databases, assign_databases, NULL);
 	DefineCustomStringVariable("protech_backup.directory",
 							   "Directory the backups are written to.",
 							   "The default is a folder protech_backup_<name of the data directory> "
@@ -707,6 +790,16 @@ const ProtechBackupSchedule *
 protech_backup_schedule_in_force(void)
 {
 	return schedule_parsed->enabled ? &schedule_parsed->schedule : NULL;
+}
+
+/*
+ * The databases protech_backup.databases names, as its check hook parsed
+ * them: count 0 and all false when it is empty.
+ */
+const ProtechBackupDatabaseList *
+protech_backup_databases_in_force(void)
+{
+	return databases_parsed;
 }
 
 /*

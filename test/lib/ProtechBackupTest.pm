@@ -421,14 +421,15 @@ sub check_stored
 }
 
 # The functions of the extension in database $db, each a hash: proc (its
-# name), retset and strict (booleans), types and names (array refs, of its
+# name, unqualified also when it is overloaded: a call resolves the
+# overload by its arguments), retset and strict (booleans), types and names (array refs, of its
 # input arguments, the names '' where there is none).
 sub extension_functions
 {
 	my ($node, $db) = @_;
 	my @functions;
 	for (split /\n/, $node->safe_psql($db, q{
-		SELECT p.oid::regproc, p.proretset, p.proisstrict,
+		SELECT p.proname, p.proretset, p.proisstrict,
 			   array_to_string(p.proargtypes::regtype[], ','),
 			   (SELECT string_agg(coalesce(a.name, ''), ',' ORDER BY a.i)
 				FROM unnest(p.proargnames, p.proargmodes) WITH ORDINALITY AS a(name, mode, i)
