@@ -113,15 +113,15 @@ size_words(int64 bytes)
 /*
  * Refuse to start a backup, with disk_full, when the file system of the
  * backup directory has less free space than protech_backup.min_free_space
- * or than FREE_SPACE_FACTOR times the size of the newest backup: better
- * than filling the disk and failing at the end.  0 turns the check off.
+ * or than FREE_SPACE_FACTOR times the size of the newest of backups (the
+ * directory's, newest first): better than filling the disk and failing at
+ * the end.  0 turns the check off.
  */
 static void
-check_free_space(const char *directory)
+check_free_space(const char *directory, List *backups)
 {
 	int64		free_space;
 	int64		min_free = (int64) protech_backup_min_free_space * 1024 * 1024;
-	List	   *backups;
 
 	if (protech_backup_min_free_space == 0)
 		return;
@@ -140,7 +140,6 @@ check_free_space(const char *directory)
 						   size_words(free_space), size_words(min_free)),
 				 errhint("Free space there (protech_backup.retention_count and the other retention settings delete older backups), move protech_backup.directory to a larger file system, or lower protech_backup.min_free_space (0 turns this check off).")));
 
-	backups = protech_backup_list_backups(directory);
 	if (backups != NIL)
 	{
 		ProtechBackupInfo *last = linitial(backups);
@@ -483,15 +482,19 @@ take_globals(const char *directory, const char *database, const char *role,
  * directory.  Returns the new backup's manifest entry, still holding the
  * cluster-wide backup slot, so that the caller verifies it and applies
  * retention before anything else writes there (see run.c), then gives the
- * slot back.  Raises an error, having removed every file it started and
- * given the slot back, when anything fails before the backup is complete;
- * a combination of settings that cannot work is refused before anything
- * is written.  shared, when not NULL, carries the globals from one backup of
- * a run to the next (see take_globals).
+ * slot back; *listed is set to the backups the directory held before, as
+ * listed once under its lock file (protech_backup_scan_directory), which
+ * the free-space check and the caller's retention work from.  Raises an
+ * error, having removed every file it started and given the slot back,
+ * when anything fails before the backup is complete; a combination of
+ * settings that cannot work is refused before anything is written.
+ * shared, when not NULL, carries the globals from one backup of a run to
+ * the next (see take_globals).
  */
 ProtechBackupInfo *
 protech_backup_take(const char *trigger, int64 run_id, const char *directory,
-					const char *database, ProtechBackupInfo *shared)
+					const char *database, ProtechBackupInfo *shared,
+					List **listed)
 {
 	ProtechBackupInfo *info = palloc0(sizeof(ProtechBackupInfo));
 	BackupFiles files = {.fd = -1};
@@ -518,8 +521,8 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory,
 
 		strlcpy(info->pg_dump_version, protech_backup_check_pg_dump(pg_dump, envp),
 				sizeof(info->pg_dump_version));
-		protech_backup_remove_stale_partials(directory);
-		check_free_space(directory);
+		*listed = protech_backup_scan_directory(directory);
+		check_free_space(directory, *listed);
 
 		if (connected)
 			describe_database(info);

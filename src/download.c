@@ -5,7 +5,8 @@
  *		protech_backup_read_size() serve: the bytes of a backup, a slice at a
  *		time, so that a DBA with nothing but an SQL connection can fetch it
  *		(bin/protech_backup_download does it with psql).  Built on
- *		repository.c.
+ *		repository.c and stream.c (a file's bytes are read through a file
+ *		range source into a buffer stage).
  *
  * A backup stored as one file is served as it is stored.  A
  * directory-format backup is a folder, served as a tar archive (ustar, as
@@ -37,9 +38,7 @@
 #include "download.h"
 #include "durable.h"
 #include "repository.h"
-
-/* bytes read at a time, between interrupt checks */
-#define READ_CHUNK (1024 * 1024)
+#include "stream.h"
 
 /*
  * One stretch of the bytes served: a tar header held in memory, a range
@@ -175,37 +174,35 @@ protech_backup_serve(const char *directory, const ProtechBackupInfo *info)
 }
 
 /*
- * Read exactly length bytes of the file at path from offset into buf;
- * raises an error if the file is shorter than that (it changed since the
- * pieces were laid out).
+ * Read exactly length bytes of the file at path from offset into buf,
+ * through the stream pipeline (file range source -> buffer), as verify and
+ * restore read; raises an error if the file is shorter than that (it
+ * changed since the pieces were laid out).
  */
 static void
 read_file_range(const char *path, char *buf, int64 offset, int64 length)
 {
-	int			fd = protech_backup_open_nofollow(path, O_RDONLY, 0, NULL);
-	int64		done = 0;
+	int64		filled;
+	char	   *problem;
 
-	while (done < length)
+	if (!protech_backup_stream_file_range(path, offset, length,
+										  protech_backup_stream_buffer(buf, length,
+																	   &filled),
+										  &problem))
 	{
-		ssize_t		n;
+		int			save_errno = errno;
 
-		CHECK_FOR_INTERRUPTS();
-		n = pg_pread(fd, buf + done, Min(length - done, READ_CHUNK),
-					 offset + done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not read file \"%s\": %m", path)));
-		if (n == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("file \"%s\" changed while it was being read", path),
-					 errhint("Read the backup again from the start.")));
-		done += n;
+		/* as protech_backup_open_nofollow() raises it: 0 for a wrong type */
+		ereport(ERROR,
+				(save_errno ? errcode_for_file_access() :
+				 errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg_internal("%s", problem)));
 	}
-	CloseTransientFile(fd);
+	if (filled < length)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("file \"%s\" changed while it was being read", path),
+				 errhint("Read the backup again from the start.")));
 }
 
 /*

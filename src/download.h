@@ -2,7 +2,7 @@
  *
  * download.h
  *		The bytes of a backup as protech_backup_read() serves them
- *		(download.c).  Built on repository.h.
+ *		(download.c).  Built on repository.h and stream.h.
  *
  *-------------------------------------------------------------------------
  */

@@ -81,6 +81,16 @@ history_execute(const char *query, int nargs, Oid *types, Datum *values,
 }
 
 /*
+ * history_execute of a statement with one parameter, $1, of type type,
+ * that returns no value: how many rows it processed.
+ */
+static uint64
+history_execute_1(const char *query, Oid type, Datum value)
+{
+	return history_execute(query, 1, &type, &value, NULL, NULL, NULL);
+}
+
+/*
  * Record a run that starts now; returns its run_id (0 without a table).
  */
 int64
@@ -152,15 +162,12 @@ protech_backup_history_finish(int64 run_id, const char *status,
 int64
 protech_backup_history_mark_interrupted(int64 keep_run_id)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(keep_run_id)};
-
-	return history_execute("UPDATE %s SET status = 'failed', "
-						   "finished_at = pg_catalog.now(), "
-						   "message = 'server restarted or failed over while the backup was running' "
-						   "WHERE status OPERATOR(pg_catalog.=) 'running' "
-						   "AND run_id OPERATOR(pg_catalog.<>) $1",
-						   1, types, values, NULL, NULL, NULL);
+	return history_execute_1("UPDATE %s SET status = 'failed', "
+							 "finished_at = pg_catalog.now(), "
+							 "message = 'server restarted or failed over while the backup was running' "
+							 "WHERE status OPERATOR(pg_catalog.=) 'running' "
+							 "AND run_id OPERATOR(pg_catalog.<>) $1",
+							 INT8OID, Int64GetDatum(keep_run_id));
 }
 
 /*
@@ -169,13 +176,10 @@ protech_backup_history_mark_interrupted(int64 keep_run_id)
 int64
 protech_backup_history_purge(int days)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(days)};
-
-	return history_execute("DELETE FROM %s WHERE started_at OPERATOR(pg_catalog.<) "
-						   "(pg_catalog.now() OPERATOR(pg_catalog.-) "
-						   "pg_catalog.make_interval(days => $1))",
-						   1, types, values, NULL, NULL, NULL);
+	return history_execute_1("DELETE FROM %s WHERE started_at OPERATOR(pg_catalog.<) "
+							 "(pg_catalog.now() OPERATOR(pg_catalog.-) "
+							 "pg_catalog.make_interval(days => $1))",
+							 INT4OID, Int32GetDatum(days));
 }
 
 /*

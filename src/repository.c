@@ -3,9 +3,11 @@
  * repository.c
  *		The backup directory and the backups in it: preparing the directory,
  *		its lock file (one writer at a time, across the servers sharing
- *		it), naming a new backup, listing the complete backups (once per call,
- *		from their manifests), finding the backup a file name names, removing
- *		the partial files a crash left, sealing a directory-format dump, and
+ *		it), naming a new backup, listing the complete backups from their
+ *		manifests (a run lists once, removing the partial files a crash left
+ *		in the same reading, and reads manifests again by name where it must
+ *		see a verification recorded since), finding the backup a file name
+ *		names, sealing a directory-format dump, and
  *		reading a backup back to check it against its manifest.  Built on
  *		manifest.c, durable.c, stream.c, settings.c and slot.c.
  *
@@ -720,51 +722,35 @@ protech_backup_end_manifest_update(void)
 }
 
 /*
- * Remove the ".partial" files and folders a crashed backup left behind.
- * Only called while holding the backup slot and the directory's lock file,
- * so none of them belongs to a live backup of this server or of another
- * sharing the directory, and a partial manifest only while holding the
- * manifest lock, so none belongs to a live verification.  A directory that
- * does not exist yet has none.
+ * Remove the ".partial" file or folder name of directory, which a crashed
+ * backup left behind, and log it.  Only called while holding the backup
+ * slot and the directory's lock file, so none of them belongs to a live
+ * backup of this server or of another sharing the directory, and a
+ * partial manifest only while holding the manifest lock, so none belongs
+ * to a live verification.
  */
-void
-protech_backup_remove_stale_partials(const char *directory)
+static void
+remove_stale_partial(const char *directory, const char *name)
 {
-	DIR		   *dir = AllocateDir(directory);
-	struct dirent *de;
+	char		path[MAXPGPATH];
+	size_t		len = strlen(name);
+	bool		manifest;
+	bool		removed;
 
-	if (dir == NULL && errno == ENOENT)
-		return;
-
-	while ((de = ReadDir(dir, directory)) != NULL)
-	{
-		char		path[MAXPGPATH];
-		size_t		len = strlen(de->d_name);
-		bool		manifest;
-		bool		removed;
-
-		if (strncmp(de->d_name, PROTECH_BACKUP_PREFIX,
-					strlen(PROTECH_BACKUP_PREFIX)) != 0 ||
-			len < strlen(PROTECH_BACKUP_PARTIAL_SUFFIX) ||
-			strcmp(de->d_name + len - strlen(PROTECH_BACKUP_PARTIAL_SUFFIX),
-				   PROTECH_BACKUP_PARTIAL_SUFFIX) != 0)
-			continue;
-		protech_backup_build_path(path, directory, de->d_name, "");
-		/* a verification may be writing a manifest: that happens locked */
-		manifest = len >= strlen(MANIFEST_PARTIAL_SUFFIX) &&
-			strcmp(de->d_name + len - strlen(MANIFEST_PARTIAL_SUFFIX),
-				   MANIFEST_PARTIAL_SUFFIX) == 0;
-		if (manifest)
-			protech_backup_lock_manifests();
-		removed = protech_backup_remove_dump(path);
-		if (manifest)
-			protech_backup_unlock_manifests();
-		if (removed)
-			ereport(LOG,
-					(errmsg("protech_backup: removed stale partial backup \"%s\"",
-							path)));
-	}
-	FreeDir(dir);
+	protech_backup_build_path(path, directory, name, "");
+	/* a verification may be writing a manifest: that happens locked */
+	manifest = len >= strlen(MANIFEST_PARTIAL_SUFFIX) &&
+		strcmp(name + len - strlen(MANIFEST_PARTIAL_SUFFIX),
+			   MANIFEST_PARTIAL_SUFFIX) == 0;
+	if (manifest)
+		protech_backup_lock_manifests();
+	removed = protech_backup_remove_dump(path);
+	if (manifest)
+		protech_backup_unlock_manifests();
+	if (removed)
+		ereport(LOG,
+				(errmsg("protech_backup: removed stale partial backup \"%s\"",
+						path)));
 }
 
 /*
@@ -985,11 +971,48 @@ compare_newest_first(const ListCell *a, const ListCell *b)
 }
 
 /*
- * Every complete backup in directory, newest first.  A directory that does
- * not exist yet holds no backups.
+ * Whether name, an entry of the backup directory, is one of this
+ * extension's files and ends with suffix.
  */
-List *
-protech_backup_list_backups(const char *directory)
+static bool
+is_own_file_with_suffix(const char *name, const char *suffix)
+{
+	size_t		len = strlen(name);
+	size_t		suffix_len = strlen(suffix);
+
+	return len > suffix_len &&
+		strcmp(name + len - suffix_len, suffix) == 0 &&
+		strncmp(name, PROTECH_BACKUP_PREFIX, strlen(PROTECH_BACKUP_PREFIX)) == 0;
+}
+
+/*
+ * The complete backup whose manifest is manifest_name in directory,
+ * appended to list (when it is one).
+ */
+static List *
+append_backup(List *list, const char *directory, const char *manifest_name)
+{
+	ProtechBackupInfo info;
+
+	if (read_manifest(directory, manifest_name, &info))
+	{
+		ProtechBackupInfo *copy = palloc(sizeof(ProtechBackupInfo));
+
+		memcpy(copy, &info, sizeof(info));
+		list = lappend(list, copy);
+	}
+	return list;
+}
+
+/*
+ * Read directory once: remove the ".partial" files and folders a crashed
+ * backup left behind when remove_partials (see remove_stale_partial for
+ * when that is safe), and return every complete backup when list (NIL
+ * otherwise), newest first.  A directory that does not exist yet holds
+ * neither.
+ */
+static List *
+scan_directory(const char *directory, bool remove_partials, bool list)
 {
 	List	   *result = NIL;
 	DIR		   *dir;
@@ -1000,25 +1023,75 @@ protech_backup_list_backups(const char *directory)
 		return NIL;
 	while ((de = ReadDir(dir, directory)) != NULL)
 	{
-		size_t		len = strlen(de->d_name);
-		size_t		suffix_len = strlen(PROTECH_BACKUP_MANIFEST_SUFFIX);
-		ProtechBackupInfo info;
-
-		if (len <= suffix_len ||
-			strcmp(de->d_name + len - suffix_len,
-				   PROTECH_BACKUP_MANIFEST_SUFFIX) != 0 ||
-			strncmp(de->d_name, PROTECH_BACKUP_PREFIX,
-					strlen(PROTECH_BACKUP_PREFIX)) != 0)
-			continue;
-		if (read_manifest(directory, de->d_name, &info))
-		{
-			ProtechBackupInfo *copy = palloc(sizeof(ProtechBackupInfo));
-
-			memcpy(copy, &info, sizeof(info));
-			result = lappend(result, copy);
-		}
+		if (remove_partials &&
+			is_own_file_with_suffix(de->d_name, PROTECH_BACKUP_PARTIAL_SUFFIX))
+			remove_stale_partial(directory, de->d_name);
+		else if (list &&
+				 is_own_file_with_suffix(de->d_name, PROTECH_BACKUP_MANIFEST_SUFFIX))
+			result = append_backup(result, directory, de->d_name);
 	}
 	FreeDir(dir);
+	list_sort(result, compare_newest_first);
+	return result;
+}
+
+/*
+ * Every complete backup in directory, newest first.  A directory that does
+ * not exist yet holds no backups.
+ */
+List *
+protech_backup_list_backups(const char *directory)
+{
+	return scan_directory(directory, false, true);
+}
+
+/*
+ * Remove the ".partial" files and folders a crashed backup left behind in
+ * directory (see remove_stale_partial for when that is safe).
+ */
+void
+protech_backup_remove_stale_partials(const char *directory)
+{
+	(void) scan_directory(directory, true, false);
+}
+
+/*
+ * The start of a backup run, holding the backup slot and the directory's
+ * lock file: remove the partial files a crash left and list the complete
+ * backups, newest first, in one reading of the directory.  The run works
+ * from that listing to its end (nothing else adds or removes a backup
+ * while it holds the lock file), reading manifests again where a
+ * verification recorded meanwhile must be seen (see
+ * protech_backup_reread_backups).
+ */
+List *
+protech_backup_scan_directory(const char *directory)
+{
+	return scan_directory(directory, true, true);
+}
+
+/*
+ * The backups of list (ProtechBackupInfo, as listed earlier in this run)
+ * as their manifests in directory say now, newest first, without listing
+ * the directory again: a verification may have recorded its outcome in a
+ * manifest since (a verification of this server writes while a run holds
+ * the lock file, see protech_backup_begin_manifest_update), and a backup
+ * no longer complete is left out, as a new listing would.
+ */
+List *
+protech_backup_reread_backups(const char *directory, List *list)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, list)
+	{
+		ProtechBackupInfo *info = lfirst(lc);
+
+		result = append_backup(result, directory,
+							   psprintf("%s%s", info->file_name,
+										PROTECH_BACKUP_MANIFEST_SUFFIX));
+	}
 	list_sort(result, compare_newest_first);
 	return result;
 }

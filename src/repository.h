@@ -28,6 +28,8 @@ extern void protech_backup_choose_file_name(const char *directory,
 											const char *suffix,
 											char *file_name);
 extern List *protech_backup_list_backups(const char *directory);
+extern List *protech_backup_scan_directory(const char *directory);
+extern List *protech_backup_reread_backups(const char *directory, List *list);
 extern ProtechBackupInfo *protech_backup_find_backup(const char *file_name,
 													 const char *directory);
 extern void protech_backup_report_not_a_backup(const char *file_name,

@@ -66,6 +66,7 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 
 #include "child.h"
 #include "encrypt.h"
@@ -605,13 +606,15 @@ protech_backup_check_restore_rights(const ProtechBackupInfo *info)
 }
 
 /*
- * ProcessUtility hook: in a session of protech_backup.restore_role, a
- * COMMENT ON EXTENSION of an extension the role does not own is passed
- * over with a NOTICE instead of failing.  A restore creates the backup's
- * extensions as protech_backup.role before the dump runs (see
- * prepare_database), and the dump's COMMENT ON EXTENSION of each, which
- * only its owner may run, would otherwise stop every restore through the
- * restore role.  Everything else goes on as it would.
+ * ProcessUtility hook: in a restore session (a session of
+ * protech_backup.restore_role started by the extension's own programs,
+ * whose application_name is protech_backup: see programs.c), a COMMENT ON
+ * EXTENSION of an extension the role does not own is passed over with a
+ * NOTICE instead of failing.  A restore creates the backup's extensions
+ * as protech_backup.role before the dump runs (see prepare_database), and
+ * the dump's COMMENT ON EXTENSION of each, which only its owner may run,
+ * would otherwise stop every restore through the restore role.  Any other
+ * session of the role, and everything else, goes on as it would.
  */
 static void
 restore_process_utility(PlannedStmt *pstmt, const char *queryString,
@@ -624,6 +627,7 @@ restore_process_utility(PlannedStmt *pstmt, const char *queryString,
 	if (IsA(parsetree, CommentStmt) &&
 		((CommentStmt *) parsetree)->objtype == OBJECT_EXTENSION &&
 		protech_backup_restore_role[0] != '\0' &&
+		strcmp(application_name, PROTECH_BACKUP_APPLICATION_NAME) == 0 &&
 		GetSessionUserId() == get_role_oid(protech_backup_restore_role, true))
 	{
 		const char *name = strVal(((CommentStmt *) parsetree)->object);

@@ -39,7 +39,8 @@
  * order above.
  *
  * Only complete backups, as protech_backup_list_backups() finds them (our
- * name pattern and a valid manifest), are ever considered: foreign files, a
+ * name pattern and a valid manifest; after a backup, the run's listing and
+ * the new backup, each read again from its manifest), are ever considered: foreign files, a
  * dump without its manifest and a backup still being written are never
  * touched.  A backup is deleted manifest first, and the directory is
  * fsynced before its dump goes, so a crash in between leaves at worst a
@@ -439,9 +440,9 @@ delete_backup(const char *directory, const char *file_name,
 }
 
 /*
- * Plan retention for the complete backups of this cluster in directory
- * under the current settings and, unless dry_run, delete what the plan
- * deletes (oldest first).  A backup of this cluster is one whose manifest
+ * Plan retention for the complete backups of this cluster among backups
+ * (of directory, newest first) under the current settings and, unless
+ * dry_run, delete what the plan deletes (oldest first).  A backup of this cluster is one whose manifest
  * records this server's system identifier, or none (taken before version
  * 1.1, when only this extension on this cluster wrote there); the backups
  * of other clusters sharing the directory are never counted, nor deleted.
@@ -450,9 +451,8 @@ delete_backup(const char *directory, const char *file_name,
  * dry_run.
  */
 static List *
-run_retention(const char *directory, bool dry_run)
+run_retention(const char *directory, List *backups, bool dry_run)
 {
-	List	   *backups = protech_backup_list_backups(directory);
 	int			n = list_length(backups);
 	uint64		system_identifier = GetSystemIdentifier();
 	ProtechBackupRetentionItem *items = palloc0(n * sizeof(ProtechBackupRetentionItem));
@@ -526,16 +526,19 @@ run_retention(const char *directory, bool dry_run)
 }
 
 /*
- * Apply retention right after a backup was completed in directory.  Called
- * by protech_backup_take() inside a transaction, while it holds the backup
- * slot.  Returns what it deleted (or failed to delete), one line per
+ * Apply retention right after a backup was completed in directory, to
+ * backups: the directory's backups as the run listed them at its start,
+ * and the new one, each read again from its manifest (a verification may
+ * have recorded its outcome since), without listing the directory again.
+ * Called by protech_backup_run() inside a transaction, while it holds the
+ * backup slot and the directory's lock file.  Returns what it deleted (or failed to delete), one line per
  * backup, for the run history; NULL when it deleted nothing.  Never raises
  * an error: the backup is complete whatever happens here, so any error of
  * the run is caught (in a subtransaction, which releases what it held) and
  * reported as a WARNING, and in the returned report.
  */
 char *
-protech_backup_run_retention(const char *directory)
+protech_backup_run_retention(const char *directory, List *backups)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -546,7 +549,10 @@ protech_backup_run_retention(const char *directory)
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
-		List	   *outcomes = run_retention(directory, false);
+		List	   *outcomes =
+			run_retention(directory,
+						  protech_backup_reread_backups(directory, backups),
+						  false);
 		ListCell   *lc;
 
 		foreach(lc, outcomes)
@@ -608,11 +614,14 @@ protech_backup_apply_retention(const char *directory, bool dry_run)
 	List	   *outcomes;
 
 	if (dry_run)
-		return run_retention(directory, true);
+		return run_retention(directory, protech_backup_list_backups(directory),
+							 true);
 	protech_backup_claim_directory(directory, 0);
 	PG_ENSURE_ERROR_CLEANUP(release_directory, (Datum) 0);
 	{
-		outcomes = run_retention(directory, false);
+		outcomes = run_retention(directory,
+								 protech_backup_list_backups(directory),
+								 false);
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(release_directory, (Datum) 0);
 	protech_backup_release_directory();

@@ -56,6 +56,7 @@ typedef struct ProtechBackupRetentionOutcome
 extern void protech_backup_plan_retention(ProtechBackupRetentionItem *items, int n,
 										  const ProtechBackupRetentionRules *rules);
 extern List *protech_backup_apply_retention(const char *directory, bool dry_run);
-extern char *protech_backup_run_retention(const char *directory);
+extern char *protech_backup_run_retention(const char *directory,
+										  List *backups);
 
 #endif							/* PROTECH_BACKUP_RETENTION_H */

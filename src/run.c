@@ -158,16 +158,20 @@ take_step(BackupRun *run)
 
 	PG_TRY();
 	{
+		List	   *listed;
 		ProtechBackupInfo *info = protech_backup_take(run->trigger,
 													  run->run_id, directory,
 													  run->database,
-													  run->shared);
+													  run->shared,
+													  &listed);
 		char	   *retention_report;
 
 		memcpy(&run->info, info, sizeof(ProtechBackupInfo));
 		/* a failed verification fails the run, before retention runs */
 		protech_backup_verify_new_backup(directory, &run->info);
-		retention_report = protech_backup_run_retention(directory);
+		/* the directory as listed at the start, and the new backup */
+		retention_report = protech_backup_run_retention(directory,
+														lappend(listed, info));
 		if (retention_report)
 			add_note(run, retention_report);
 	}

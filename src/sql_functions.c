@@ -111,6 +111,23 @@ backup_argument(FunctionCallInfo fcinfo, int argno, const char *directory)
 									  directory);
 }
 
+/*
+ * The backup argument 0 of protech_backup_verify() or
+ * protech_backup_restore() names, found in the backup directory, which
+ * *directory is set to.  When the call would write (refused_on_standby
+ * names it, NULL when it only reads), a standby refuses it first, at once.
+ */
+static ProtechBackupInfo *
+stored_backup_argument(FunctionCallInfo fcinfo, char **directory,
+					   const char *refused_on_standby)
+{
+	if (refused_on_standby != NULL)
+		reject_during_recovery(refused_on_standby);
+	protech_backup_require_preload();
+	*directory = protech_backup_resolved_directory();
+	return backup_argument(fcinfo, 0, *directory);
+}
+
 /* the columns of protech_backup_info in version 1.0, and since 1.1 */
 #define INFO_COLUMNS_1_0 12
 #define INFO_COLUMNS 14
@@ -434,13 +451,11 @@ protech_backup_verify(PG_FUNCTION_ARGS)
 	Datum		values[7];
 	bool		nulls[7] = {0};
 
-	protech_backup_require_preload();
-	directory = protech_backup_resolved_directory();
-	info = backup_argument(fcinfo, 0, directory);
+	info = stored_backup_argument(fcinfo, &directory,
+								  !PG_ARGISNULL(1) && PG_GETARG_BOOL(1) ?
+								  "protech_backup_verify() with restore" : NULL);
 	if (PG_ARGISNULL(1))
 		reject_argument("restore", "must not be null", NULL);
-	if (PG_GETARG_BOOL(1))
-		reject_during_recovery("protech_backup_verify() with restore");
 
 	protech_backup_verify_backup(directory, info, PG_GETARG_BOOL(1), &v);
 
@@ -511,10 +526,8 @@ protech_backup_restore(PG_FUNCTION_ARGS)
 	bool		nulls[RESTORE_COLUMNS] = {0};
 	List	   *notes;
 
-	reject_during_recovery("protech_backup_restore()");
-	protech_backup_require_preload();
-	directory = protech_backup_resolved_directory();
-	info = backup_argument(fcinfo, 0, directory);
+	info = stored_backup_argument(fcinfo, &directory,
+								  "protech_backup_restore()");
 	if (PG_ARGISNULL(1) || NameStr(*PG_GETARG_NAME(1))[0] == '\0')
 		reject_argument("target_database",
 									   "must not be null or empty", NULL);

@@ -16,16 +16,18 @@
  *	progress  publishes the bytes seen so far as the running backup's
  *	file      writes to a new file, starting writeback every
  *	          STREAM_FLUSH_AFTER bytes, fsyncs and closes it at the end
+ *	buffer    copies into the caller's memory (a slice a download serves)
  *
  * A stage whose next is NULL drops what it passes on (so "decompress to
  * nowhere" is a codec stage at the end of a chain).  The sources: a file
- * read to its end (protech_backup_stream_file_source) and a child's
- * standard output (protech_backup_stream_sink, the output callback of the
- * child runner).  A stage may also live in a module of its own
- * (protech_backup_stream_new_stage: encrypt.c's age stage).  A consumer
- * that pulls at its own pace (a restore feeding psql) reads through
- * protech_backup_stream_reader (of a file) or _reader_of (of another
- * source: age decrypting, see encrypt.c) instead, which
+ * read to its end (protech_backup_stream_file_source) or a range of it
+ * (protech_backup_stream_file_range, what download.c serves) and a
+ * child's standard output (protech_backup_stream_sink, the output
+ * callback of the child runner).  A stage may also live in a module of
+ * its own (protech_backup_stream_new_stage: encrypt.c's age stage).  A
+ * consumer that pulls at its own pace (a restore feeding psql) reads
+ * through protech_backup_stream_reader (of a file) or _reader_of (of
+ * another source: age decrypting, see encrypt.c) instead, which
  * decompresses one codec buffer per call, so that memory stays bounded: a
  * push chain cannot pause in the middle of a piece of input.  A backup of a plain dump is
  *
@@ -99,6 +101,14 @@ typedef struct FileStage
 	uint64		bytes;
 	uint64		flushed;
 } FileStage;
+
+typedef struct BufferStage
+{
+	ProtechBackupStream stage;
+	char	   *buf;
+	int64		capacity;
+	int64	   *filled;
+} BufferStage;
 
 /*
  * A new stage of size bytes (a struct that starts with ProtechBackupStream)
@@ -404,69 +414,138 @@ protech_backup_stream_file(const char *path, int *fd)
 	return &file->stage;
 }
 
+static void
+buffer_write(ProtechBackupStream *stage, const char *data, size_t len)
+{
+	BufferStage *buffer = (BufferStage *) stage;
+
+	if (*buffer->filled + (int64) len > buffer->capacity)
+		elog(ERROR, "stream buffer of " INT64_FORMAT " bytes overflowed",
+			 buffer->capacity);
+	memcpy(buffer->buf + *buffer->filled, data, len);
+	*buffer->filled += len;
+}
+
+static void
+buffer_finish(ProtechBackupStream *stage)
+{
+}
+
 /*
- * Read up to STREAM_READ_SIZE bytes of fd into buf, retrying on EINTR, with
- * an interrupt check: the one read loop of the pipeline.  Returns what
- * read() returns.
+ * The last stage of a chain that copies what flows into it into buf, which
+ * holds capacity bytes; *filled (set to 0 here) counts the bytes copied.
+ */
+ProtechBackupStream *
+protech_backup_stream_buffer(char *buf, int64 capacity, int64 *filled)
+{
+	BufferStage *buffer = protech_backup_stream_new_stage(sizeof(BufferStage), buffer_write,
+									buffer_finish, NULL);
+
+	buffer->buf = buf;
+	buffer->capacity = capacity;
+	buffer->filled = filled;
+	*filled = 0;
+	return &buffer->stage;
+}
+
+/*
+ * Read up to size bytes of fd into buf, retrying on EINTR, with an
+ * interrupt check: the one read loop of the pipeline.  Returns what read()
+ * returns.
  */
 static ssize_t
-read_chunk(int fd, char *buf)
+read_chunk(int fd, char *buf, size_t size)
 {
 	ssize_t		n;
 
 	do
 	{
 		protech_backup_check_for_interrupts();
-		n = read(fd, buf, STREAM_READ_SIZE);
+		n = read(fd, buf, size);
 	} while (n < 0 && errno == EINTR);
 	return n;
 }
 
 /*
- * The source of a chain that reads the file at path to its end into stage,
- * fsyncing it first when sync is set, and finishes the stream.  The file is
- * opened without following a symbolic link, and must be a regular file.
- * Returns false with *problem set (errno kept) when the file cannot be
- * opened, synced or read; the stream is not finished then.
+ * Set *problem to what failed (format, with the file's path), keeping
+ * errno, close fd and return false: how a file source gives up.
  */
-bool
-protech_backup_stream_file_source(const char *path, bool sync,
-								  ProtechBackupStream *stage, char **problem)
+static bool
+source_failed(int fd, const char *format, const char *path, char **problem)
+{
+	int			save_errno = errno;
+
+	*problem = psprintf(format, path);
+	CloseTransientFile(fd);
+	errno = save_errno;
+	return false;
+}
+
+/*
+ * The source of a chain that reads the file at path into stage from byte
+ * offset on, length bytes or (length < 0) to its end, fewer where it ends
+ * sooner, fsyncing it first when sync is set, and finishes the stream.  The
+ * file is opened without following a symbolic link, and must be a regular
+ * file.  Returns false with *problem set (errno kept) when the file cannot
+ * be opened, synced, positioned or read; the stream is not finished then.
+ */
+static bool
+file_source(const char *path, bool sync, int64 offset, int64 length,
+			ProtechBackupStream *stage, char **problem)
 {
 	int			fd = protech_backup_open_nofollow(path, sync ? O_RDWR : O_RDONLY,
 												  0, problem);
 	char	   *buf;
 	ssize_t		n;
-	int			save_errno;
+	int64		left = length;
 
 	if (fd < 0)
 		return false;
 	if (sync && pg_fsync(fd) != 0)
-	{
-		save_errno = errno;
-		*problem = psprintf("could not fsync file \"%s\": %m", path);
-		CloseTransientFile(fd);
-		errno = save_errno;
-		return false;
-	}
+		return source_failed(fd, "could not fsync file \"%s\": %m", path, problem);
+	if (offset > 0 && lseek(fd, (off_t) offset, SEEK_SET) < 0)
+		return source_failed(fd, "could not seek in file \"%s\": %m", path, problem);
 	buf = palloc(STREAM_READ_SIZE);
-	while ((n = read_chunk(fd, buf)) != 0)
+	while (left != 0 &&
+		   (n = read_chunk(fd, buf, left < 0 ? STREAM_READ_SIZE :
+						   Min(left, STREAM_READ_SIZE))) != 0)
 	{
 		if (n < 0)
 		{
-			save_errno = errno;
-			*problem = psprintf("could not read file \"%s\": %m", path);
-			CloseTransientFile(fd);
 			pfree(buf);
-			errno = save_errno;
-			return false;
+			return source_failed(fd, "could not read file \"%s\": %m", path, problem);
 		}
 		protech_backup_stream_write(stage, buf, n);
+		if (left > 0)
+			left -= n;
 	}
 	CloseTransientFile(fd);
 	pfree(buf);
 	protech_backup_stream_finish(stage);
 	return true;
+}
+
+/*
+ * The source of a chain that reads the file at path to its end into stage,
+ * fsyncing it first when sync is set (see file_source).
+ */
+bool
+protech_backup_stream_file_source(const char *path, bool sync,
+								  ProtechBackupStream *stage, char **problem)
+{
+	return file_source(path, sync, 0, -1, stage, problem);
+}
+
+/*
+ * The source of a chain that reads length bytes of the file at path from
+ * byte offset on into stage, fewer where the file ends sooner (see
+ * file_source).
+ */
+bool
+protech_backup_stream_file_range(const char *path, int64 offset, int64 length,
+								 ProtechBackupStream *stage, char **problem)
+{
+	return file_source(path, false, offset, length, stage, problem);
 }
 
 /*
@@ -571,7 +650,7 @@ protech_backup_stream_read(StringInfo buf, void *arg)
 		{
 			ssize_t		n = reader->raw ?
 				reader->raw(reader->buf, STREAM_READ_SIZE, reader->raw_arg) :
-				read_chunk(reader->fd, reader->buf);
+				read_chunk(reader->fd, reader->buf, STREAM_READ_SIZE);
 
 			if (n < 0)
 				ereport(ERROR,

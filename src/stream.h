@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * stream.h
- *		The stream pipeline: hash, gzip/zstd, progress and file stages, a
- *		file source, the child-output sink, and the decompressing reader a
+ *		The stream pipeline: hash, gzip/zstd, progress, file and buffer
+ *		stages, a file source (whole or a range), the child-output sink, and the decompressing reader a
  *		restore pulls from (stream.c).  Built on
  *		codec.h, slot.h and child.h.
  *
@@ -53,9 +53,16 @@ extern ProtechBackupStream *protech_backup_stream_codec(ProtechBackupMethod meth
 extern const char *protech_backup_stream_codec_error(ProtechBackupStream *stage);
 extern ProtechBackupStream *protech_backup_stream_progress(ProtechBackupStream *next);
 extern ProtechBackupStream *protech_backup_stream_file(const char *path, int *fd);
+extern ProtechBackupStream *protech_backup_stream_buffer(char *buf,
+														 int64 capacity,
+														 int64 *filled);
 extern bool protech_backup_stream_file_source(const char *path, bool sync,
 											  ProtechBackupStream *stage,
 											  char **problem);
+extern bool protech_backup_stream_file_range(const char *path, int64 offset,
+											 int64 length,
+											 ProtechBackupStream *stage,
+											 char **problem);
 
 typedef struct ProtechBackupStreamReader ProtechBackupStreamReader;
 

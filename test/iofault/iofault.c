@@ -359,24 +359,24 @@ open_common(int dirfd, const char *path, int flags, mode_t mode, int at)
 }
 
 /*
- * The mode argument of open or openat, there only with O_CREAT or
- * O_TMPFILE.
+ * Set mode to the mode argument of open or openat, the variadic argument
+ * after flags, there only with O_CREAT or O_TMPFILE (0 otherwise): a
+ * macro, as va_start belongs in the variadic function itself.
  */
-static mode_t
-mode_argument(int flags, va_list ap)
-{
-	return (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
-}
+#define MODE_ARGUMENT(flags, mode) \
+	do { \
+		va_list		ap; \
+		va_start(ap, flags); \
+		mode = ((flags) & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0; \
+		va_end(ap); \
+	} while (0)
 
 int
 open(const char *path, int flags,...)
 {
-	va_list		ap;
 	mode_t		mode;
 
-	va_start(ap, flags);
-	mode = mode_argument(flags, ap);
-	va_end(ap);
+	MODE_ARGUMENT(flags, mode);
 	return open_common(AT_FDCWD, path, flags, mode, 0);
 }
 
@@ -385,12 +385,9 @@ int			open64(const char *path, int flags,...) __attribute__((alias("open")));
 int
 openat(int dirfd, const char *path, int flags,...)
 {
-	va_list		ap;
 	mode_t		mode;
 
-	va_start(ap, flags);
-	mode = mode_argument(flags, ap);
-	va_end(ap);
+	MODE_ARGUMENT(flags, mode);
 	return open_common(dirfd, path, flags, mode, 1);
 }
 

@@ -6,7 +6,8 @@
 # start_blocked_backup); a fake pg_dump for fault tests, the stored-backup
 # check, and small file and process helpers.  Tests run from the top of the
 # source tree (prove is started there), so fixtures are found by relative
-# path.
+# path.  The fault tests (04x_faults_*.pl) share the fault() verb and its
+# count, which each file prints at its end (faults_summary).
 package ProtechBackupTest;
 
 use strict;
@@ -26,7 +27,10 @@ our @EXPORT = qw(new_backup_node backup_now backup_fails listed_backups
   fake_pg_dump fake_pg_dump_pid reload_and_wait wait_until
   process_alive track_process child_pids server_processes_left
   schema_of contents check_stored flip_byte lock_table prepend_hba extension_functions
-  harmless_value set_io_faults fired_io_faults join_pipeline);
+  harmless_value set_io_faults fired_io_faults join_pipeline
+  new_fault_node fault io_fault backup_error finish_background listed_sha256
+  leftover_files faults_summary use_io_directory
+  status_of metric_value backup_cluster extension_version psql_restore);
 
 # A started node preloading protech_backup, with the extension created in
 # database 'app' (protech_backup.database) and extra postgresql.conf lines;
@@ -144,6 +148,54 @@ sub start_blocked_backup
 		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'protech_backup backup'");
 	my ($pg_dump) = child_pids($worker);
 	return ($bg, $worker, $pg_dump, $backend);
+}
+
+# The columns $columns (SQL) of protech_backup_status() in database 'app',
+# as psql prints them ("a|b").
+sub status_of
+{
+	my ($node, $columns) = @_;
+	return $node->safe_psql('app', "SELECT $columns FROM protech_backup_status()");
+}
+
+# The value of metric $name of protech_backup_metrics() in database 'app'.
+sub metric_value
+{
+	my ($node, $name) = @_;
+	return $node->safe_psql('app',
+		"SELECT value FROM protech_backup_metrics() WHERE name = '$name'");
+}
+
+# The cluster listed backup $file records: "system_identifier|timeline".
+sub backup_cluster
+{
+	my ($node, $file) = @_;
+	return $node->safe_psql('app',
+		"SELECT system_identifier, timeline FROM protech_backup_list() WHERE file_name = '$file'"
+	);
+}
+
+# The version of the extension installed in database 'app'.
+sub extension_version
+{
+	my ($node) = @_;
+	return $node->safe_psql('app',
+		"SELECT extversion FROM pg_extension WHERE extname = 'protech_backup'");
+}
+
+# Restore the plain dump at $path into a new database $db with psql, as
+# the README's runbook does (ON_ERROR_STOP), as test $name.
+sub psql_restore
+{
+	my ($node, $db, $path, $name) = @_;
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->command_ok(
+		[
+			'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+			'-d', $node->connstr($db), '-f', $path
+		],
+		$name);
+	return;
 }
 
 # How many scratch databases of verifications exist on the node.
@@ -524,6 +576,184 @@ sub contents
 		);
 	}
 	return \%contents;
+}
+
+# A node for fault tests, named $name: the I/O fault shim loaded, crash
+# restarts on, no retention, tables t (20000 rows) and locked_tbl (for
+# start_blocked_backup) in 'app', and two backups taken; %opts go to
+# new_backup_node (conf is added to).
+sub new_fault_node
+{
+	my ($name, %opts) = @_;
+	my $node = new_backup_node(
+		$name, %opts,
+		io_faults => 1,
+		conf => "restart_after_crash = on\nprotech_backup.retention_count = 0\n"
+		  . ($opts{conf} // ''));
+	$node->safe_psql('app', <<'EOS');
+CREATE TABLE t AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 20000) AS g;
+CREATE TABLE locked_tbl (id int);
+EOS
+	backup_now($node) for 1 .. 2;
+	return $node;
+}
+
+# Point the node's backups at a directory of their own, io_backups, with
+# retention keeping the newest two, and take two backups there: the I/O
+# faults then each find older backups to keep intact without the checks
+# reading ever more of them.  Returns the directory and the shim's name
+# pattern for the files of a backup in it.
+sub use_io_directory
+{
+	my ($node) = @_;
+	my $io_dir = $node->basedir . '/io_backups';
+	reload_and_wait($node,
+		'protech_backup.directory' => $io_dir,
+		'protech_backup.retention_count' => 2);
+	$node->{protech_backup_dir} = $io_dir;
+	backup_now($node) for 1 .. 2;
+	return ($io_dir, "$io_dir/protech_backup_*");
+}
+
+# The complete backups of the node's configured directory: name => SHA-256.
+sub listed_sha256
+{
+	my ($node) = @_;
+	my %backups = map { split /\|/ }
+	  split /\n/,
+	  $node->safe_psql('app', 'SELECT file_name, sha256 FROM protech_backup_list()');
+	return \%backups;
+}
+
+# The files of the backup directory that belong to no listed backup (its
+# dump, manifest or globals file), partial files aside.
+sub leftover_files
+{
+	my ($node) = @_;
+	my $listed = listed_sha256($node);
+	return grep {
+		!/\.partial$/ && !exists $listed->{ s/(\.json|\.globals\.sql)$//r }
+	} backup_files($node);
+}
+
+# The faults of this test file: injected, survived (every check of the
+# fault passed), lost (an older backup went missing or bad, or a partial
+# file or a file of no backup was left).
+my ($faults_injected, $faults_survived, $faults_lost) = (0, 0, 0);
+
+sub failed_tests
+{
+	return scalar grep { !$_ } Test::More->builder->summary;
+}
+
+# Inject a fault with $inject (which checks the error it gives), undo its
+# cause with $opts{recover}, then check the end state: no partial file,
+# no file that belongs to no backup, the backups listed before are all
+# still listed with the same SHA-256 and read back as recorded (but those
+# named in $opts{deleted}, which it deletes), the history's newest run
+# matches $opts{history} (a pattern of its message, status 'failed') when
+# given, and the next backup succeeds.
+sub fault
+{
+	my ($node, $name, $inject, %opts) = @_;
+	my $before = listed_sha256($node);
+	my $failed_before = failed_tests();
+	delete @$before{ @{ $opts{deleted} // [] } };
+
+	$faults_injected++;
+	$inject->();
+	if ($opts{history})
+	{
+		my ($status, $message) = split /\|/,
+		  $node->safe_psql('app',
+			'SELECT status, message FROM protech_backup_history ORDER BY run_id DESC LIMIT 1'
+		  ), 2;
+		is($status, 'failed', "$name: the run is recorded as failed");
+		like($message, $opts{history}, "$name: the history says why");
+	}
+	$opts{recover}->() if $opts{recover};
+
+	my @partials = partial_files($node);
+	my @leftovers = leftover_files($node);
+	my $after = listed_sha256($node);
+	my @gone = grep { ($after->{$_} // '') ne $before->{$_} } sort keys %$before;
+	my @bad = grep { check_stored($node, $_) ne 'ok' } sort keys %$before;
+	is_deeply(\@partials, [], "$name: no partial file is left");
+	is_deeply(\@leftovers, [], "$name: no file that belongs to no backup is left");
+	is_deeply([ @gone, @bad ], [], "$name: every older backup is intact");
+	my ($ret, $out, $err) =
+	  $node->psql('app', 'SELECT file_name FROM protech_backup_now()');
+	is($ret, 0, "$name: the next backup succeeds") or diag($err);
+	ok(exists listed_sha256($node)->{$out}, "$name: and is listed");
+
+	$faults_lost++ if @partials || @leftovers || @gone || @bad;
+	$faults_survived++ if failed_tests() == $failed_before;
+	return;
+}
+
+# Run protech_backup_now() and return its error (verbose: with SQLSTATE).
+sub backup_error
+{
+	my ($node) = @_;
+	my ($ret, $out, $err) = $node->psql('app',
+		"\\set VERBOSITY verbose\nSELECT file_name FROM protech_backup_now()");
+	isnt($ret, 0, 'the backup fails');
+	return $err;
+}
+
+# Wait for the statement of a background session to end, and return what
+# it printed on standard error.
+sub finish_background
+{
+	my ($bg) = @_;
+	$bg->query('SELECT 1');
+	my $err = $bg->{stderr};
+	$bg->quit;
+	return $err;
+}
+
+my %errno_text = (
+	EIO => qr/58030: .*: Input\/output error/,
+	ENOSPC => qr/53100: .*: No space left on device/,
+	EACCES => qr/42501: .*: Permission denied/);
+
+# A fault() of the I/O fault shim: its rule "fail $call $errno $nth
+# $pattern [$program]" holds during $opts{action} (by default a backup,
+# which must fail; it gets the node and returns the error), and the fault
+# must have fired and the error match $message and name errno's SQLSTATE
+# and words (unless $opts{no_errno}).  Other %opts go to fault().
+sub io_fault
+{
+	my ($node, $name, $rule, $message, %opts) = @_;
+	my ($call, $errno) = split / /, $rule;
+	my $action = delete $opts{action};
+	fault(
+		$node, $name,
+		sub {
+			set_io_faults($node, "fail $rule");
+			my $err = $action ? $action->($node) : backup_error($node);
+			my @fired = fired_io_faults($node);
+			set_io_faults($node);
+			ok(scalar(grep { / \Q$call $errno\E / } @fired), "$name: the $call failure was injected")
+			  or diag("rule: fail $rule");
+			like($err, $message, "$name: the error says what failed");
+			like($err, $errno_text{$errno}, "$name: with the SQLSTATE and words of $errno")
+			  unless $opts{no_errno};
+		},
+		history => $opts{history} // ($action ? undef : $message),
+		%opts);
+	return;
+}
+
+# The end of a fault test file: prints "faults: N injected, N survived,
+# 0 lost" (doc/tests.md sums the files' lines) and checks that no fault
+# was lost and every one survived.
+sub faults_summary
+{
+	diag("faults: $faults_injected injected, $faults_survived survived, $faults_lost lost");
+	is($faults_lost, 0, 'no fault lost a backup or leaked a partial file');
+	is($faults_survived, $faults_injected, 'every fault left the system in its known state');
+	return;
 }
 
 1;

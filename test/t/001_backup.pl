@@ -47,13 +47,7 @@ is($node->safe_psql('app', 'SELECT file_name, sha256 FROM protech_backup_list()'
 	"$file|$sha", 'the list shows the backup');
 
 # The README's restore runbook: a new database, psql with ON_ERROR_STOP.
-$node->safe_psql('postgres', 'CREATE DATABASE app_restored');
-$node->command_ok(
-	[
-		'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
-		'-d', $node->connstr('app_restored'),
-		'-f', "$dir/$file"
-	],
+psql_restore($node, 'app_restored', "$dir/$file",
 	'psql restores the backup without error');
 
 is(schema_of($node, 'app_restored'), schema_of($node, 'app'),

@@ -273,6 +273,19 @@ is($node->safe_psql('app_copy', q{
 still_no_superuser('a CHECK function during protech_backup_restore as restore role');
 remove_operators('public');
 
+# The utility hook of restore sessions (a COMMENT ON EXTENSION the restore
+# role may not run passed over with a NOTICE) serves the extension's own
+# restore programs only: any other session of the restore role is refused
+# as it would be without the extension.
+($ret, $out, $err) = $node->psql('app_copy',
+	"COMMENT ON EXTENSION protech_backup IS 'defaced'",
+	extra_params => [ '-U', 'restorer' ]);
+like($err, qr/ERROR:  must be owner of extension protech_backup/,
+	'a session of the restore role outside a restore is not let off its COMMENT ON EXTENSION');
+is($node->safe_psql('app_copy',
+		"SELECT obj_description(oid, 'pg_extension') IS DISTINCT FROM 'defaced' FROM pg_extension WHERE extname = 'protech_backup'"),
+	't', 'and the comment is left as it was');
+
 # A superuser as restore role is refused.
 reload_and_wait($node, 'protech_backup.restore_role' => $superuser);
 ($ret, $out, $err) =

@@ -41,9 +41,7 @@ $primary->safe_psql('app', $table);
 
 # 1. Backups know their cluster.
 my $first = backup_now($primary);
-is( $primary->safe_psql('app',
-		"SELECT system_identifier, timeline FROM protech_backup_list() WHERE file_name = '$first'"
-	),
+is(backup_cluster($primary, $first),
 	"$sysid|1",
 	'protech_backup_list() shows the system identifier and timeline');
 like(
@@ -103,8 +101,7 @@ standby_refuses("SELECT * FROM protech_backup_restore('$first', 'copy')",
 	'protech_backup_restore()');
 standby_refuses("SELECT * FROM protech_backup_verify('$first', true)",
 	'protech_backup_verify() with restore');
-is( $standby->safe_psql('app',
-		'SELECT running, running_since IS NULL FROM protech_backup_status()'),
+is(status_of($standby, 'running, running_since IS NULL'),
 	'f|t',
 	'standby: no backup slot is left claimed');
 
@@ -132,26 +129,17 @@ is_deeply([ backup_files($primary) ], \@files_before,
 
 # Status: no scheduler is no problem on a standby, and the last success is
 # the replicated history's newest.
-is( $standby->safe_psql('app',
-		'SELECT in_recovery, healthy, problems, worker_pid IS NULL, last_success_file FROM protech_backup_status()'
-	),
+is( status_of($standby,
+		'in_recovery, healthy, problems, worker_pid IS NULL, last_success_file'),
 	"t|t|{}|t|$first",
 	'standby: status is healthy, in recovery, with the last success');
-is( $primary->safe_psql('app',
-		'SELECT in_recovery, healthy, problems, last_success_file FROM protech_backup_status()'
-	),
+is( status_of($primary, 'in_recovery, healthy, problems, last_success_file'),
 	"f|t|{}|$first",
 	'primary: status is healthy, not in recovery');
-is( $standby->safe_psql('app',
-		"SELECT value FROM protech_backup_metrics() WHERE name = 'protech_backup_in_recovery'"
-	),
-	'1',
-	'standby: protech_backup_in_recovery is 1');
-is( $primary->safe_psql('app',
-		"SELECT value FROM protech_backup_metrics() WHERE name = 'protech_backup_in_recovery'"
-	),
-	'0',
-	'primary: protech_backup_in_recovery is 0');
+is(metric_value($standby, 'protech_backup_in_recovery'),
+	'1', 'standby: protech_backup_in_recovery is 1');
+is(metric_value($primary, 'protech_backup_in_recovery'),
+	'0', 'primary: protech_backup_in_recovery is 0');
 
 # 3. An immediate stop of the primary in the middle of a backup: its history
 # row stays 'running' (and replicated), its partial file stays.
@@ -191,9 +179,7 @@ is(scalar(partial_files($primary)), 0,
 	'promotion: the stale partial file is removed');
 my $catch_up = $standby->safe_psql('app',
 	"SELECT file_name FROM protech_backup_history WHERE trigger = 'catch-up'");
-is( $standby->safe_psql('app',
-		"SELECT system_identifier, timeline FROM protech_backup_list() WHERE file_name = '$catch_up'"
-	),
+is(backup_cluster($standby, $catch_up),
 	"$sysid|2",
 	'promotion: the catch-up backup is of the same cluster, on timeline 2');
 ok( $standby->poll_query_until('app',

@@ -47,9 +47,7 @@ my $history = $node->safe_psql('app',
 	'SELECT count(*) FROM protech_backup_history');
 
 $node->safe_psql('app', "ALTER EXTENSION protech_backup UPDATE TO '1.1'");
-is( $node->safe_psql('app',
-		"SELECT extversion FROM pg_extension WHERE extname = 'protech_backup'"),
-	'1.1', 'updated to 1.1');
+is(extension_version($node), '1.1', 'updated to 1.1');
 is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_history'),
 	$history, 'the history is kept');
 is( $node->safe_psql('app',
@@ -59,19 +57,13 @@ is( $node->safe_psql('app',
 	'a backup of a 1.0 manifest is listed, of no recorded cluster');
 
 my $new = backup_now($node);
-is( $node->safe_psql('app',
-		"SELECT system_identifier, timeline FROM protech_backup_list() WHERE file_name = '$new'"
-	),
+is(backup_cluster($node, $new),
 	"$sysid|1",
 	'a new backup records the cluster');
-is( $node->safe_psql('app',
-		'SELECT in_recovery, last_success_file FROM protech_backup_status()'),
+is(status_of($node, 'in_recovery, last_success_file'),
 	"f|$new", 'protech_backup_status() has in_recovery');
-is( $node->safe_psql('app',
-		"SELECT value FROM protech_backup_metrics() WHERE name = 'protech_backup_in_recovery'"
-	),
-	'0',
-	'protech_backup_metrics() has protech_backup_in_recovery');
+is(metric_value($node, 'protech_backup_in_recovery'),
+	'0', 'protech_backup_metrics() has protech_backup_in_recovery');
 $node->safe_psql('app', 'CREATE ROLE watcher LOGIN IN ROLE pg_monitor');
 is( $node->safe_psql('app', 'SELECT in_recovery FROM protech_backup_status()',
 		extra_params => [ '-U', 'watcher' ]),
@@ -104,9 +96,7 @@ reload_and_wait($node, 'protech_backup.databases' => '');
 
 # and on to the default version, keeping the history and the backups
 $node->safe_psql('app', 'ALTER EXTENSION protech_backup UPDATE');
-is( $node->safe_psql('app',
-		"SELECT extversion FROM pg_extension WHERE extname = 'protech_backup'"),
-	'1.2', 'updated to 1.2');
+is(extension_version($node), '1.2', 'updated to 1.2');
 is($node->safe_psql('app', "SELECT count(*) FROM protech_backup_list() WHERE file_name = '$new'"),
 	'1', '1.2: the backup is still listed');
 is( $node->safe_psql('app',
