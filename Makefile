@@ -10,9 +10,11 @@ OBJS = \
 	src/backup.o \
 	src/child.o \
 	src/codec.o \
+	src/database_properties.o \
 	src/download.o \
 	src/durable.o \
 	src/extension.o \
+	src/globals.o \
 	src/history.o \
 	src/manifest.o \
 	src/manual.o \

@@ -40,6 +40,7 @@
 
 #include "backup.h"
 #include "child.h"
+#include "database_properties.h"
 #include "durable.h"
 #include "extension.h"
 #include "manifest.h"
@@ -62,9 +63,9 @@ typedef struct BackupFiles
 	char		partial_path[MAXPGPATH];	/* dump (file or folder) being
 											 * written */
 	char		dump_path[MAXPGPATH];	/* dump renamed, manifest not yet */
-	char		globals_partial[MAXPGPATH]; /* globals being written */
-	char		globals_path[MAXPGPATH];	/* globals renamed, manifest not
-											 * yet */
+	char		extra_partial[MAXPGPATH];	/* an extra file being written */
+	/* the extra files renamed (globals, properties), manifest not yet */
+	char		extra_paths[2][MAXPGPATH];
 	int			fd;
 } BackupFiles;
 
@@ -88,10 +89,11 @@ release_backup(int code, Datum arg)
 	}
 	if (files->dump_path[0] != '\0')
 		(void) protech_backup_remove_dump(files->dump_path);
-	if (files->globals_partial[0] != '\0')
-		(void) protech_backup_remove_dump(files->globals_partial);
-	if (files->globals_path[0] != '\0')
-		(void) protech_backup_remove_dump(files->globals_path);
+	if (files->extra_partial[0] != '\0')
+		(void) protech_backup_remove_dump(files->extra_partial);
+	for (int i = 0; i < lengthof(files->extra_paths); i++)
+		if (files->extra_paths[i][0] != '\0')
+			(void) protech_backup_remove_dump(files->extra_paths[i]);
 	protech_backup_release_directory();
 }
 
@@ -287,22 +289,59 @@ dump_to_file(const char *program, const char *const *argv,
 }
 
 /*
- * Dump the cluster's roles and tablespaces (pg_dumpall --globals-only,
- * the pg_dumpall next to the running postgres) into
- * "<file_name>.globals.sql" beside the backup, durably, so that a restore
- * on a new server does not fail on missing roles.  A role that cannot read
- * pg_authid (not a superuser) dumps roles without their passwords.
+ * Write one extra file of a backup, "<file_name><suffix>" beside its dump,
+ * durably: the output of program (argv, connected as envp says) through
+ * the chain of dump_to_file, as stored without compression.  Every extra
+ * file of a backup (the globals, the database-level properties) is written
+ * here, so that each stage of this path applies to all of them.  Sets
+ * name, *size_bytes and sha256 for the manifest; slot is the entry of
+ * files->extra_paths that holds the renamed file until the manifest is
+ * written.
  */
 static void
-dump_globals(const char *directory, const char *database, const char *role,
-			 const char *const *envp, BackupFiles *files,
-			 ProtechBackupInfo *info)
+dump_extra_file(const char *program, const char *what,
+				const char *const *argv, const char *directory,
+				const char *database, const char *role,
+				const char *const *envp, BackupFiles *files, int slot,
+				const ProtechBackupInfo *info, const char *suffix,
+				char *name, int64 *size_bytes, char *sha256)
 {
 	ProtechBackupStorage as_is = {0};
-	const char *argv[5];
-	int			argc = 0;
 	StringInfoData output;
 	int			status;
+
+	snprintf(name, MAXPGPATH, "%s%s", info->file_name, suffix);
+	protech_backup_build_path(files->extra_partial, directory, name,
+							  PROTECH_BACKUP_PARTIAL_SUFFIX);
+	initStringInfo(&output);
+	status = dump_to_file(program, argv, envp, &as_is, files->extra_partial,
+						  &files->fd, &output, size_bytes, sha256);
+	if (status != 0)
+		protech_backup_report_dump_failure(what, database, role, status,
+										   &output);
+	protech_backup_build_path(files->extra_paths[slot], directory, name, "");
+	protech_backup_durable_rename(files->extra_partial,
+								  files->extra_paths[slot], directory);
+	files->extra_partial[0] = '\0';
+}
+
+/*
+ * Dump the cluster's roles and tablespaces (pg_dumpall --globals-only,
+ * the pg_dumpall next to the running postgres) into
+ * "<file_name>.globals.sql" beside the backup, so that a restore on a new
+ * server does not fail on missing roles; and the database-level properties
+ * of the backed-up database (see database_properties.c) into
+ * "<file_name>.database.sql", which pg_dump without --create leaves out.
+ * A role that cannot read pg_authid (not a superuser) dumps roles without
+ * their passwords.
+ */
+static void
+dump_globals_and_properties(const char *directory, const char *database,
+							const char *role, const char *const *envp,
+							BackupFiles *files, ProtechBackupInfo *info)
+{
+	const char *argv[5];
+	int			argc = 0;
 
 	argv[argc++] = protech_backup_program_path("pg_dumpall");
 	argv[argc++] = "--globals-only";
@@ -310,23 +349,15 @@ dump_globals(const char *directory, const char *database, const char *role,
 	if (!superuser_arg(get_role_oid(role, false)))
 		argv[argc++] = "--no-role-passwords";
 	argv[argc] = NULL;
-
-	snprintf(info->globals_file, sizeof(info->globals_file), "%s%s",
-			 info->file_name, PROTECH_BACKUP_GLOBALS_SUFFIX);
-	protech_backup_build_path(files->globals_partial, directory,
-							  info->globals_file, PROTECH_BACKUP_PARTIAL_SUFFIX);
-	initStringInfo(&output);
-	status = dump_to_file("pg_dumpall", argv, envp, &as_is,
-						  files->globals_partial, &files->fd, &output,
-						  &info->globals_size_bytes, info->globals_sha256);
-	if (status != 0)
-		protech_backup_report_dump_failure("pg_dumpall --globals-only",
-										   database, role, status, &output);
-	protech_backup_build_path(files->globals_path, directory,
-							  info->globals_file, "");
-	protech_backup_durable_rename(files->globals_partial, files->globals_path,
-								  directory);
-	files->globals_partial[0] = '\0';
+	dump_extra_file("pg_dumpall", "pg_dumpall --globals-only", argv,
+					directory, database, role, envp, files, 0, info,
+					PROTECH_BACKUP_GLOBALS_SUFFIX, info->globals_file,
+					&info->globals_size_bytes, info->globals_sha256);
+	dump_extra_file("psql", "psql (the database-level properties)",
+					protech_backup_database_properties_argv(),
+					directory, database, role, envp, files, 1, info,
+					PROTECH_BACKUP_PROPERTIES_SUFFIX, info->properties_file,
+					&info->properties_size_bytes, info->properties_sha256);
 }
 
 /*
@@ -411,7 +442,8 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory)
 										  directory);
 		files.partial_path[0] = '\0';
 
-		dump_globals(directory, database, role, envp, &files, info);
+		dump_globals_and_properties(directory, database, role, envp,
+									&files, info);
 
 		info->finished_at = GetCurrentTimestamp();
 		strlcpy(info->database, database, sizeof(info->database));
@@ -429,7 +461,8 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory)
 
 		protech_backup_write_manifest(directory, info);
 		files.dump_path[0] = '\0';
-		files.globals_path[0] = '\0';
+		for (int i = 0; i < lengthof(files.extra_paths); i++)
+			files.extra_paths[i][0] = '\0';
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(release_backup, PointerGetDatum(&files));
 

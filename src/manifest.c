@@ -85,6 +85,9 @@ typedef enum ManifestField
 	MF_VERIFY_RESULT,			/* null until the first verification */
 	MF_SYSTEM_IDENTIFIER,		/* absent before extension version 1.1 */
 	MF_TIMELINE,				/* absent before extension version 1.1 */
+	MF_PROPERTIES_FILE,			/* the three absent before version 1.2 */
+	MF_PROPERTIES_SIZE_BYTES,
+	MF_PROPERTIES_SHA256,
 	MF_COUNT
 } ManifestField;
 
@@ -120,6 +123,9 @@ static const char *const manifest_field_names[MF_COUNT] = {
 	"verify_result",
 	"system_identifier",
 	"timeline",
+	"database_properties_file",
+	"database_properties_size_bytes",
+	"database_properties_sha256",
 };
 
 static bool copy_field(char *dest, size_t size, const char *value);
@@ -244,6 +250,14 @@ write_manifest_locked(const char *directory, const ProtechBackupInfo *info,
 	append_string_field(&json, MF_GLOBALS_FILE, info->globals_file);
 	append_number_field(&json, MF_GLOBALS_SIZE_BYTES, info->globals_size_bytes);
 	append_string_field(&json, MF_GLOBALS_SHA256, info->globals_sha256);
+	if (info->properties_file[0] != '\0')
+	{
+		append_string_field(&json, MF_PROPERTIES_FILE, info->properties_file);
+		append_number_field(&json, MF_PROPERTIES_SIZE_BYTES,
+							info->properties_size_bytes);
+		append_string_field(&json, MF_PROPERTIES_SHA256,
+							info->properties_sha256);
+	}
 	append_number_field(&json, MF_TABLES, info->tables);
 	append_string_field(&json, MF_ENCODING, info->encoding);
 	append_string_field(&json, MF_LOCALE_PROVIDER, info->locale_provider);
@@ -435,6 +449,32 @@ parse_size(const char *value, int64 *size)
 }
 
 /*
+ * Parse the database-level properties file a manifest records (absent
+ * from the manifests of versions before 1.2, which leaves its name empty):
+ * false unless its three fields are all absent, or all present with the
+ * dump's name plus PROTECH_BACKUP_PROPERTIES_SUFFIX, a size and a SHA-256.
+ */
+static bool
+parse_properties(const ManifestParse *parse, ProtechBackupInfo *info)
+{
+	const char *file = parse->values[MF_PROPERTIES_FILE];
+
+	if (file == NULL)
+		return parse->values[MF_PROPERTIES_SIZE_BYTES] == NULL &&
+			parse->values[MF_PROPERTIES_SHA256] == NULL;
+	return strcmp(file, psprintf("%s%s", info->file_name,
+								 PROTECH_BACKUP_PROPERTIES_SUFFIX)) == 0 &&
+		copy_field(info->properties_file, sizeof(info->properties_file), file) &&
+		parse->values[MF_PROPERTIES_SIZE_BYTES] != NULL &&
+		parse_size(parse->values[MF_PROPERTIES_SIZE_BYTES],
+				   &info->properties_size_bytes) &&
+		copy_field(info->properties_sha256, sizeof(info->properties_sha256),
+				   parse->values[MF_PROPERTIES_SHA256]) &&
+		strspn(info->properties_sha256, "0123456789abcdef") ==
+		PG_SHA256_DIGEST_LENGTH * 2;
+}
+
+/*
  * Parse the cluster a manifest records (system_identifier and timeline,
  * both absent from the manifests of versions before 1.1, which leaves them
  * 0); false if a present value is not a positive integer.
@@ -582,6 +622,8 @@ protech_backup_parse_manifest(const char *directory,
 	if (strcmp(info->globals_file,
 			   psprintf("%s%s", info->file_name, PROTECH_BACKUP_GLOBALS_SUFFIX)) != 0 ||
 		strspn(info->globals_sha256, "0123456789abcdef") != PG_SHA256_DIGEST_LENGTH * 2)
+		return false;
+	if (!parse_properties(&parse, info))
 		return false;
 	errno = 0;
 	info->tables = strtoint(parse.values[MF_TABLES], &end, 10);

@@ -301,7 +301,8 @@ matches_manifest(const char *path, int64 size, const char *sha256,
 /*
  * Re-read the backup info describes, in directory, decompressing whatever
  * this extension or pg_dump compressed fully, and recompute the size and
- * SHA-256 of the bytes as stored; the same for its globals file.  Returns
+ * SHA-256 of the bytes as stored; the same for its globals file and its
+ * database-level properties file (when the manifest records one).  Returns
  * true when everything reads, decompresses and matches the manifest;
  * otherwise false with *problem set to a palloc'd sentence fragment saying
  * what is wrong.  For the verify function.
@@ -339,6 +340,18 @@ protech_backup_check_stored(const char *directory,
 	ok = ok && matches_manifest(globals, size, sha256,
 								info->globals_size_bytes, info->globals_sha256,
 								problem);
+	if (info->properties_file[0] != '\0')
+	{
+		char	   *properties = psprintf("%s/%s", directory,
+										  info->properties_file);
+
+		ok = ok && read_stored_file(properties, false,
+									PROTECH_BACKUP_METHOD_NONE, &size, sha256,
+									problem);
+		ok = ok && matches_manifest(properties, size, sha256,
+									info->properties_size_bytes,
+									info->properties_sha256, problem);
+	}
 	return ok;
 }
 
@@ -808,6 +821,7 @@ protech_backup_choose_file_name(const char *directory, TimestampTz started_at,
 		if (!file_exists_in(directory, file_name, "") &&
 			!file_exists_in(directory, file_name, PROTECH_BACKUP_MANIFEST_SUFFIX) &&
 			!file_exists_in(directory, file_name, PROTECH_BACKUP_GLOBALS_SUFFIX) &&
+			!file_exists_in(directory, file_name, PROTECH_BACKUP_PROPERTIES_SUFFIX) &&
 			!file_exists_in(directory, file_name, PROTECH_BACKUP_PARTIAL_SUFFIX))
 			return;
 	}
@@ -911,6 +925,13 @@ read_manifest(const char *directory, const char *manifest_name,
 	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
 		st.st_size != info->globals_size_bytes)
 		return false;
+	if (info->properties_file[0] != '\0')
+	{
+		protech_backup_build_path(path, directory, info->properties_file, "");
+		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+			st.st_size != info->properties_size_bytes)
+			return false;
+	}
 	protech_backup_build_path(path, directory, info->file_name, "");
 	return protech_backup_stored_size(path, &storage) == info->size_bytes;
 }

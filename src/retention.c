@@ -351,6 +351,7 @@ delete_backup(const char *directory, const char *file_name,
 	bool		removed;
 	bool		dump_removed;
 	bool		globals_removed;
+	bool		properties_removed;
 
 	protech_backup_build_path(manifest, directory, file_name,
 							  PROTECH_BACKUP_MANIFEST_SUFFIX);
@@ -379,17 +380,20 @@ delete_backup(const char *directory, const char *file_name,
 		return false;
 	}
 	/*
-	 * A file, or the folder of a directory-format backup; and its globals,
-	 * tried even when the dump could not be removed.
+	 * A file, or the folder of a directory-format backup; and its globals
+	 * and database-level properties (absent before 1.2, which is no
+	 * failure), tried even when the dump could not be removed.
 	 */
 	dump_removed = protech_backup_remove_dump(dump);
 	globals_removed = protech_backup_remove_dump(psprintf("%s%s", dump,
 														  PROTECH_BACKUP_GLOBALS_SUFFIX));
-	if (!dump_removed || !globals_removed)
+	properties_removed = protech_backup_remove_dump(psprintf("%s%s", dump,
+															 PROTECH_BACKUP_PROPERTIES_SUFFIX));
+	if (!dump_removed || !globals_removed || !properties_removed)
 	{
 		ereport(WARNING,
 				(errmsg("could not delete backup \"%s\"", file_name),
-				 errdetail("Its manifest is removed, so the dump \"%s\" is no longer a backup, but the dump or its globals file could not be removed.",
+				 errdetail("Its manifest is removed, so the dump \"%s\" is no longer a backup, but the dump, its globals file or its database-level properties file could not be removed.",
 						   dump),
 				 errhint("Remove the dump by hand.")));
 		return false;

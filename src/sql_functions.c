@@ -108,6 +108,22 @@ backup_argument(FunctionCallInfo fcinfo, int argno, const char *directory)
 									  directory);
 }
 
+/*
+ * A List of C strings as a text[] Datum, empty for NIL.
+ */
+static Datum
+text_array_of(List *strings)
+{
+	ArrayBuildState *state = initArrayResult(TEXTOID, CurrentMemoryContext,
+											 false);
+	ListCell   *lc;
+
+	foreach(lc, strings)
+		state = accumArrayResult(state, CStringGetTextDatum(lfirst(lc)), false,
+								 TEXTOID, CurrentMemoryContext);
+	return makeArrayResult(state, CurrentMemoryContext);
+}
+
 /* the columns of protech_backup_info in version 1.0, and since 1.1 */
 #define INFO_COLUMNS_1_0 12
 #define INFO_COLUMNS 14
@@ -411,30 +427,42 @@ protech_backup_verify(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* the arguments and columns of protech_backup_restore before 1.2, and since */
+#define RESTORE_ARGS_1_1 2
+#define RESTORE_COLUMNS_1_1 4
+#define RESTORE_COLUMNS 5
+
 /*
- * SQL: protech_backup_restore(file_name text, target_database name)
+ * SQL: protech_backup_restore(file_name text, target_database name,
+ *		restore_globals boolean DEFAULT false, tables text[] DEFAULT NULL,
+ *		schemas text[] DEFAULT NULL, jobs integer DEFAULT 1)
  *		RETURNS TABLE(database name, tables integer, rows bigint,
- *					  duration interval)
+ *					  duration interval, notes text[])
  *
  * Restore a backup into a new database, which must not exist yet: the live
  * database is never dropped or overwritten.  The backup is read back and
  * checked against its manifest first.  When the restore fails, the
  * half-restored database is dropped and the error quotes the statement
- * that failed.
+ * that failed.  Also serves the two-argument, four-column form of 1.0 and
+ * 1.1 until ALTER EXTENSION UPDATE (from the caller's argument count and
+ * tuple descriptor).  tables and schemas (a selective restore) are not
+ * implemented yet: anything but NULL is refused.
  */
 Datum
 protech_backup_restore(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ProtechBackupInfo *info;
+	ProtechBackupRestoreOptions options = {.restore_globals = false,.jobs = 1};
+	List	   *notes = NIL;
 	char	   *directory;
 	char	   *target;
 	int32		tables;
 	int64		rows;
 	TimestampTz started_at = GetCurrentTimestamp();
 	Interval   *duration = palloc0(sizeof(Interval));
-	Datum		values[4];
-	bool		nulls[4] = {0};
+	Datum		values[RESTORE_COLUMNS];
+	bool		nulls[RESTORE_COLUMNS] = {0};
 
 	reject_during_recovery("protech_backup_restore()");
 	protech_backup_require_preload();
@@ -444,14 +472,35 @@ protech_backup_restore(PG_FUNCTION_ARGS)
 		reject_argument("target_database",
 									   "must not be null or empty", NULL);
 	target = NameStr(*PG_GETARG_NAME(1));
-	protech_backup_restore_backup(directory, info, target, &tables, &rows);
+	if (PG_NARGS() > RESTORE_ARGS_1_1)
+	{
+		if (PG_ARGISNULL(2))
+			reject_argument("restore_globals", "must not be null", NULL);
+		options.restore_globals = PG_GETARG_BOOL(2);
+		if (!PG_ARGISNULL(3) || !PG_ARGISNULL(4))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a selective restore (tables, schemas) is not implemented yet"),
+					 errhint("Restore the whole backup into a new database and copy what you need from it.")));
+		if (PG_ARGISNULL(5) || PG_GETARG_INT32(5) < 1 || PG_GETARG_INT32(5) > 64)
+			reject_argument("jobs", "must be between 1 and 64", NULL);
+		options.jobs = PG_GETARG_INT32(5);
+	}
+	protech_backup_restore_backup(directory, info, target, &options, &notes,
+								  &tables, &rows);
 
 	duration->time = GetCurrentTimestamp() - started_at;
 	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != RESTORE_COLUMNS &&
+		rsinfo->setDesc->natts != RESTORE_COLUMNS_1_1)
+		elog(ERROR, "protech_backup_restore() returns %d columns, expected %d",
+			 rsinfo->setDesc->natts, RESTORE_COLUMNS);
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(target));
 	values[1] = Int32GetDatum(tables);
 	values[2] = Int64GetDatum(rows);
 	values[3] = IntervalPGetDatum(duration);
+	if (rsinfo->setDesc->natts == RESTORE_COLUMNS)
+		values[4] = text_array_of(notes);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;
 }

@@ -96,7 +96,7 @@ protech_backup_verify_backup(const char *directory, ProtechBackupInfo *info,
 	{
 		v->counted = protech_backup_restore_into(directory, info,
 												 protech_backup_scratch_database_name(),
-												 false, &v->tables, &v->rows,
+												 false, 1, &v->tables, &v->rows,
 												 &problem);
 		if (!v->counted)
 			v->detail = problem;

@@ -56,12 +56,12 @@ sub failed_tests
 }
 
 # The files of the backup directory that belong to no listed backup (its
-# dump, manifest or globals file), partial files aside.
+# dump, manifest, globals or properties file), partial files aside.
 sub leftover_files
 {
 	my $listed = listed_sha256();
 	return grep {
-		!/\.partial$/ && !exists $listed->{ s/(\.json|\.globals\.sql)$//r }
+		!/\.partial$/ && !exists $listed->{ s/(\.json|\.globals\.sql|\.database\.sql)$//r }
 	} backup_files($node);
 }
 
@@ -242,16 +242,16 @@ SKIP:
 			reload_and_wait($node, 'protech_backup.pg_dump_path' => $exact);
 			like(
 				backup_error(),
-				qr/ERROR:  53100: could not write to file "\Q$small\E\/protech_backup_\d{8}_\d{6}(_\d+)?\.sql(\.globals\.sql|\.json)\.partial": No space left on device/,
-				'disk full after the dump (at the globals or the manifest): says so');
+				qr/ERROR:  53100: could not write to file "\Q$small\E\/protech_backup_\d{8}_\d{6}(_\d+)?\.sql(\.globals\.sql|\.database\.sql|\.json)\.partial": No space left on device/,
+				'disk full after the dump (at the globals, the properties or the manifest): says so');
 			my $listed = listed_sha256();
 			is( scalar(
-					grep { !/\.json$/ && !exists $listed->{ s/\.globals\.sql$//r } }
+					grep { !/\.json$/ && !exists $listed->{ s/\.(globals|database)\.sql$//r } }
 					  backup_files($node)),
 				0,
 				'disk full after the dump: no dump without a manifest is left');
 		},
-		history => qr/(\.globals\.sql|\.json)\.partial": No space left on device/,
+		history => qr/(\.globals\.sql|\.database\.sql|\.json)\.partial": No space left on device/,
 		recover => sub { reload_and_wait($node, 'protech_backup.pg_dump_path' => '') });
 
 	fault(
@@ -274,7 +274,8 @@ SKIP:
 					"SELECT array_to_string(problems, ';') FROM protech_backup_status()"),
 				qr/free space in \Q$small\E \(.*\) is less than the size of the last backup \(.*\)/,
 				'and protech_backup_status() reports too little room for the next backup');
-			unlink("$small/$last.json", "$small/$last.globals.sql", "$small/$last") == 3
+			unlink("$small/$last.json", "$small/$last.globals.sql", "$small/$last.database.sql",
+				"$small/$last") == 4
 			  or die "could not remove $last";
 		},
 		recover => sub { reload_and_wait($node, 'protech_backup.min_free_space' => 0) });
@@ -519,7 +520,8 @@ fault(
 		for my $file (split /\n/, $node->safe_psql('app',
 			"SELECT file_name FROM protech_backup_list() WHERE database = 'bench'"))
 		{
-			unlink("$home_dir/$file.json", "$home_dir/$file", "$home_dir/$file.globals.sql") == 3
+			unlink("$home_dir/$file.json", "$home_dir/$file", "$home_dir/$file.globals.sql",
+				"$home_dir/$file.database.sql") == 4
 			  or die "could not remove $file";
 		}
 	});
@@ -808,10 +810,10 @@ retention_fault('retention: the manifest cannot be removed (EACCES)',
 retention_fault('retention: directory fsync after the manifest is removed fails (EIO)',
 	"fsync EIO 1 $io_dir postgres",
 	qr/WARNING:  58030: could not fsync "\Q$io_dir\E": Input\/output error\n.*WARNING:  01000: could not delete backup "protech_backup_\S+"\nDETAIL:  Its manifest is removed, but the removal could not be made durable, so its dump "\S+" is left in place\./s,
-	left => [ '', '.globals.sql' ]);
+	left => [ '', '.database.sql', '.globals.sql' ]);
 retention_fault('retention: the dump cannot be removed (EIO)',
 	"unlink EIO 1 $any.sql postgres",
-	qr/WARNING:  58030: could not remove file "\S+": Input\/output error\n.*WARNING:  01000: could not delete backup "protech_backup_\S+"\nDETAIL:  Its manifest is removed, so the dump "\S+" is no longer a backup, but the dump or its globals file could not be removed\./s,
+	qr/WARNING:  58030: could not remove file "\S+": Input\/output error\n.*WARNING:  01000: could not delete backup "protech_backup_\S+"\nDETAIL:  Its manifest is removed, so the dump "\S+" is no longer a backup, but the dump, its globals file or its database-level properties file could not be removed\./s,
 	left => ['']);
 
 reload_and_wait($node,
@@ -844,6 +846,7 @@ my %bad_values = (
 	'timestamp with time zone[]' => [ 'NULL', "'{NULL}'" ],
 	'bigint[]' => [ 'NULL', "'{NULL}'", "'{-1}'" ],
 	'boolean[]' => [ 'NULL', "'{NULL}'" ],
+	'text[]' => [ 'NULL', "'{NULL}'", "'{}'", "'{\"\"}'" ],
 );
 
 my $calls = 0;

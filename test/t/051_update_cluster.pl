@@ -4,7 +4,10 @@
 # for a manifest written by 1.0 (without them); the history is kept;
 # protech_backup_status() (still granted to pg_monitor) and
 # protech_backup_metrics() gain in_recovery; a
-# backup of a 1.0 manifest counts as this cluster's for retention.
+# backup of a 1.0 manifest counts as this cluster's for retention.  The
+# 1.1 form of protech_backup_restore() works until the update to 1.2,
+# which brings its restore_globals, tables, schemas and jobs arguments and
+# its notes column.
 use strict;
 use warnings;
 
@@ -81,6 +84,13 @@ is( $node->safe_psql('app',
 	"$old|delete\n$new|keep",
 	'retention counts the backup of a 1.0 manifest as this cluster\'s');
 
+# 1.1's protech_backup_restore (two arguments, four columns) works with
+# this library until the update
+is( $node->safe_psql('app',
+		"SELECT database, tables FROM protech_backup_restore('$new', 'restored_1_1')"),
+	'restored_1_1|1',
+	'1.1: protech_backup_restore() of two arguments returns its four columns');
+
 # and on to the default version, keeping the history and the backups
 $node->safe_psql('app', 'ALTER EXTENSION protech_backup UPDATE');
 is( $node->safe_psql('app',
@@ -88,5 +98,16 @@ is( $node->safe_psql('app',
 	'1.2', 'updated to 1.2');
 is($node->safe_psql('app', "SELECT count(*) FROM protech_backup_list() WHERE file_name = '$new'"),
 	'1', '1.2: the backup is still listed');
+is( $node->safe_psql('app',
+		"SELECT pg_get_function_arguments('protech_backup_restore'::regproc)"),
+	'file_name text, target_database name, restore_globals boolean DEFAULT false, tables text[] DEFAULT NULL::text[], schemas text[] DEFAULT NULL::text[], jobs integer DEFAULT 1',
+	'1.2: protech_backup_restore() takes restore_globals, tables, schemas and jobs');
+is( $node->safe_psql('app',
+		"SELECT has_function_privilege('public', 'protech_backup_restore(text, name, boolean, text[], text[], integer)', 'EXECUTE')"),
+	'f', '1.2: protech_backup_restore() is not granted to PUBLIC');
+is( $node->safe_psql('app',
+		"SELECT database, tables, array_length(notes, 1) > 0 FROM protech_backup_restore('$new', 'restored_1_2', restore_globals => true)"),
+	'restored_1_2|1|t',
+	'1.2: protech_backup_restore() returns notes (the roles that existed already)');
 
 done_testing();

@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * database_properties.h
+ *		The database-level properties a backup carries in its sidecar
+ *		file (database_properties.c).  Built on programs.h and child.h.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROTECH_BACKUP_DATABASE_PROPERTIES_H
+#define PROTECH_BACKUP_DATABASE_PROPERTIES_H
+
+#include "lib/stringinfo.h"
+
+extern const char **protech_backup_database_properties_argv(void);
+extern bool protech_backup_apply_database_properties(const char *path,
+													 const char *target,
+													 const char *const *envp,
+													 char **problem);
+
+#endif							/* PROTECH_BACKUP_DATABASE_PROPERTIES_H */
