@@ -24,7 +24,7 @@ our @EXPORT = qw(new_backup_node backup_now backup_fails listed_backups
   background_call start_blocked_backup scratch_databases user_tables_and_rows
   backup_files partial_files sha256_of
   fake_pg_dump reload_and_wait wait_until process_alive child_pids
-  schema_of contents check_stored flip_byte lock_table prepend_hba extension_functions
+  schema_of contents database_properties_of check_stored flip_byte lock_table prepend_hba extension_functions
   harmless_value set_io_faults fired_io_faults);
 
 # A started node preloading protech_backup, with the extension created in
@@ -418,6 +418,23 @@ sub schema_of
 		[ 'pg_dump', '--schema-only', '-d', $node->connstr($db) ]);
 	$schema =~ s/^\\(?:un)?restrict .*$//mg;
 	return $schema;
+}
+
+# What database $db of $node carries at its own level (what pg_dump writes
+# only with --create), as one comparable text: owner, comment, ACL,
+# connection limit, ALLOW_CONNECTIONS, IS_TEMPLATE, and its ALTER DATABASE
+# and ALTER ROLE ... IN DATABASE settings.
+sub database_properties_of
+{
+	my ($node, $db) = @_;
+	return $node->safe_psql('postgres', qq{
+		SELECT pg_get_userbyid(d.datdba), shobj_description(d.oid, 'pg_database'),
+			d.datacl, d.datconnlimit, d.datallowconn, d.datistemplate,
+			(SELECT string_agg(coalesce(pg_get_userbyid(nullif(s.setrole, 0)), '-')
+				|| ':' || array_to_string(s.setconfig, '|'), ' '
+				ORDER BY pg_get_userbyid(nullif(s.setrole, 0)) NULLS FIRST)
+			 FROM pg_db_role_setting s WHERE s.setdatabase = d.oid)
+		FROM pg_database d WHERE d.datname = '$db'});
 }
 
 # The rows of every table and materialized view and the positions of the

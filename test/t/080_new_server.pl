@@ -53,19 +53,6 @@ sub run_sh
 	return ($? >> 8, ($stdout // '') . ($stderr // ''));
 }
 
-# what a database carries at its own level, as one comparable text
-sub properties_of
-{
-	my ($node, $db) = @_;
-	return $node->safe_psql('postgres', qq{
-		SELECT pg_get_userbyid(d.datdba), shobj_description(d.oid, 'pg_database'),
-			d.datacl, d.datconnlimit, d.datallowconn, d.datistemplate,
-			(SELECT string_agg(coalesce(pg_get_userbyid(nullif(s.setrole, 0)), '-')
-				|| ':' || array_to_string(s.setconfig, '|'), ' ' ORDER BY s.setconfig)
-			 FROM pg_db_role_setting s WHERE s.setdatabase = d.oid)
-		FROM pg_database d WHERE d.datname = '$db'});
-}
-
 # the roles of a cluster, with their attributes and memberships
 sub roles_of
 {
@@ -105,7 +92,7 @@ my $file = backup_now($source);
 my $src_dir = $source->{protech_backup_dir};
 my $src_schema = schema_of($source, 'app');
 my $src_contents = contents($source, 'app');
-my $src_properties = properties_of($source, 'app');
+my $src_properties = database_properties_of($source, 'app');
 my $src_roles = roles_of($source);
 
 # the fresh server: initdb, the runbook's postgresql.conf lines, a restart
@@ -138,7 +125,7 @@ is($fresh->safe_psql('postgres', q{SELECT count(*) FROM pg_roles WHERE rolname =
 is(roles_of($fresh), $src_roles, 'the roles, their attributes and memberships are the source\'s');
 is(schema_of($fresh, 'app'), $src_schema, 'the schema is the source\'s');
 is_deeply(contents($fresh, 'app'), $src_contents, 'the rows and sequences are the source\'s');
-is(properties_of($fresh, 'app'), $src_properties,
+is(database_properties_of($fresh, 'app'), $src_properties,
 	'the database-level properties are the source\'s (owner, comment, ACL, settings, connection limit)');
 my ($ret, $o, $err) = $fresh->psql('app', 'SELECT 1', extra_params => [ '-U', 'shut_out' ]);
 like($err, qr/permission denied for database "app"/, 'a role refused on the source is refused');

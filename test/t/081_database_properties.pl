@@ -32,19 +32,7 @@ $node->safe_psql('postgres', q{
 });
 $node->safe_psql('app', 'CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)');
 
-# what a database carries at its own level, as one comparable text
-sub properties_of
-{
-	my ($db) = @_;
-	return $node->safe_psql('postgres', qq{
-		SELECT pg_get_userbyid(d.datdba), shobj_description(d.oid, 'pg_database'),
-			d.datacl, d.datconnlimit, d.datallowconn, d.datistemplate,
-			(SELECT string_agg(coalesce(pg_get_userbyid(nullif(s.setrole, 0)), '-')
-				|| ':' || array_to_string(s.setconfig, '|'), ' ' ORDER BY s.setrole)
-			 FROM pg_db_role_setting s WHERE s.setdatabase = d.oid)
-		FROM pg_database d WHERE d.datname = '$db'});
-}
-my $source = properties_of('app');
+my $source = database_properties_of($node, 'app');
 
 my $file = backup_now($node);
 my $props = "$dir/$file.database.sql";
@@ -80,7 +68,7 @@ my ($ret, $out, $err);
 my $target = 'app "restored"';
 ($ret, $out, $err) = $node->psql('app', qq{SELECT * FROM protech_backup_restore('$file', 'app "restored"')});
 is($ret, 0, 'restore succeeds') or diag($err);
-is(properties_of($target), $source,
+is(database_properties_of($node, $target), $source,
 	'restore: owner, comment, ACL, connection limit and settings as the source has them');
 ($ret, $out, $err) = $node->psql($target, 'SELECT 1', extra_params => [ '-U', 'refused' ]);
 isnt($ret, 0, 'restore: a role refused on the source is refused on the restored database');
@@ -94,7 +82,7 @@ command_ok(
 	[ 'psql', '-X', '-q', '-h', $node->host, '-p', $node->port, '-d', 'postgres',
 		'-v', 'target=by_hand', '-f', $props ],
 	'psql -v target=NAME -f FILE applies them');
-is(properties_of('by_hand'), $source, 'by hand: the same properties');
+is(database_properties_of($node, 'by_hand'), $source, 'by hand: the same properties');
 command_fails_like(
 	[ 'psql', '-X', '-q', '-h', $node->host, '-p', $node->port, '-d', 'postgres', '-f', $props ],
 	qr/the psql variable target is not set/, 'without target the script stops, saying why');
