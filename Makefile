@@ -11,8 +11,10 @@ OBJS = \
 	src/child.o \
 	src/codec.o \
 	src/database_properties.o \
+	src/databases.o \
 	src/download.o \
 	src/durable.o \
+	src/encrypt.o \
 	src/extension.o \
 	src/globals.o \
 	src/history.o \
@@ -23,6 +25,7 @@ OBJS = \
 	src/post_backup_command.o \
 	src/programs.o \
 	src/protech_backup.o \
+	src/recipients.o \
 	src/repository.o \
 	src/restore.o \
 	src/retention.o \
@@ -52,7 +55,7 @@ SHLIB_LINK = -lzstd -lz
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress runs in a temporary instance that preloads the extension
-REGRESS = backup formats retention schedule
+REGRESS = backup formats retention schedule encryption
 REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/regress.conf
 
 TAP_TESTS = 1

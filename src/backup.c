@@ -41,7 +41,9 @@
 #include "backup.h"
 #include "child.h"
 #include "database_properties.h"
+#include "databases.h"
 #include "durable.h"
+#include "encrypt.h"
 #include "extension.h"
 #include "manifest.h"
 #include "pg_dump.h"
@@ -54,6 +56,11 @@
 /* a backup needs this many times the last backup's size free */
 #define FREE_SPACE_FACTOR 1.2
 
+/* the extra files of a backup, as slots of BackupFiles.extra_paths */
+#define EXTRA_GLOBALS 0
+#define EXTRA_PROPERTIES 1
+#define EXTRA_FILES 2
+
 /*
  * Files a backup in progress may leave behind, for the error cleanup.
  * Each path is cleared once the file it names is complete.
@@ -64,8 +71,8 @@ typedef struct BackupFiles
 											 * written */
 	char		dump_path[MAXPGPATH];	/* dump renamed, manifest not yet */
 	char		extra_partial[MAXPGPATH];	/* an extra file being written */
-	/* the extra files renamed (globals, properties), manifest not yet */
-	char		extra_paths[2][MAXPGPATH];
+	/* the extra files renamed, manifest not yet (EXTRA_GLOBALS...) */
+	char		extra_paths[EXTRA_FILES][MAXPGPATH];
 	int			fd;
 } BackupFiles;
 
@@ -158,102 +165,169 @@ check_free_space(const char *directory)
 }
 
 /*
- * Raise undefined_database unless database exists.
+ * Raise undefined_database unless database (protech_backup.database, or
+ * one that protech_backup.databases lists) exists.
  */
 void
 protech_backup_check_database(const char *database)
 {
+	bool		home = strcmp(database, protech_backup_database) == 0;
+
 	if (!OidIsValid(get_database_oid(database, true)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_DATABASE),
 				 errmsg("database \"%s\" does not exist", database),
-				 errdetail("protech_backup.database names the database to back up."),
-				 errhint("Set protech_backup.database to an existing database and reload the configuration.")));
+				 home ?
+				 errdetail("protech_backup.database names the database to back up.") :
+				 errdetail("protech_backup.databases lists it."),
+				 home ?
+				 errhint("Set protech_backup.database to an existing database and reload the configuration.") :
+				 errhint("Create the database, or remove it from protech_backup.databases and reload the configuration.")));
+}
+
+/*
+ * What a backup's manifest says of the database it dumps: the number of its
+ * user tables (PROTECH_BACKUP_USER_TABLES), which a restore is checked
+ * against; its encoding and locale, which a restore creates its database
+ * with (pg_dump without --create records neither); whether every function
+ * in it belongs to a superuser, without which a restore as a superuser is
+ * refused (see restore.c); and its owner, whom a restore through
+ * protech_backup.restore_role gives the new database.  One row, in the
+ * database described, whichever way it is run (describe_database).
+ */
+#define DESCRIBE_QUERY \
+	"SELECT (SELECT pg_catalog.count(*)::pg_catalog.int4 " \
+	PROTECH_BACKUP_USER_TABLES "), " \
+	"pg_catalog.pg_encoding_to_char(d.encoding), " \
+	"CASE WHEN d.datlocprovider OPERATOR(pg_catalog.=) 'i' " \
+	"THEN 'icu' ELSE 'libc' END, " \
+	"d.datcollate, d.datctype, d.daticulocale, " \
+	"NOT EXISTS (SELECT FROM pg_catalog.pg_proc p " \
+	"JOIN pg_catalog.pg_authid a " \
+	"ON a.oid OPERATOR(pg_catalog.=) p.proowner " \
+	"WHERE NOT a.rolsuper), " \
+	"pg_catalog.pg_get_userbyid(d.datdba) " \
+	"FROM pg_catalog.pg_database d " \
+	"WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()"
+#define DESCRIBE_COLUMNS 8
+/* its extensions, which a restore creates before the dump's statements run */
+#define EXTENSIONS_QUERY \
+	"SELECT e.extname, n.nspname FROM pg_catalog.pg_extension e " \
+	"JOIN pg_catalog.pg_namespace n " \
+	"ON n.oid OPERATOR(pg_catalog.=) e.extnamespace " \
+	"ORDER BY e.oid"
+
+/*
+ * Fill info from the DESCRIBE_COLUMNS values of DESCRIBE_QUERY's row (as
+ * text, NULL or "" for no ICU locale) and the extension_count pairs of
+ * names and schemas of EXTENSIONS_QUERY's rows.
+ */
+static void
+fill_description(ProtechBackupInfo *info, char **values,
+				 int extension_count, char **extensions)
+{
+	if (extension_count > PROTECH_BACKUP_MAX_EXTENSIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("database has %d extensions, more than the %d a backup records",
+						extension_count, PROTECH_BACKUP_MAX_EXTENSIONS)));
+	info->tables = pg_strtoint32(values[0]);
+	strlcpy(info->encoding, values[1], sizeof(info->encoding));
+	strlcpy(info->locale_provider, values[2], sizeof(info->locale_provider));
+	strlcpy(info->lc_collate, values[3], sizeof(info->lc_collate));
+	strlcpy(info->lc_ctype, values[4], sizeof(info->lc_ctype));
+	strlcpy(info->icu_locale, values[5] ? values[5] : "",
+			sizeof(info->icu_locale));
+	info->superuser_functions_only = strcmp(values[6], "t") == 0;
+	strlcpy(info->database_owner, values[7], sizeof(info->database_owner));
+	info->extension_count = extension_count;
+	for (int i = 0; i < extension_count; i++)
+	{
+		strlcpy(info->extensions[i].name, extensions[2 * i], NAMEDATALEN);
+		strlcpy(info->extensions[i].schema, extensions[2 * i + 1], NAMEDATALEN);
+	}
 }
 
 /*
  * Record in info what the manifest says of the database this process is
- * connected to, protech_backup.database: the number of its user tables
- * (PROTECH_BACKUP_USER_TABLES), which a restore is checked against; its
- * encoding and locale, which a restore creates its database with (pg_dump
- * without --create records neither); whether every function in it belongs
- * to a superuser, without which a restore as a superuser is refused (see
- * restore.c); its extensions, which a restore creates before the dump's
- * statements run; and its owner, whom a restore through
- * protech_backup.restore_role gives the new database.  Read just before pg_dump starts, in a snapshot
- * of its own, so a table created or dropped in between makes the count
- * differ from what pg_dump's snapshot holds.
+ * connected to (see DESCRIBE_QUERY and EXTENSIONS_QUERY).  Read just before
+ * pg_dump starts, in a snapshot of its own, so a table created or dropped
+ * in between makes the count differ from what pg_dump's snapshot holds.
  */
 static void
 describe_database(ProtechBackupInfo *info)
 {
-	HeapTuple	row;
-	TupleDesc	desc;
-	bool		isnull;
-	char	   *icu_locale;
+	char	   *values[DESCRIBE_COLUMNS];
+	char	  **extensions;
 	int			nestlevel;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	nestlevel = protech_backup_spi_connect();
-	if (SPI_execute("SELECT (SELECT pg_catalog.count(*)::pg_catalog.int4 "
-					PROTECH_BACKUP_USER_TABLES "), "
-					"pg_catalog.pg_encoding_to_char(d.encoding), "
-					"CASE WHEN d.datlocprovider OPERATOR(pg_catalog.=) 'i' "
-					"THEN 'icu' ELSE 'libc' END, "
-					"d.datcollate, d.datctype, d.daticulocale, "
-					"NOT EXISTS (SELECT FROM pg_catalog.pg_proc p "
-					"JOIN pg_catalog.pg_authid a "
-					"ON a.oid OPERATOR(pg_catalog.=) p.proowner "
-					"WHERE NOT a.rolsuper), "
-					"pg_catalog.pg_get_userbyid(d.datdba) "
-					"FROM pg_catalog.pg_database d "
-					"WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()",
-					true, 1) != SPI_OK_SELECT ||
+	if (SPI_execute(DESCRIBE_QUERY, true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not describe the database");
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	info->tables = DatumGetInt32(SPI_getbinval(row, desc, 1, &isnull));
-	strlcpy(info->encoding, SPI_getvalue(row, desc, 2), sizeof(info->encoding));
-	strlcpy(info->locale_provider, SPI_getvalue(row, desc, 3),
-			sizeof(info->locale_provider));
-	strlcpy(info->lc_collate, SPI_getvalue(row, desc, 4), sizeof(info->lc_collate));
-	strlcpy(info->lc_ctype, SPI_getvalue(row, desc, 5), sizeof(info->lc_ctype));
-	icu_locale = SPI_getvalue(row, desc, 6);
-	strlcpy(info->icu_locale, icu_locale ? icu_locale : "",
-			sizeof(info->icu_locale));
-	info->superuser_functions_only = DatumGetBool(SPI_getbinval(row, desc, 7, &isnull));
-	strlcpy(info->database_owner, SPI_getvalue(row, desc, 8),
-			sizeof(info->database_owner));
-
-	if (SPI_execute("SELECT e.extname, n.nspname FROM pg_catalog.pg_extension e "
-					"JOIN pg_catalog.pg_namespace n "
-					"ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
-					"ORDER BY e.oid", true, 0) != SPI_OK_SELECT)
+	for (int i = 0; i < DESCRIBE_COLUMNS; i++)
+		values[i] = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								 i + 1);
+	if (SPI_execute(EXTENSIONS_QUERY, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list the extensions of the database");
-	if (SPI_processed > PROTECH_BACKUP_MAX_EXTENSIONS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("database has %d extensions, more than the %d a backup records",
-						(int) SPI_processed, PROTECH_BACKUP_MAX_EXTENSIONS)));
-	info->extension_count = SPI_processed;
-	for (int i = 0; i < info->extension_count; i++)
-	{
-		strlcpy(info->extensions[i].name,
-				SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
-				NAMEDATALEN);
-		strlcpy(info->extensions[i].schema,
-				SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2),
-				NAMEDATALEN);
-	}
+	extensions = palloc((2 * SPI_processed + 1) * sizeof(char *));
+	for (uint64 i = 0; i < SPI_processed; i++)
+		for (int j = 0; j < 2; j++)
+			extensions[2 * i + j] = SPI_getvalue(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc, j + 1);
+	fill_description(info, values, (int) SPI_processed, extensions);
 	protech_backup_spi_finish(nestlevel);
 	PopActiveSnapshot();
 }
 
 /*
+ * Record in info what the manifest says of database, another database than
+ * the one this process is connected to (a background worker connects to
+ * one database for its life): the same queries, run by psql in that
+ * database with envp (see programs.c), which prints each value followed by
+ * a zero byte (-z -0: no value holds one).
+ */
+static void
+describe_other_database(const char *database, const char *const *envp,
+						ProtechBackupInfo *info)
+{
+	const char *argv[] = {protech_backup_program_path("psql"),
+		"-X", "-q", "-A", "-t", "-z", "-0", "--no-password",
+		"-v", "ON_ERROR_STOP=1",
+		"-c", "SET search_path = " PROTECH_BACKUP_SEARCH_PATH,
+		"-c", DESCRIBE_QUERY, "-c", EXTENSIONS_QUERY, NULL};
+	StringInfoData printed;
+	StringInfoData errors;
+	char	   *values[DESCRIBE_COLUMNS + 2 * PROTECH_BACKUP_MAX_EXTENSIONS + 2];
+	int			count = 0;
+	int			status;
+
+	initStringInfo(&printed);
+	initStringInfo(&errors);
+	status = protech_backup_run_child("psql", argv, envp, NULL, NULL,
+									  protech_backup_collect_output, &printed,
+									  &errors, protech_backup_timeout);
+	for (int at = 0; status == 0 && at < printed.len &&
+		 count < lengthof(values); at += strlen(printed.data + at) + 1)
+		values[count++] = printed.data + at;
+	if (status != 0 || count < DESCRIBE_COLUMNS ||
+		(count - DESCRIBE_COLUMNS) % 2 != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not describe database \"%s\" for its backup",
+						database),
+				 errdetail("psql printed:\n%s",
+						   protech_backup_last_lines(&errors, 10))));
+	fill_description(info, values, (count - DESCRIBE_COLUMNS) / 2,
+					 values + DESCRIBE_COLUMNS);
+}
+
+/*
  * Run program (pg_dump or pg_dumpall) with its output streamed into the new
- * file path through the chain [compress] -> hash -> progress -> file
- * (compressed here when storage says so, hashed as stored).  Sets
+ * file path through the chain [compress] -> [encrypt] -> hash -> progress
+ * -> file (compressed here when storage says so, encrypted with age when
+ * there are recipients, hashed as stored).  Sets
  * *size_bytes and sha256 (hex) of the file as stored.  The file is synced
  * and closed on return; *fd holds it meanwhile, for the error cleanup.
  * Returns the program's wait status.
@@ -261,27 +335,32 @@ describe_database(ProtechBackupInfo *info)
 static int
 dump_to_file(const char *program, const char *const *argv,
 			 const char *const *envp, const ProtechBackupStorage *storage,
+			 const ProtechBackupRecipients *recipients,
 			 const char *path, int *fd, StringInfo output,
 			 int64 *size_bytes, char *sha256)
 {
 	ProtechBackupStream *file;
 	ProtechBackupStream *hash;
+	ProtechBackupStream *head;
 	ProtechBackupStream *compress = NULL;
 	int			status;
 
 	file = protech_backup_stream_file(path, fd);
 	hash = protech_backup_stream_hash(protech_backup_stream_progress(file));
+	head = hash;
+	if (recipients->count > 0)
+		head = protech_backup_stream_encrypt(recipients, head);
 	if (storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM)
-		compress = protech_backup_stream_codec(storage->method, storage->level,
-											   true, hash);
+		head = compress = protech_backup_stream_codec(storage->method,
+													  storage->level, true,
+													  head);
 
 	status = protech_backup_run_child(program, argv, envp, NULL, NULL,
-									  protech_backup_stream_sink,
-									  compress ? compress : hash, output,
+									  protech_backup_stream_sink, head, output,
 									  protech_backup_timeout);
 	if (status != 0)
 		return status;
-	protech_backup_stream_finish(compress ? compress : hash);
+	protech_backup_stream_finish(head);
 	if (compress && protech_backup_stream_codec_error(compress))
 		elog(ERROR, "%s", protech_backup_stream_codec_error(compress));
 	protech_backup_stream_hash_result(hash, size_bytes, sha256);
@@ -289,14 +368,26 @@ dump_to_file(const char *program, const char *const *argv,
 }
 
 /*
- * Write one extra file of a backup, "<file_name><suffix>" beside its dump,
- * durably: the output of program (argv, connected as envp says) through
- * the chain of dump_to_file, as stored without compression.  Every extra
- * file of a backup (the globals, the database-level properties) is written
- * here, so that each stage of this path applies to all of them.  Sets
- * name, *size_bytes and sha256 for the manifest; slot is the entry of
- * files->extra_paths that holds the renamed file until the manifest is
- * written.
+ * The name of an extra file of the backup info describes: the dump's name
+ * plus suffix, plus ".age" when the backup is encrypted (every extra file
+ * is encrypted as the dump is, see dump_to_file), into name (MAXPGPATH).
+ */
+static void
+extra_file_name(const ProtechBackupInfo *info, const char *suffix, char *name)
+{
+	snprintf(name, MAXPGPATH, "%s%s%s", info->file_name, suffix,
+			 info->recipients.count > 0 ? PROTECH_BACKUP_AGE_SUFFIX : "");
+}
+
+/*
+ * Write one extra file of a backup beside its dump, durably, named by
+ * extra_file_name: the output of program (argv, connected as envp says)
+ * through the chain of dump_to_file, without compression, encrypted as the
+ * dump is.  Every extra file of a backup (the globals, the database-level
+ * properties) is written here, so that each stage of this path applies to
+ * all of them.  Sets name, *size_bytes and sha256 for the manifest; slot
+ * is the entry of files->extra_paths that holds the renamed file until the
+ * manifest is written.
  */
 static void
 dump_extra_file(const char *program, const char *what,
@@ -310,12 +401,13 @@ dump_extra_file(const char *program, const char *what,
 	StringInfoData output;
 	int			status;
 
-	snprintf(name, MAXPGPATH, "%s%s", info->file_name, suffix);
+	extra_file_name(info, suffix, name);
 	protech_backup_build_path(files->extra_partial, directory, name,
 							  PROTECH_BACKUP_PARTIAL_SUFFIX);
 	initStringInfo(&output);
-	status = dump_to_file(program, argv, envp, &as_is, files->extra_partial,
-						  &files->fd, &output, size_bytes, sha256);
+	status = dump_to_file(program, argv, envp, &as_is, &info->recipients,
+						  files->extra_partial, &files->fd, &output,
+						  size_bytes, sha256);
 	if (status != 0)
 		protech_backup_report_dump_failure(what, database, role, status,
 										   &output);
@@ -328,17 +420,15 @@ dump_extra_file(const char *program, const char *what,
 /*
  * Dump the cluster's roles and tablespaces (pg_dumpall --globals-only,
  * the pg_dumpall next to the running postgres) into
- * "<file_name>.globals.sql" beside the backup, so that a restore on a new
- * server does not fail on missing roles; and the database-level properties
- * of the backed-up database (see database_properties.c) into
- * "<file_name>.database.sql", which pg_dump without --create leaves out.
- * A role that cannot read pg_authid (not a superuser) dumps roles without
- * their passwords.
+ * "<file_name>.globals.sql" beside the backup (encrypted like the dump,
+ * then named "<file_name>.globals.sql.age"), so that a restore on a new
+ * server does not fail on missing roles.  A role that cannot read
+ * pg_authid (not a superuser) dumps roles without their passwords.
  */
 static void
-dump_globals_and_properties(const char *directory, const char *database,
-							const char *role, const char *const *envp,
-							BackupFiles *files, ProtechBackupInfo *info)
+dump_globals(const char *directory, const char *database, const char *role,
+			 const char *const *envp, BackupFiles *files,
+			 ProtechBackupInfo *info)
 {
 	const char *argv[5];
 	int			argc = 0;
@@ -350,18 +440,93 @@ dump_globals_and_properties(const char *directory, const char *database,
 		argv[argc++] = "--no-role-passwords";
 	argv[argc] = NULL;
 	dump_extra_file("pg_dumpall", "pg_dumpall --globals-only", argv,
-					directory, database, role, envp, files, 0, info,
-					PROTECH_BACKUP_GLOBALS_SUFFIX, info->globals_file,
+					directory, database, role, envp, files, EXTRA_GLOBALS,
+					info, PROTECH_BACKUP_GLOBALS_SUFFIX, info->globals_file,
 					&info->globals_size_bytes, info->globals_sha256);
-	dump_extra_file("psql", "psql (the database-level properties)",
-					protech_backup_database_properties_argv(),
-					directory, database, role, envp, files, 1, info,
-					PROTECH_BACKUP_PROPERTIES_SUFFIX, info->properties_file,
-					&info->properties_size_bytes, info->properties_sha256);
 }
 
 /*
- * Take one backup of protech_backup.database now, recorded with the given
+ * Dump the database-level properties of database, the one backed up (see
+ * database_properties.c: psql connected to it as envp says), into
+ * "<file_name>.database.sql" beside the backup (encrypted like the dump,
+ * then named "<file_name>.database.sql.age"): what pg_dump without
+ * --create leaves out.  Each backup of a run dumps its own (never linked as
+ * the globals are: they describe its database only).
+ */
+static void
+dump_properties(const char *directory, const char *database,
+				const char *role, const char *const *envp,
+				BackupFiles *files, ProtechBackupInfo *info)
+{
+	dump_extra_file("psql", "psql (the database-level properties)",
+					protech_backup_database_properties_argv(),
+					directory, database, role, envp, files, EXTRA_PROPERTIES,
+					info, PROTECH_BACKUP_PROPERTIES_SUFFIX,
+					info->properties_file, &info->properties_size_bytes,
+					info->properties_sha256);
+}
+
+/*
+ * Whether a and b encrypt to the same public keys (or both encrypt not).
+ */
+static bool
+same_recipients(const ProtechBackupRecipients *a,
+				const ProtechBackupRecipients *b)
+{
+	if (a->count != b->count)
+		return false;
+	for (int i = 0; i < a->count; i++)
+		if (strcmp(a->keys[i], b->keys[i]) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * The globals of a backup, as the first backup of a run of several
+ * databases dumped them (shared->globals_file "" until then): linked under
+ * this backup's name when it can be, so that pg_dumpall runs once per run
+ * while every backup keeps a globals file of its own (retention deletes
+ * each link alone); dumped otherwise, or when the encryption recipients
+ * changed in between (a reload), since the file is encrypted to them.
+ */
+static void
+take_globals(const char *directory, const char *database, const char *role,
+			 const char *const *envp, BackupFiles *files,
+			 ProtechBackupInfo *info, ProtechBackupInfo *shared)
+{
+	char		shared_path[MAXPGPATH];
+
+	if (shared != NULL && shared->globals_file[0] != '\0' &&
+		same_recipients(&shared->recipients, &info->recipients))
+	{
+		extra_file_name(info, PROTECH_BACKUP_GLOBALS_SUFFIX, info->globals_file);
+		protech_backup_build_path(shared_path, directory,
+								  shared->globals_file, "");
+		protech_backup_build_path(files->extra_partial, directory,
+								  info->globals_file, PROTECH_BACKUP_PARTIAL_SUFFIX);
+		if (link(shared_path, files->extra_partial) == 0)
+		{
+			info->globals_size_bytes = shared->globals_size_bytes;
+			strlcpy(info->globals_sha256, shared->globals_sha256,
+					sizeof(info->globals_sha256));
+			protech_backup_build_path(files->extra_paths[EXTRA_GLOBALS],
+									  directory, info->globals_file, "");
+			protech_backup_durable_rename(files->extra_partial,
+										  files->extra_paths[EXTRA_GLOBALS],
+										  directory);
+			files->extra_partial[0] = '\0';
+			return;
+		}
+		files->extra_partial[0] = '\0';
+	}
+	dump_globals(directory, database, role, envp, files, info);
+	if (shared != NULL)
+		memcpy(shared, info, sizeof(ProtechBackupInfo));
+}
+
+/*
+ * Take one backup of database now (protech_backup.database, or another
+ * database of protech_backup.databases), recorded with the given
  * trigger ("manual", "schedule", ...) for history row run_id (0 if none),
  * stored as protech_backup.format, .compression and .jobs say, in
  * directory.  Returns the new backup's manifest entry, still holding the
@@ -370,14 +535,16 @@ dump_globals_and_properties(const char *directory, const char *database,
  * slot back.  Raises an error, having removed every file it started and
  * given the slot back, when anything fails before the backup is complete;
  * a combination of settings that cannot work is refused before anything
- * is written.
+ * is written.  shared, when not NULL, carries the globals from one backup of
+ * a run to the next (see take_globals).
  */
 ProtechBackupInfo *
-protech_backup_take(const char *trigger, int64 run_id, const char *directory)
+protech_backup_take(const char *trigger, int64 run_id, const char *directory,
+					const char *database, ProtechBackupInfo *shared)
 {
 	ProtechBackupInfo *info = palloc0(sizeof(ProtechBackupInfo));
 	BackupFiles files = {.fd = -1};
-	char	   *database = pstrdup(protech_backup_database);
+	bool		connected = get_database_oid(database, true) == MyDatabaseId;
 	char	   *pg_dump;
 	const char *role;
 	const char **envp;
@@ -386,6 +553,7 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory)
 
 	protech_backup_require_preload();
 	protech_backup_storage_in_force(&storage);
+	info->recipients = *protech_backup_recipients_in_force();
 	protech_backup_check_database(database);
 	role = protech_backup_connection_role();
 	pg_dump = protech_backup_program_path("pg_dump");
@@ -402,10 +570,18 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory)
 		protech_backup_remove_stale_partials(directory);
 		check_free_space(directory);
 
-		describe_database(info);
+		if (connected)
+			describe_database(info);
+		else
+			describe_other_database(database, envp, info);
 		info->started_at = GetCurrentTimestamp();
 		protech_backup_choose_file_name(directory, info->started_at,
-										storage.suffix, info->file_name);
+										protech_backup_many_databases() ?
+										database : NULL,
+										psprintf("%s%s", storage.suffix,
+												 info->recipients.count > 0 ?
+												 PROTECH_BACKUP_AGE_SUFFIX : ""),
+										info->file_name);
 		protech_backup_slot_set_file(info->file_name);
 		protech_backup_build_path(files.partial_path, directory,
 								  info->file_name, PROTECH_BACKUP_PARTIAL_SUFFIX);
@@ -425,7 +601,7 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory)
 		}
 		else
 			status = dump_to_file("pg_dump", argv, envp, &storage,
-								  files.partial_path, &files.fd,
+								  &info->recipients, files.partial_path, &files.fd,
 								  &pg_dump_output, &info->size_bytes,
 								  info->sha256);
 		if (status != 0)
@@ -442,8 +618,8 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory)
 										  directory);
 		files.partial_path[0] = '\0';
 
-		dump_globals_and_properties(directory, database, role, envp,
-									&files, info);
+		take_globals(directory, database, role, envp, &files, info, shared);
+		dump_properties(directory, database, role, envp, &files, info);
 
 		info->finished_at = GetCurrentTimestamp();
 		strlcpy(info->database, database, sizeof(info->database));

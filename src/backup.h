@@ -13,6 +13,8 @@
 
 extern void protech_backup_check_database(const char *database);
 extern ProtechBackupInfo *protech_backup_take(const char *trigger, int64 run_id,
-											  const char *directory);
+											  const char *directory,
+											  const char *database,
+											  ProtechBackupInfo *shared);
 
 #endif							/* PROTECH_BACKUP_BACKUP_H */

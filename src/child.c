@@ -24,6 +24,17 @@
  * the loop fills from that callback whenever the child has read what was
  * written (so a restore can decompress a backup straight into psql).
  *
+ * A child can also run alongside the caller's own work, as a filter a
+ * stream stage writes into and reads from (protech_backup_start_child):
+ * the stage feeds its standard input and drains its standard output
+ * piece by piece, each call waiting in the latch loop, on both pipes at
+ * once, only as long as the child needs to make room or produce output,
+ * so neither side can block the other.  Such a child outlives the call
+ * that started it, so it is killed by a resource owner release callback
+ * when the transaction (or subtransaction) it was started in aborts, by
+ * the same PR_SET_PDEATHSIG when the process dies, and by whoever ends
+ * it (protech_backup_child_finish or _kill).
+ *
  * While standard output flows, the loop pauses CHILD_BATCH_MS between
  * drains instead of waking for every write of the child, so that the
  * output arrives in large reads and the process streaming it costs little
@@ -42,11 +53,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/procsignal.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -83,6 +97,26 @@ typedef struct ChildProcess
 	bool		batch;			/* pause between drains while output flows */
 	WaitEventSet *wait_set;
 } ChildProcess;
+
+/*
+ * A child started by protech_backup_start_child, running until it is
+ * finished or killed.
+ */
+struct ProtechBackupChild
+{
+	ChildProcess proc;
+	const char *what;
+	int			timeout_s;
+	TimestampTz deadline;		/* 0: none */
+	StringInfoData tail;		/* the end of its standard error */
+	char	   *buf;
+	ResourceOwner owner;		/* killed when that is released */
+	dlist_node	node;			/* in running_children */
+};
+
+/* the children started by protech_backup_start_child, still running */
+static dlist_head running_children = DLIST_STATIC_INIT(running_children);
+static bool release_callback_registered = false;
 
 /*
  * Let reason() say, when a SIGTERM interrupts this process's backup, why it
@@ -350,6 +384,101 @@ fill_pipe(int *fd, ChildInput *input)
 }
 
 /*
+ * Start argv[0] (named what in messages) with envp, its standard error on
+ * a pipe, its standard input on a pipe when with_stdin (else /dev/null),
+ * its standard output on a pipe when with_stdout (else with its standard
+ * error), every pipe of ours non-blocking, into *child.  Raises an error
+ * when no pipe or process can be made.
+ */
+static void
+spawn_child(const char *what, const char *const *argv,
+			const char *const *envp, bool with_stdin, bool with_stdout,
+			ChildProcess *child)
+{
+	int			in_pipe[2] = {-1, -1};
+	int			out_pipe[2] = {-1, -1};
+	int			err_pipe[2] = {-1, -1};
+
+	memset(child, 0, sizeof(ChildProcess));
+	child->stdin_fd = child->stdout_fd = child->stderr_fd = child->pidfd = -1;
+	if (pipe2(err_pipe, O_CLOEXEC) != 0 ||
+		(with_stdout && pipe2(out_pipe, O_CLOEXEC) != 0) ||
+		(with_stdin && pipe2(in_pipe, O_CLOEXEC) != 0))
+	{
+		int			save_errno = errno;
+
+		close_pipe(err_pipe);
+		close_pipe(out_pipe);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create pipe for %s: %m", what)));
+	}
+
+	fflush(NULL);
+	child->pid = fork();
+	if (child->pid == 0)
+		exec_child(argv, envp, in_pipe[0],
+				   with_stdout ? out_pipe[1] : err_pipe[1], err_pipe[1],
+				   getppid());
+	if (child->pid < 0)
+	{
+		int			save_errno = errno;
+
+		close_pipe(err_pipe);
+		close_pipe(out_pipe);
+		close_pipe(in_pipe);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not fork to run %s: %m", what)));
+	}
+
+	/* parent */
+	close(err_pipe[1]);
+	child->stderr_fd = err_pipe[0];
+	if (out_pipe[0] >= 0)
+	{
+		close(out_pipe[1]);
+		child->stdout_fd = out_pipe[0];
+		child->batch = fcntl(child->stdout_fd, F_SETPIPE_SZ, CHILD_PIPE_SIZE) >=
+			CHILD_PIPE_SIZE;
+		(void) fcntl(child->stdout_fd, F_SETFL, O_NONBLOCK);
+	}
+	if (in_pipe[1] >= 0)
+	{
+		close(in_pipe[0]);
+		child->stdin_fd = in_pipe[1];
+		(void) fcntl(child->stdin_fd, F_SETPIPE_SZ, CHILD_PIPE_SIZE);
+		(void) fcntl(child->stdin_fd, F_SETFL, O_NONBLOCK);
+	}
+	(void) fcntl(child->stderr_fd, F_SETFL, O_NONBLOCK);
+	child->pidfd = syscall(SYS_pidfd_open, child->pid, 0);
+}
+
+/*
+ * How long the latch loop of what may sleep, at most default_ms (-1: no
+ * limit), before deadline (0: none); raises query_canceled once deadline
+ * has passed, the child to be killed by the caller's cleanup.
+ */
+static long
+sleep_before_deadline(const char *what, TimestampTz deadline, int timeout_s,
+					  long default_ms)
+{
+	long		left;
+
+	if (deadline == 0)
+		return default_ms;
+	left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+	if (left <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("%s did not finish within protech_backup.timeout (%d s) and was killed",
+						what, timeout_s)));
+	return default_ms < 0 ? left : Min(default_ms, left);
+}
+
+/*
  * Run argv[0] with the given argument vector and environment, feeding its
  * standard input from stdin_source (or /dev/null when that is NULL) and its
  * standard output to stdout_sink (or, when that is NULL, into stderr_tail
@@ -365,70 +494,17 @@ protech_backup_run_child(const char *what, const char *const *argv,
 						 ProtechBackupSink stdout_sink, void *sink_arg,
 						 StringInfo stderr_tail, int timeout_s)
 {
-	ChildProcess child = {0, -1, -1, -1, -1, false, NULL};
+	ChildProcess child;
 	ChildInput	input = {stdin_source, source_arg, false};
-	int			in_pipe[2] = {-1, -1};
-	int			out_pipe[2] = {-1, -1};
-	int			err_pipe[2] = {-1, -1};
 	int			status = 0;
 	char	   *buf = palloc(CHILD_READ_CHUNK);
 	TimestampTz deadline = timeout_s > 0 ?
 		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_s * 1000L) : 0;
 
-	if (pipe2(err_pipe, O_CLOEXEC) != 0 ||
-		(stdout_sink != NULL && pipe2(out_pipe, O_CLOEXEC) != 0) ||
-		(stdin_source != NULL && pipe2(in_pipe, O_CLOEXEC) != 0))
-	{
-		int			save_errno = errno;
-
-		close_pipe(err_pipe);
-		close_pipe(out_pipe);
-		errno = save_errno;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create pipe for %s: %m", what)));
-	}
-
-	fflush(NULL);
-	child.pid = fork();
-	if (child.pid == 0)
-		exec_child(argv, envp, in_pipe[0],
-				   stdout_sink ? out_pipe[1] : err_pipe[1], err_pipe[1],
-				   getppid());
-	if (child.pid < 0)
-	{
-		int			save_errno = errno;
-
-		close_pipe(err_pipe);
-		close_pipe(out_pipe);
-		close_pipe(in_pipe);
-		errno = save_errno;
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-				 errmsg("could not fork to run %s: %m", what)));
-	}
-
-	/* parent */
-	close(err_pipe[1]);
-	child.stderr_fd = err_pipe[0];
-	if (out_pipe[0] >= 0)
-	{
-		close(out_pipe[1]);
-		child.stdout_fd = out_pipe[0];
-		child.batch = fcntl(child.stdout_fd, F_SETPIPE_SZ, CHILD_PIPE_SIZE) >=
-			CHILD_PIPE_SIZE;
-		(void) fcntl(child.stdout_fd, F_SETFL, O_NONBLOCK);
-	}
-	if (in_pipe[1] >= 0)
-	{
-		close(in_pipe[0]);
-		child.stdin_fd = in_pipe[1];
-		(void) fcntl(child.stdin_fd, F_SETPIPE_SZ, CHILD_PIPE_SIZE);
-		(void) fcntl(child.stdin_fd, F_SETFL, O_NONBLOCK);
+	spawn_child(what, argv, envp, stdin_source != NULL, stdout_sink != NULL,
+				&child);
+	if (child.stdin_fd >= 0)
 		initStringInfo(&input.pending);
-	}
-	(void) fcntl(child.stderr_fd, F_SETFL, O_NONBLOCK);
-	child.pidfd = syscall(SYS_pidfd_open, child.pid, 0);
 
 	PG_ENSURE_ERROR_CLEANUP(cleanup_child, PointerGetDatum(&child));
 	{
@@ -468,19 +544,8 @@ protech_backup_run_child(const char *what, const char *const *argv,
 			}
 
 			/* without a pidfd, poll for the exit ten times a second */
-			timeout_ms = child.pidfd >= 0 ? -1 : 100;
-			if (deadline != 0)
-			{
-				long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
-																   deadline);
-
-				if (left <= 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_QUERY_CANCELED),
-							 errmsg("%s did not finish within protech_backup.timeout (%d s) and was killed",
-									what, timeout_s)));
-				timeout_ms = timeout_ms < 0 ? left : Min(timeout_ms, left);
-			}
+			timeout_ms = sleep_before_deadline(what, deadline, timeout_s,
+											   child.pidfd >= 0 ? -1 : 100);
 			if (child.batch && got > 0 && child.stdout_fd >= 0)
 				(void) WaitLatch(MyLatch,
 								 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -505,6 +570,293 @@ protech_backup_run_child(const char *what, const char *const *argv,
 		pfree(input.pending.data);
 
 	return status;
+}
+
+/*
+ * Resource owner release callback: kill the children started under the
+ * resource owner being released (an abort, or a commit that leaked one).
+ */
+static void
+release_children(ResourceReleasePhase phase, bool isCommit, bool isTopLevel,
+				 void *arg)
+{
+	dlist_mutable_iter iter;
+
+	if (phase != RESOURCE_RELEASE_BEFORE_LOCKS)
+		return;
+	dlist_foreach_modify(iter, &running_children)
+	{
+		ProtechBackupChild *child = dlist_container(ProtechBackupChild, node,
+													iter.cur);
+
+		if (child->owner != CurrentResourceOwner)
+			continue;
+		if (isCommit)
+			elog(WARNING, "%s was still running at commit and was killed",
+				 child->what);
+		protech_backup_child_kill(child);
+	}
+}
+
+/*
+ * Start argv[0] with envp as a filter that runs alongside the caller (see
+ * the file header), named what in messages: its standard input on a pipe
+ * the caller writes with protech_backup_child_write when with_stdin (else
+ * /dev/null), its standard output on a pipe the caller reads with
+ * protech_backup_child_read or drains into a sink, its standard error
+ * kept.  When timeout_s is positive, a child still running after that
+ * many seconds is killed and an error raised by the next wait for it.
+ * End it with protech_backup_child_finish or protech_backup_child_kill;
+ * an abort of the current transaction kills it.
+ */
+ProtechBackupChild *
+protech_backup_start_child(const char *what, const char *const *argv,
+						   const char *const *envp, bool with_stdin,
+						   int timeout_s)
+{
+	/* outlives the caller's memory context until the abort that kills it */
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	ProtechBackupChild *child = palloc0(sizeof(ProtechBackupChild));
+
+	child->what = pstrdup(what);
+	child->timeout_s = timeout_s;
+	child->deadline = timeout_s > 0 ?
+		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_s * 1000L) : 0;
+	initStringInfo(&child->tail);
+	child->buf = palloc(CHILD_READ_CHUNK);
+	MemoryContextSwitchTo(old);
+	if (!release_callback_registered)
+	{
+		RegisterResourceReleaseCallback(release_children, NULL);
+		release_callback_registered = true;
+	}
+	PG_TRY();
+	{
+		spawn_child(what, argv, envp, with_stdin, true, &child->proc);
+	}
+	PG_CATCH();
+	{
+		pfree(child->buf);
+		pfree(child->tail.data);
+		pfree((char *) child->what);
+		pfree(child);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	child->owner = CurrentResourceOwner;
+	dlist_push_head(&running_children, &child->node);
+	return child;
+}
+
+/*
+ * Take what the child has written to its standard output (into sink; it
+ * must have none when sink is NULL: see protech_backup_child_read) and
+ * standard error (into its tail) so far, without blocking.  Returns how
+ * many bytes that was; a pipe at its end is closed.
+ */
+static size_t
+take_output(ProtechBackupChild *child, ProtechBackupSink sink, void *sink_arg)
+{
+	size_t		got = 0;
+	bool		closed = false;
+
+	if (sink != NULL && child->proc.stdout_fd >= 0)
+		closed |= drain_pipe(&child->proc.stdout_fd, child->buf, sink,
+							 sink_arg, NULL, &got);
+	if (child->proc.stderr_fd >= 0)
+		closed |= drain_pipe(&child->proc.stderr_fd, child->buf, NULL, NULL,
+							 &child->tail, &got);
+	if (closed && child->proc.wait_set != NULL)
+	{
+		FreeWaitEventSet(child->proc.wait_set);
+		child->proc.wait_set = NULL;
+	}
+	return got + (closed ? 1 : 0);
+}
+
+/*
+ * Sleep in the latch loop until one of the child's pipes is ready (or its
+ * exit, the latch, postmaster death), at most until its deadline.
+ */
+static void
+wait_for_child(ProtechBackupChild *child)
+{
+	WaitEvent	event;
+	long		timeout_ms = sleep_before_deadline(child->what, child->deadline,
+												   child->timeout_s,
+												   child->proc.pidfd >= 0 ? -1 : 100);
+
+	if (child->proc.wait_set == NULL)
+		child->proc.wait_set = make_wait_set(&child->proc);
+	(void) WaitEventSetWait(child->proc.wait_set, timeout_ms, &event, 1,
+							PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	protech_backup_check_for_interrupts();
+}
+
+/*
+ * Raise external_routine_exception: the child stopped before its input
+ * was all written or its output all read (it failed, or was killed),
+ * quoting its exit status and the end of what it printed.
+ */
+static void
+report_child_stopped(ProtechBackupChild *child)
+{
+	StringInfoData tail;
+	char	   *what = pstrdup(child->what);
+	int			status;
+
+	initStringInfo(&tail);
+	status = protech_backup_child_finish(child, NULL, NULL, &tail);
+	ereport(ERROR,
+			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			 errmsg("%s stopped before the end of the stream: %s",
+					what, wait_result_to_str(status)),
+			 errdetail("%s printed:\n%s", what,
+					   tail.len > 0 ? protech_backup_last_lines(&tail, 5) :
+					   "nothing")));
+}
+
+/*
+ * Write len bytes of data to the child's standard input, handing what it
+ * writes to its standard output to sink meanwhile, and waiting in the
+ * latch loop whenever the pipe is full and the child has produced
+ * nothing.  Raises an error when the child stops reading (see
+ * report_child_stopped), or is interrupted.
+ */
+void
+protech_backup_child_write(ProtechBackupChild *child, const char *data,
+						   size_t len, ProtechBackupSink sink, void *sink_arg)
+{
+	while (len > 0)
+	{
+		ssize_t		n;
+
+		protech_backup_check_for_interrupts();
+		n = write(child->proc.stdin_fd, data, len);
+		if (n > 0)
+		{
+			data += n;
+			len -= n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EPIPE)
+			report_child_stopped(child);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write input of %s: %m", child->what)));
+		/* the pipe is full: take its output, or wait until it makes room */
+		if (take_output(child, sink, sink_arg) == 0)
+			wait_for_child(child);
+	}
+}
+
+/*
+ * Read up to size bytes of the child's standard output into buf, waiting
+ * in the latch loop until there are some.  Returns how many, 0 at its end.
+ */
+ssize_t
+protech_backup_child_read(ProtechBackupChild *child, char *buf, size_t size)
+{
+	for (;;)
+	{
+		ssize_t		n;
+
+		protech_backup_check_for_interrupts();
+		(void) take_output(child, NULL, NULL);
+		if (child->proc.stdout_fd < 0)
+			return 0;
+		n = read(child->proc.stdout_fd, buf, size);
+		if (n > 0)
+			return n;
+		if (n == 0)
+		{
+			close(child->proc.stdout_fd);
+			child->proc.stdout_fd = -1;
+			if (child->proc.wait_set != NULL)
+				FreeWaitEventSet(child->proc.wait_set);
+			child->proc.wait_set = NULL;
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read output of %s: %m", child->what)));
+		wait_for_child(child);
+	}
+}
+
+/*
+ * End the child's input, hand the rest of its standard output to sink
+ * (dropped when sink is NULL), wait for it to exit, and return its wait
+ * status (see wait_result_to_str), with the end of what it printed on
+ * standard error appended to stderr_tail.  The child is gone afterwards.
+ */
+int
+protech_backup_child_finish(ProtechBackupChild *child, ProtechBackupSink sink,
+							void *sink_arg, StringInfo stderr_tail)
+{
+	int			status = 0;
+
+	if (child->proc.stdin_fd >= 0)
+	{
+		close(child->proc.stdin_fd);
+		child->proc.stdin_fd = -1;
+		if (child->proc.wait_set != NULL)
+			FreeWaitEventSet(child->proc.wait_set);
+		child->proc.wait_set = NULL;
+	}
+	for (;;)
+	{
+		pid_t		r;
+
+		if (sink == NULL && child->proc.stdout_fd >= 0)
+		{
+			/* drop what it still writes */
+			while (protech_backup_child_read(child, child->buf,
+											 CHILD_READ_CHUNK) > 0)
+				;
+		}
+		if (take_output(child, sink, sink_arg) > 0)
+			continue;
+		if (child->proc.stdout_fd >= 0 || child->proc.stderr_fd >= 0)
+		{
+			wait_for_child(child);
+			continue;
+		}
+		r = waitpid(child->proc.pid, &status, WNOHANG);
+		if (r == child->proc.pid)
+		{
+			child->proc.pid = 0;
+			break;
+		}
+		if (r < 0 && errno != EINTR)
+			ereport(ERROR,
+					(errmsg("could not wait for %s: %m", child->what)));
+		wait_for_child(child);
+	}
+	appendBinaryStringInfo(stderr_tail, child->tail.data, child->tail.len);
+	protech_backup_child_kill(child);
+	return status;
+}
+
+/*
+ * Kill the child (when it still runs), reap it and forget it.
+ */
+void
+protech_backup_child_kill(ProtechBackupChild *child)
+{
+	cleanup_child(0, PointerGetDatum(&child->proc));
+	dlist_delete(&child->node);
+	pfree(child->buf);
+	pfree(child->tail.data);
+	pfree((char *) child->what);
+	pfree(child);
 }
 
 /*

@@ -29,6 +29,25 @@ extern int	protech_backup_run_child(const char *what,
 									 void *sink_arg,
 									 StringInfo stderr_tail,
 									 int timeout_s);
+
+/* a child running alongside the caller, as a filter (see child.c) */
+typedef struct ProtechBackupChild ProtechBackupChild;
+
+extern ProtechBackupChild *protech_backup_start_child(const char *what,
+													  const char *const *argv,
+													  const char *const *envp,
+													  bool with_stdin,
+													  int timeout_s);
+extern void protech_backup_child_write(ProtechBackupChild *child,
+									   const char *data, size_t len,
+									   ProtechBackupSink sink, void *sink_arg);
+extern ssize_t protech_backup_child_read(ProtechBackupChild *child, char *buf,
+										 size_t size);
+extern int	protech_backup_child_finish(ProtechBackupChild *child,
+										ProtechBackupSink sink, void *sink_arg,
+										StringInfo stderr_tail);
+extern void protech_backup_child_kill(ProtechBackupChild *child);
+
 extern void protech_backup_collect_output(const char *data, size_t len,
 										  void *arg);
 extern const char **protech_backup_child_environment(const char *const *extra);

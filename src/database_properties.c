@@ -8,8 +8,10 @@
  *		IS_TEMPLATE.  A backup saves them (backup.c, through the function
  *		that writes its globals file) as a psql script beside the dump,
  *		"<name>.database.sql", listed in the manifest with its size and
- *		SHA-256; protech_backup_restore() applies it to the new database
- *		(restore.c).  Built on programs.c and child.c.
+ *		SHA-256, encrypted as the dump is ("<name>.database.sql.age");
+ *		protech_backup_restore() applies it to the new database
+ *		(restore.c), read through the reader restore.c opens (decrypting
+ *		an encrypted one).  Built on stream.c, programs.c and child.c.
  *
  * The script is generated at backup time by one query over the catalog
  * (DATABASE_PROPERTIES_QUERY) that quotes every name with %I and every
@@ -26,11 +28,11 @@
  */
 #include "postgres.h"
 
-
 #include "child.h"
 #include "database_properties.h"
 #include "programs.h"
 #include "settings.h"
+#include "stream.h"
 
 /* lines of psql's output quoted when applying the properties fails */
 #define APPLY_FAILURE_LINES 10
@@ -164,13 +166,15 @@ protech_backup_database_properties_argv(void)
 }
 
 /*
- * Apply the properties script at path to database target with psql, as
- * the environment envp says (connected to another database: the
- * tablespace moves only a database nobody is connected to).  Returns true,
- * or false with *problem saying what psql printed.
+ * Apply the properties script reader reads (protech_backup_stored_reader:
+ * decrypted when the file is encrypted) to database target with psql,
+ * which reads it on its standard input, as the environment envp says
+ * (connected to another database: the tablespace moves only a database
+ * nobody is connected to).  Returns true, or false with *problem saying
+ * what psql printed.
  */
 bool
-protech_backup_apply_database_properties(const char *path,
+protech_backup_apply_database_properties(ProtechBackupStreamReader *reader,
 										 const char *target,
 										 const char *const *envp,
 										 char **problem)
@@ -178,12 +182,13 @@ protech_backup_apply_database_properties(const char *path,
 	const char *argv[] = {protech_backup_program_path("psql"), "-X", "-q",
 		"--no-password", "-v", "ON_ERROR_STOP=1",
 		"-v", psprintf("target=%s", target), "--output=/dev/null",
-	"-f", path, NULL};
+	"-f", "-", NULL};
 	StringInfoData output;
 	int			status;
 
 	initStringInfo(&output);
-	status = protech_backup_run_child("psql", argv, envp, NULL, NULL,
+	status = protech_backup_run_child("psql", argv, envp,
+									  protech_backup_stream_read, reader,
 									  NULL, NULL, &output,
 									  protech_backup_timeout);
 	if (status == 0)

@@ -5,7 +5,9 @@
  *		not have yet, from the backup's globals file (pg_dumpall
  *		--globals-only), leaving those it has as they are: what
  *		protech_backup_restore(..., restore_globals => true) does before it
- *		creates the database.  Built on durable.c, programs.c and child.c.
+ *		creates the database.  Built on stream.c (the file is read through
+ *		the reader the caller opens, decrypting an encrypted one),
+ *		programs.c and child.c.
  *
  * The globals file is split into its statements (pg_dumpall writes one
  * per line, but a literal, a comment on a role say, may hold newlines and
@@ -22,18 +24,14 @@
  */
 #include "postgres.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "commands/tablespace.h"
-#include "storage/fd.h"
 #include "utils/acl.h"
 
 #include "child.h"
-#include "durable.h"
 #include "globals.h"
 #include "programs.h"
 #include "settings.h"
+#include "stream.h"
 
 /* lines of psql's output quoted when creating the globals fails */
 #define GLOBALS_FAILURE_LINES 10
@@ -46,29 +44,21 @@ typedef struct ScriptSource
 } ScriptSource;
 
 /*
- * The whole file at path (not following a symbolic link), NUL-terminated.
+ * Everything reader gives (the globals file, decrypted when it is
+ * encrypted), NUL-terminated.
  */
 static StringInfo
-read_whole_file(const char *path)
+read_whole(ProtechBackupStreamReader *reader)
 {
 	StringInfo	contents = makeStringInfo();
-	int			fd = protech_backup_open_nofollow(path, O_RDONLY, 0, NULL);
-	char		buf[8192];
-	ssize_t		n;
+	StringInfoData piece;
 
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		appendBinaryStringInfo(contents, buf, n);
-	if (n < 0)
+	initStringInfo(&piece);
+	while (protech_backup_stream_read(&piece, reader))
 	{
-		int			save_errno = errno;
-
-		CloseTransientFile(fd);
-		errno = save_errno;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read file \"%s\": %m", path)));
+		appendBinaryStringInfo(contents, piece.data, piece.len);
+		resetStringInfo(&piece);
 	}
-	CloseTransientFile(fd);
 	return contents;
 }
 
@@ -227,18 +217,19 @@ script_read(StringInfo buf, void *arg)
 }
 
 /*
- * Create, from the globals file at path, the roles and tablespaces this
- * server does not have (see the file header), with psql as envp says.
+ * Create, from the globals file reader reads (protech_backup_stored_reader:
+ * decrypted when encrypted), the roles and tablespaces this server does
+ * not have (see the file header), with psql as envp says.
  * Appends to *notes one line for each role or tablespace that existed and
  * was left as it is.  Returns true, or false with *problem saying what
  * psql printed.
  */
 bool
-protech_backup_restore_missing_globals(const char *path,
+protech_backup_restore_missing_globals(ProtechBackupStreamReader *reader,
 									   const char *const *envp,
 									   List **notes, char **problem)
 {
-	StringInfo	globals = read_whole_file(path);
+	StringInfo	globals = read_whole(reader);
 	StringInfoData script;
 	StringInfoData output;
 	List	   *kept_as_is = NIL;

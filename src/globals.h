@@ -2,7 +2,7 @@
  *
  * globals.h
  *		Creating a backup's roles and tablespaces where they are missing
- *		(globals.c).  Built on durable.h, programs.h and child.h.
+ *		(globals.c).  Built on stream.h, programs.h and child.h.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,7 +11,9 @@
 
 #include "nodes/pg_list.h"
 
-extern bool protech_backup_restore_missing_globals(const char *path,
+#include "stream.h"
+
+extern bool protech_backup_restore_missing_globals(ProtechBackupStreamReader *reader,
 												   const char *const *envp,
 												   List **notes,
 												   char **problem);

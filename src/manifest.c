@@ -21,6 +21,11 @@
  * the directory holds its lock file too (repository.c), so no other server
  * sharing the directory writes there meanwhile.
  *
+ * Since extension version 1.2 the manifest of an encrypted backup records
+ * "encryption": "age" and the public keys it is encrypted to,
+ * "recipients" (never a secret); the manifests of backups in clear have
+ * neither.
+ *
  * Since extension version 1.1 a manifest records the cluster that took the
  * backup: its system_identifier (pg_control_system()) and timeline.  The
  * manifests of older versions lack both, read as 0; readers of version 1.0
@@ -45,6 +50,7 @@
 
 #include "durable.h"
 #include "manifest.h"
+#include "recipients.h"
 #include "slot.h"
 
 /* version of the manifest layout */
@@ -88,6 +94,8 @@ typedef enum ManifestField
 	MF_PROPERTIES_FILE,			/* the three absent before version 1.2 */
 	MF_PROPERTIES_SIZE_BYTES,
 	MF_PROPERTIES_SHA256,
+	MF_ENCRYPTION,				/* "age", or absent: in clear */
+	MF_RECIPIENTS,				/* an array of age public keys, with it */
 	MF_COUNT
 } ManifestField;
 
@@ -126,6 +134,8 @@ static const char *const manifest_field_names[MF_COUNT] = {
 	"database_properties_file",
 	"database_properties_size_bytes",
 	"database_properties_sha256",
+	"encryption",
+	"recipients",
 };
 
 static bool copy_field(char *dest, size_t size, const char *value);
@@ -141,6 +151,10 @@ typedef struct ManifestParse
 	int			extension_count;
 	ProtechBackupExtension extensions[PROTECH_BACKUP_MAX_EXTENSIONS];
 	char	   *extension_field;	/* "name" or "schema" of the current one */
+	/* the strings of the array "recipients", while inside it */
+	bool		in_recipients;
+	bool		recipients_valid;	/* every one of them a key */
+	ProtechBackupRecipients recipients;
 } ManifestParse;
 
 /*
@@ -281,6 +295,18 @@ write_manifest_locked(const char *directory, const ProtechBackupInfo *info,
 	append_string_field(&json, MF_VERIFIED_AT, info->verified_at == 0 ? NULL :
 						format_utc_timestamp(info->verified_at));
 	append_string_field(&json, MF_VERIFY_RESULT, info->verify_result);
+	if (info->recipients.count > 0)
+	{
+		append_string_field(&json, MF_ENCRYPTION, "age");
+		appendStringInfo(&json, ",\n  \"%s\": [", manifest_field_names[MF_RECIPIENTS]);
+		for (int i = 0; i < info->recipients.count; i++)
+		{
+			if (i > 0)
+				appendStringInfoString(&json, ", ");
+			escape_json(&json, info->recipients.keys[i]);
+		}
+		appendStringInfoChar(&json, ']');
+	}
 	appendStringInfoString(&json, "\n}\n");
 
 	protech_backup_build_path(path, directory, info->file_name,
@@ -352,6 +378,7 @@ manifest_field_start(void *state, char *fname, bool isnull)
 	if (parse->lex->lex_level != 1)
 		return;
 	parse->in_extensions = false;
+	parse->in_recipients = false;
 	for (int i = 0; i < MF_COUNT; i++)
 		if (strcmp(fname, manifest_field_names[i]) == 0)
 			parse->current = i;
@@ -371,8 +398,15 @@ manifest_array_start(void *state)
 		parse->in_extensions = true;
 		parse->extensions_valid = true;
 	}
+	else if (parse->lex->lex_level == 1 && parse->current == MF_RECIPIENTS)
+	{
+		parse->in_recipients = true;
+		parse->recipients_valid = true;
+	}
 	else if (parse->in_extensions)
 		parse->extensions_valid = false;
+	else if (parse->in_recipients)
+		parse->recipients_valid = false;
 	parse->current = -1;
 }
 
@@ -384,6 +418,8 @@ manifest_object_start(void *state)
 {
 	ManifestParse *parse = (ManifestParse *) state;
 
+	if (parse->in_recipients)
+		parse->recipients_valid = false;
 	if (!parse->in_extensions)
 		return;
 	if (parse->lex->lex_level != 2 ||
@@ -402,6 +438,19 @@ manifest_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	ManifestParse *parse = (ManifestParse *) state;
 
+	if (parse->in_recipients)
+	{
+		ProtechBackupRecipients *r = &parse->recipients;
+
+		/* only age public keys, directly in the array */
+		if (parse->lex->lex_level != 2 || tokentype != JSON_TOKEN_STRING ||
+			r->count == PROTECH_BACKUP_MAX_RECIPIENTS ||
+			!protech_backup_is_age_recipient(token))
+			parse->recipients_valid = false;
+		else
+			strlcpy(r->keys[r->count++], token, PROTECH_BACKUP_RECIPIENT_SIZE);
+		return;
+	}
 	if (parse->in_extensions)
 	{
 		ProtechBackupExtension *extension =
@@ -449,10 +498,24 @@ parse_size(const char *value, int64 *size)
 }
 
 /*
+ * The name an extra file of the backup info describes must have: the
+ * dump's name plus suffix, plus ".age" when the backup is encrypted (as
+ * backup.c names them).  Palloc'd.
+ */
+static char *
+extra_file_name(const ProtechBackupInfo *info, const char *suffix)
+{
+	return psprintf("%s%s%s", info->file_name, suffix,
+					info->recipients.count > 0 ? PROTECH_BACKUP_AGE_SUFFIX : "");
+}
+
+/*
  * Parse the database-level properties file a manifest records (absent
  * from the manifests of versions before 1.2, which leaves its name empty):
  * false unless its three fields are all absent, or all present with the
- * dump's name plus PROTECH_BACKUP_PROPERTIES_SUFFIX, a size and a SHA-256.
+ * dump's name plus PROTECH_BACKUP_PROPERTIES_SUFFIX (plus ".age" when the
+ * backup is encrypted, as its globals file), a size and a SHA-256.  Call
+ * it once the recipients are parsed.
  */
 static bool
 parse_properties(const ManifestParse *parse, ProtechBackupInfo *info)
@@ -462,8 +525,8 @@ parse_properties(const ManifestParse *parse, ProtechBackupInfo *info)
 	if (file == NULL)
 		return parse->values[MF_PROPERTIES_SIZE_BYTES] == NULL &&
 			parse->values[MF_PROPERTIES_SHA256] == NULL;
-	return strcmp(file, psprintf("%s%s", info->file_name,
-								 PROTECH_BACKUP_PROPERTIES_SUFFIX)) == 0 &&
+	return strcmp(file, extra_file_name(info,
+										PROTECH_BACKUP_PROPERTIES_SUFFIX)) == 0 &&
 		copy_field(info->properties_file, sizeof(info->properties_file), file) &&
 		parse->values[MF_PROPERTIES_SIZE_BYTES] != NULL &&
 		parse_size(parse->values[MF_PROPERTIES_SIZE_BYTES],
@@ -526,6 +589,7 @@ protech_backup_parse_manifest(const char *directory,
 	JsonSemAction sem = {0};
 	char	   *end;
 	char	   *problem;
+	char	   *suffix;
 	size_t		name_len = strlen(manifest_name) -
 		strlen(PROTECH_BACKUP_MANIFEST_SUFFIX);
 
@@ -598,6 +662,14 @@ protech_backup_parse_manifest(const char *directory,
 	memcpy(info->extensions, parse.extensions,
 		   parse.extension_count * sizeof(ProtechBackupExtension));
 
+	/* encrypted with age to at least one key, or in clear with no keys */
+	if (parse.values[MF_RECIPIENTS] != NULL ||
+		(parse.values[MF_ENCRYPTION] == NULL ? parse.recipients.count > 0 :
+		 strcmp(parse.values[MF_ENCRYPTION], "age") != 0 ||
+		 parse.recipients.count == 0 || !parse.recipients_valid))
+		return false;
+	info->recipients = parse.recipients;
+
 	/* the manifest must describe the dump it is named after */
 	if (strlen(info->file_name) != name_len ||
 		strncmp(info->file_name, manifest_name, name_len) != 0 ||
@@ -610,17 +682,20 @@ protech_backup_parse_manifest(const char *directory,
 		strcmp(info->locale_provider, "libc") != 0 || info->icu_locale[0] != '\0')
 		return false;
 	file_name_len = strlen(info->file_name);
-	if (file_name_len < strlen(storage->suffix) ||
-		strcmp(info->file_name + file_name_len - strlen(storage->suffix),
-			   storage->suffix) != 0)
+	suffix = psprintf("%s%s", storage->suffix,
+					  info->recipients.count > 0 ? PROTECH_BACKUP_AGE_SUFFIX : "");
+	if (file_name_len < strlen(suffix) ||
+		strcmp(info->file_name + file_name_len - strlen(suffix), suffix) != 0 ||
+		(info->recipients.count > 0 &&
+		 storage->format == PROTECH_BACKUP_FORMAT_DIRECTORY))
 		return false;
 	if (!parse_size(parse.values[MF_SIZE_BYTES], &info->size_bytes) ||
 		!parse_size(parse.values[MF_GLOBALS_SIZE_BYTES], &info->globals_size_bytes))
 		return false;
 
-	/* the globals file is the dump's name plus its suffix */
+	/* the globals file is the dump's name plus its suffix, encrypted too */
 	if (strcmp(info->globals_file,
-			   psprintf("%s%s", info->file_name, PROTECH_BACKUP_GLOBALS_SUFFIX)) != 0 ||
+			   extra_file_name(info, PROTECH_BACKUP_GLOBALS_SUFFIX)) != 0 ||
 		strspn(info->globals_sha256, "0123456789abcdef") != PG_SHA256_DIGEST_LENGTH * 2)
 		return false;
 	if (!parse_properties(&parse, info))

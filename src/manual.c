@@ -47,7 +47,10 @@ PGDLLEXPORT void protech_backup_manual_main(Datum main_arg);
  */
 typedef struct ManualRequest
 {
-	char		database[NAMEDATALEN];
+	char		database[NAMEDATALEN];	/* the worker's: the extension's */
+	char		target[NAMEDATALEN];	/* the database to back up */
+	bool		share_globals;	/* with the other backups of the call */
+	ProtechBackupInfo shared;	/* their globals (see protech_backup_take) */
 	pid_t		caller_pid;		/* holds the slot until the worker takes it */
 	bool		caller_canceled;	/* set by the caller before SIGTERM */
 	bool		succeeded;
@@ -159,7 +162,9 @@ protech_backup_manual_main(Datum main_arg)
 	protech_backup_pin_search_path();
 	protech_backup_take_over_slot_from(manual_request->caller_pid);
 
-	if (protech_backup_run("manual", &info, &error))
+	if (protech_backup_run("manual", manual_request->target,
+						   manual_request->share_globals ?
+						   &manual_request->shared : NULL, &info, &error))
 	{
 		memcpy(&manual_request->info, &info, sizeof(info));
 		manual_request->succeeded = true;
@@ -198,15 +203,19 @@ stop_manual_worker(int code, Datum arg)
 }
 
 /*
- * Run a manual backup in a dedicated worker and wait for it.  Returns the
- * new backup, or raises the worker's error, whole (message, detail, hint,
- * context and the other fields), as the caller's own.  The
- * caller claims the backup slot before it starts the worker, which takes
- * it over: when a backup runs already, or many sessions call at once, all
- * but one get object_in_use at once, without a worker or a history row.
+ * Run a manual backup of database in a dedicated worker and wait for it.
+ * Returns the new backup, or NULL with the worker's error, whole (message,
+ * detail, hint, context and the other fields), in *error, for the caller
+ * to raise as its own.  shared, when not NULL, carries the cluster's
+ * globals from one backup of a call to the next (see protech_backup_take).
+ * The caller claims the backup slot before it starts the worker, which
+ * takes it over: when a backup runs already, or many sessions call at
+ * once, all but one get object_in_use at once, without a worker or a
+ * history row.
  */
 ProtechBackupInfo *
-protech_backup_run_manual(void)
+protech_backup_run_manual(const char *database, ProtechBackupInfo *shared,
+						  ErrorData *error)
 {
 	dsm_segment *segment;
 	ManualRequest *request;
@@ -215,8 +224,8 @@ protech_backup_run_manual(void)
 	shm_mq	   *queue;
 	Size		error_size;
 	void	   *error_message;
-	ErrorData	error = {0};	/* its elevel is 0 until an error arrives */
 
+	memset(error, 0, sizeof(ErrorData));	/* elevel 0 until an error arrives */
 	protech_backup_require_preload();
 	protech_backup_check_database(protech_backup_database);
 	protech_backup_claim_slot(0);
@@ -227,6 +236,10 @@ protech_backup_run_manual(void)
 		request = dsm_segment_address(segment);
 		memset(request, 0, sizeof(ManualRequest));
 		strlcpy(request->database, protech_backup_database, NAMEDATALEN);
+		strlcpy(request->target, database, NAMEDATALEN);
+		request->share_globals = shared != NULL;
+		if (shared != NULL)
+			memcpy(&request->shared, shared, sizeof(ProtechBackupInfo));
 		request->caller_pid = MyProcPid;
 		queue = shm_mq_create((char *) request + ERROR_QUEUE_OFFSET,
 							  ERROR_QUEUE_SIZE);
@@ -260,7 +273,7 @@ protech_backup_run_manual(void)
 			appendBinaryStringInfo(&msg, error_message, error_size);
 			if (pq_getmsgbyte(&msg) != 'E')
 				elog(ERROR, "unexpected message from the backup worker");
-			pq_parse_errornotice(&msg, &error);
+			pq_parse_errornotice(&msg, error);
 		}
 		if (WaitForBackgroundWorkerShutdown(wait.handle) == BGWH_POSTMASTER_DIED)
 			ereport(FATAL,
@@ -270,8 +283,13 @@ protech_backup_run_manual(void)
 	PG_END_ENSURE_ERROR_CLEANUP(stop_manual_worker, PointerGetDatum(&wait));
 	protech_backup_release_slot();
 
-	if (error.elevel != 0)
-		ThrowErrorData(&error);
+	if (shared != NULL)
+		memcpy(shared, &request->shared, sizeof(ProtechBackupInfo));
+	if (error->elevel != 0)
+	{
+		dsm_detach(segment);
+		return NULL;
+	}
 	if (!request->succeeded)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),

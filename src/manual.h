@@ -11,6 +11,8 @@
 
 #include "protech_backup.h"
 
-extern ProtechBackupInfo *protech_backup_run_manual(void);
+extern ProtechBackupInfo *protech_backup_run_manual(const char *database,
+													ProtechBackupInfo *shared,
+													ErrorData *error);
 
 #endif							/* PROTECH_BACKUP_MANUAL_H */

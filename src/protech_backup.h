@@ -25,10 +25,21 @@
 #define PROTECH_BACKUP_LOCK_FILE "protech_backup.lock"
 /* A file being written; never listed, removed when no backup runs. */
 #define PROTECH_BACKUP_PARTIAL_SUFFIX ".partial"
+/*
+ * Room for the tag of a database in the names of its backups, with its NUL
+ * (storage.c): short enough that every name stays within
+ * PROTECH_BACKUP_MAX_NAME_LENGTH.
+ */
+#define PROTECH_BACKUP_TAG_SIZE 49
 /* The roles and tablespaces dumped with a backup: its dump's name plus this. */
 #define PROTECH_BACKUP_GLOBALS_SUFFIX ".globals.sql"
 /* The database-level properties saved with a backup: its dump's name plus this. */
 #define PROTECH_BACKUP_PROPERTIES_SUFFIX ".database.sql"
+/*
+ * An encrypted file (age, see encrypt.c) ends in this, after the name it
+ * would have in clear: "<dump>.sql.zst.age", "<dump>.globals.sql.age".
+ */
+#define PROTECH_BACKUP_AGE_SUFFIX ".age"
 /* The manifest of a backup is its dump's name plus this suffix. */
 #define PROTECH_BACKUP_MANIFEST_SUFFIX ".json"
 /* Room for the outcome of a verification in a manifest, with its NUL. */
@@ -52,6 +63,21 @@
  * output of a program, of a decompressor, of a stream stage).
  */
 typedef void (*ProtechBackupSink) (const char *data, size_t len, void *arg);
+
+/* the most age recipients a backup is encrypted to */
+#define PROTECH_BACKUP_MAX_RECIPIENTS 32
+/* an age X25519 recipient: "age1" and 58 bech32 characters, with its NUL */
+#define PROTECH_BACKUP_RECIPIENT_SIZE 63
+
+/*
+ * The public keys a backup is encrypted to: the parsed form of
+ * protech_backup.encryption_recipients, and what a manifest records.
+ */
+typedef struct ProtechBackupRecipients
+{
+	int			count;			/* 0: not encrypted */
+	char		keys[PROTECH_BACKUP_MAX_RECIPIENTS][PROTECH_BACKUP_RECIPIENT_SIZE];
+} ProtechBackupRecipients;
 
 /* room for a locale name in a manifest */
 #define PROTECH_BACKUP_LOCALE_SIZE 256
@@ -112,6 +138,8 @@ typedef struct ProtechBackupInfo
 	/* its extensions, in the order they were created */
 	int			extension_count;
 	ProtechBackupExtension extensions[PROTECH_BACKUP_MAX_EXTENSIONS];
+	/* encrypted with age to these recipients (count 0: in clear) */
+	ProtechBackupRecipients recipients;
 	/* the last verification: 0 and "" until the first */
 	TimestampTz verified_at;
 	char		verify_result[PROTECH_BACKUP_VERIFY_RESULT_SIZE];

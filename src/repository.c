@@ -300,9 +300,11 @@ matches_manifest(const char *path, int64 size, const char *sha256,
 
 /*
  * Re-read the backup info describes, in directory, decompressing whatever
- * this extension or pg_dump compressed fully, and recompute the size and
- * SHA-256 of the bytes as stored; the same for its globals file and its
- * database-level properties file (when the manifest records one).  Returns
+ * this extension or pg_dump compressed fully (not what is encrypted: that
+ * needs no key, and age checks the rest when it decrypts), and recompute
+ * the size and SHA-256 of the bytes as stored; the same for its globals
+ * file and its database-level properties file (when the manifest records
+ * one).  Returns
  * true when everything reads, decompresses and matches the manifest;
  * otherwise false with *problem set to a palloc'd sentence fragment saying
  * what is wrong.  For the verify function.
@@ -330,7 +332,8 @@ protech_backup_check_stored(const char *directory,
 						   &size, sha256, problem);
 	else
 		ok = read_stored_file(path, false,
-							  storage.compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ?
+							  storage.compressor == PROTECH_BACKUP_COMPRESSOR_STREAM &&
+							  info->recipients.count == 0 ?
 							  storage.method : PROTECH_BACKUP_METHOD_NONE,
 							  &size, sha256, problem);
 	ok = ok && matches_manifest(path, size, sha256, info->size_bytes,
@@ -791,25 +794,58 @@ file_exists_in(const char *directory, const char *name, const char *suffix)
 }
 
 /*
+ * Whether a file of the backup file_name exists in directory: its dump,
+ * its manifest, one of its extra files (globals, database-level
+ * properties) in clear or encrypted, or its partial.
+ */
+static bool
+any_file_exists_in(const char *directory, const char *file_name)
+{
+	static const char *const suffixes[] = {
+		"",
+		PROTECH_BACKUP_MANIFEST_SUFFIX,
+		PROTECH_BACKUP_GLOBALS_SUFFIX,
+		PROTECH_BACKUP_GLOBALS_SUFFIX PROTECH_BACKUP_AGE_SUFFIX,
+		PROTECH_BACKUP_PROPERTIES_SUFFIX,
+		PROTECH_BACKUP_PROPERTIES_SUFFIX PROTECH_BACKUP_AGE_SUFFIX,
+		PROTECH_BACKUP_PARTIAL_SUFFIX,
+	};
+
+	for (int i = 0; i < lengthof(suffixes); i++)
+		if (file_exists_in(directory, file_name, suffixes[i]))
+			return true;
+	return false;
+}
+
+/*
  * Choose the backup's file name from its start time in
- * protech_backup.timezone: protech_backup_YYYYMMDD_HHMMSS followed by the
+ * protech_backup.timezone: protech_backup_YYYYMMDD_HHMMSS, or
+ * protech_backup_TAG_YYYYMMDD_HHMMSS with the tag of database when it is
+ * not NULL (protech_backup_database_tag), followed by the
  * suffix of its storage (".sql", ".sql.zst", ...), with "_2", "_3", ...
  * inserted before the suffix when a file of that name (dump, manifest,
- * globals or partial) already exists, so two backups in one second never
- * collide.  At most MAX_NAME_TRIES names are tried, checking for
+ * extra file in clear or encrypted, or partial: any_file_exists_in)
+ * already exists, so two backups in one second never collide.  At most MAX_NAME_TRIES names are tried, checking for
  * interrupts.  Called holding the directory's lock file, so that no other
  * server sharing the directory chooses at the same time.
  */
 void
 protech_backup_choose_file_name(const char *directory, TimestampTz started_at,
-								const char *suffix, char *file_name)
+								const char *database, const char *suffix,
+								char *file_name)
 {
 	pg_time_t	t = timestamptz_to_time_t(started_at);
 	struct pg_tm *tm = pg_localtime(&t, protech_backup_timezone_in_force());
-	char		stem[64];
+	char		tag[PROTECH_BACKUP_TAG_SIZE + 1] = "";
+	char		stem[64 + PROTECH_BACKUP_TAG_SIZE];
 
-	snprintf(stem, sizeof(stem), PROTECH_BACKUP_PREFIX "%04d%02d%02d_%02d%02d%02d",
-			 tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday,
+	if (database != NULL)
+	{
+		protech_backup_database_tag(database, tag);
+		strcat(tag, "_");
+	}
+	snprintf(stem, sizeof(stem), PROTECH_BACKUP_PREFIX "%s%04d%02d%02d_%02d%02d%02d",
+			 tag, tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday,
 			 tm->tm_hour, tm->tm_min, tm->tm_sec);
 	for (int n = 1; n <= MAX_NAME_TRIES; n++)
 	{
@@ -818,11 +854,7 @@ protech_backup_choose_file_name(const char *directory, TimestampTz started_at,
 			snprintf(file_name, MAXPGPATH, "%s%s", stem, suffix);
 		else
 			snprintf(file_name, MAXPGPATH, "%s_%d%s", stem, n, suffix);
-		if (!file_exists_in(directory, file_name, "") &&
-			!file_exists_in(directory, file_name, PROTECH_BACKUP_MANIFEST_SUFFIX) &&
-			!file_exists_in(directory, file_name, PROTECH_BACKUP_GLOBALS_SUFFIX) &&
-			!file_exists_in(directory, file_name, PROTECH_BACKUP_PROPERTIES_SUFFIX) &&
-			!file_exists_in(directory, file_name, PROTECH_BACKUP_PARTIAL_SUFFIX))
+		if (!any_file_exists_in(directory, file_name))
 			return;
 	}
 	ereport(ERROR,

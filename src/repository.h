@@ -24,6 +24,7 @@ extern bool protech_backup_begin_manifest_update(const char *directory,
 extern void protech_backup_end_manifest_update(void);
 extern void protech_backup_choose_file_name(const char *directory,
 											TimestampTz started_at,
+											const char *database,
 											const char *suffix,
 											char *file_name);
 extern List *protech_backup_list_backups(const char *directory);

@@ -35,7 +35,8 @@
  * compressed itself (plain .sql.gz and .sql.zst, custom .dump.zst) is
  * decompressed by the stream pipeline's reader (stream.c), one buffer at a
  * time, into the program's standard input; pg_dump's own gzip is read by
- * pg_restore.  The calling process waits in the child runner's latch loop,
+ * pg_restore.  An encrypted backup is read through age -d with
+ * protech_backup.encryption_identity_file (encrypt.c), into that reader.  The calling process waits in the child runner's latch loop,
  * so cancel, statement_timeout, termination and protech_backup.timeout
  * stop the program at once.
  *
@@ -72,6 +73,7 @@
 
 #include "child.h"
 #include "database_properties.h"
+#include "encrypt.h"
 #include "globals.h"
 #include "extension.h"
 #include "programs.h"
@@ -375,18 +377,19 @@ dbname_conninfo(const char *database)
 
 /*
  * Decompress the backup at path (compressed by this extension as method
- * says) into a new temporary file of the server (temp_tablespaces, else
- * base/pgsql_tmp), which the server removes when it is closed, at the end
- * of the transaction, whatever ends it, and at its next start after a
- * crash; never in the backup directory, so never listed.  For pg_restore
- * --jobs, which must seek in a custom-format archive and reopens it by
- * name in each worker.  Returns the file, *temp_path its absolute path.
+ * says, decrypted when encrypted: protech_backup_stored_reader) into a new
+ * temporary file of the server (temp_tablespaces, else base/pgsql_tmp),
+ * which the server removes when it is closed, at the end of the
+ * transaction, whatever ends it, and at its next start after a crash;
+ * never in the backup directory, so never listed.  For pg_restore --jobs,
+ * which must seek in a custom-format archive and reopens it by name in
+ * each worker.  Returns the file, *temp_path its absolute path.
  */
 static File
-decompress_to_temporary_file(const char *path, ProtechBackupMethod method,
-							 char **temp_path)
+copy_to_temporary_file(const char *path, ProtechBackupMethod method,
+					   char **temp_path)
 {
-	ProtechBackupStreamReader *reader = protech_backup_stream_reader(path, method);
+	ProtechBackupStreamReader *reader = protech_backup_stored_reader(path, method);
 	File		file = OpenTemporaryFile(false);
 	off_t		offset = 0;
 	StringInfoData buf;
@@ -414,8 +417,9 @@ decompress_to_temporary_file(const char *path, ProtechBackupMethod method,
 /*
  * Restore the backup at path, stored as storage says, into the existing,
  * empty database target with psql or pg_restore, pg_restore with jobs
- * parallel jobs (a custom-format archive this extension compressed is
- * decompressed to a temporary file first, removed on return or error).
+ * parallel jobs (a custom-format archive this extension compressed or
+ * encrypted is decompressed and decrypted to a temporary file first,
+ * removed on return or error).
  * Returns true, or false with *problem saying which program failed and
  * which statement.
  */
@@ -424,6 +428,11 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 			 const char *target, const char *role, int jobs, char **problem)
 {
 	bool		plain = storage->format == PROTECH_BACKUP_FORMAT_PLAIN;
+	bool		streamed = storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ||
+		protech_backup_is_encrypted_name(path);
+	ProtechBackupMethod method =
+		storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ?
+		storage->method : PROTECH_BACKUP_METHOD_NONE;
 	const char *program = plain ? "psql" : "pg_restore";
 	const char *argv[12];
 	int			argc = 0;
@@ -452,21 +461,19 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 		if (jobs > 1)
 			argv[argc++] = psprintf("--jobs=%d", jobs);
 	}
-	if (storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM && !plain &&
-		jobs > 1)
+	if (streamed && !plain && jobs > 1)
 	{
 		char	   *temp_path;
 
-		temporary = decompress_to_temporary_file(path, storage->method,
-												 &temp_path);
+		temporary = copy_to_temporary_file(path, method, &temp_path);
 		argv[argc++] = temp_path;
 	}
-	else if (storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM)
+	else if (streamed)
 	{
 		/* psql reads "-" as standard input, pg_restore reads it without */
 		if (plain)
 			argv[argc++] = "-";
-		reader = protech_backup_stream_reader(path, storage->method);
+		reader = protech_backup_stored_reader(path, method);
 	}
 	else
 		argv[argc++] = path;
@@ -620,6 +627,28 @@ protech_backup_install_restore_hook(void)
 }
 
 /*
+ * Apply the database-level properties file of the backup info describes,
+ * in directory, to database target (protech_backup_apply_database_properties,
+ * as envp says), read through protech_backup_stored_reader: decrypted
+ * when the backup is encrypted.
+ */
+static bool
+apply_properties(const char *directory, const ProtechBackupInfo *info,
+				 const char *target, const char *const *envp, char **problem)
+{
+	ProtechBackupStreamReader *reader =
+		protech_backup_stored_reader(psprintf("%s/%s", directory,
+											  info->properties_file),
+									 PROTECH_BACKUP_METHOD_NONE);
+	bool		ok;
+
+	ok = protech_backup_apply_database_properties(reader, target, envp,
+												  problem);
+	protech_backup_stream_reader_close(reader);
+	return ok;
+}
+
+/*
  * Restore the backup info describes, in directory, into a new database
  * target that this function creates from template0 (with the encoding and
  * locale of the backed-up database), and count its tables and rows.  The
@@ -650,8 +679,10 @@ protech_backup_restore_into(const char *directory,
 	char	   *path = psprintf("%s/%s", directory, info->file_name);
 	bool		ok;
 
-	/* the callers check it first, to refuse before reading the backup */
+	/* the callers check them first, to refuse before reading the backup */
 	protech_backup_check_restore_rights(info);
+	if (info->recipients.count > 0)
+		protech_backup_require_identity(info->file_name);
 	if (!protech_backup_storage_of(info->format, info->compression, &storage))
 		elog(ERROR, "backup \"%s\" has an unknown format", info->file_name);
 	db.name = target;
@@ -670,11 +701,8 @@ protech_backup_restore_into(const char *directory,
 						  protech_backup_jobs : jobs, problem) &&
 			count_tables(target, restore_role, tables, rows, problem) &&
 			(!keep || info->properties_file[0] == '\0' ||
-			 protech_backup_apply_database_properties(psprintf("%s/%s", directory,
-															   info->properties_file),
-													  target,
-													  db.maintenance_envp,
-													  problem));
+			 apply_properties(directory, info, target, db.maintenance_envp,
+							  problem));
 		/* should this fail, the cleanup tries once more */
 		if (!ok || !keep)
 			drop_database(&db, ERROR);
@@ -773,6 +801,8 @@ protech_backup_restore_backup(const char *directory,
 	/* with restore_globals, protech_backup.restore_role may come with them */
 	if (!options->restore_globals)
 		protech_backup_check_restore_rights(info);
+	if (info->recipients.count > 0)
+		protech_backup_require_identity(info->file_name);
 	if (OidIsValid(get_database_oid(target, true)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_DATABASE),
@@ -798,12 +828,18 @@ protech_backup_restore_backup(const char *directory,
 
 	if (options->restore_globals)
 	{
-		const char *globals = psprintf("%s/%s", directory, info->globals_file);
+		ProtechBackupStreamReader *globals =
+			protech_backup_stored_reader(psprintf("%s/%s", directory,
+												  info->globals_file),
+										 PROTECH_BACKUP_METHOD_NONE);
+		bool		created;
 
-		if (!protech_backup_restore_missing_globals(globals,
-													protech_backup_connection_environment(get_database_name(MyDatabaseId),
-																						  protech_backup_connection_role()),
-													notes, &problem))
+		created = protech_backup_restore_missing_globals(globals,
+														 protech_backup_connection_environment(get_database_name(MyDatabaseId),
+																							   protech_backup_connection_role()),
+														 notes, &problem);
+		protech_backup_stream_reader_close(globals);
+		if (!created)
 			ereport(ERROR,
 					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 					 errmsg("could not restore the roles and tablespaces of backup \"%s\"",

@@ -16,7 +16,8 @@
  * backup delete, and the tests can drive it with any list of backups.
  *
  * The rules, applied to the complete backups of this cluster (its system
- * identifier, see run_retention) sorted newest first:
+ * identifier, see run_retention) of each database apart (the database its
+ * manifest records, see plan_per_database) sorted newest first:
  *	- retention_count N keeps the newest N;
  *	- retention_days N keeps every backup younger than N days (N times 24
  *	  hours before now);
@@ -337,15 +338,54 @@ protech_backup_plan_retention(ProtechBackupRetentionItem *items, int n,
 }
 
 /*
- * Delete one backup: its manifest first, then (once that removal is
- * durable) its dump.  Logs the deletion with its reason.  A failure is
- * reported as a WARNING and returns false, so the caller goes on with the
- * other backups.
+ * Plan retention for the n items of backups (each naming its backup by its
+ * position) database by database: every rule applies to the backups of
+ * each database apart (keep the newest N of each), so that the backups of
+ * one database never count against, nor push out, another's.  The items
+ * come back grouped by database.
+ */
+static void
+plan_per_database(ProtechBackupRetentionItem *items, int n, List *backups,
+				  const ProtechBackupRetentionRules *rules)
+{
+	ProtechBackupRetentionItem *grouped = palloc(n * sizeof(ProtechBackupRetentionItem));
+	bool	   *placed = palloc0(n * sizeof(bool));
+	int			done = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		const char *database;
+		int			start = done;
+
+		if (placed[i])
+			continue;
+		database = ((ProtechBackupInfo *) list_nth(backups, items[i].position))->database;
+		for (int j = i; j < n; j++)
+			if (!placed[j] &&
+				strcmp(((ProtechBackupInfo *) list_nth(backups, items[j].position))->database,
+					   database) == 0)
+			{
+				grouped[done++] = items[j];
+				placed[j] = true;
+			}
+		protech_backup_plan_retention(grouped + start, done - start, rules);
+	}
+	memcpy(items, grouped, n * sizeof(ProtechBackupRetentionItem));
+}
+
+/*
+ * Delete the backup info describes: its manifest first, then (once that
+ * removal is durable) its dump, its globals file and its database-level
+ * properties file (as the manifest names them: encrypted ones end in
+ * ".age"; no properties file before 1.2).  Logs the deletion with its
+ * reason.  A failure is reported as a WARNING and returns false, so the
+ * caller goes on with the other backups.
  */
 static bool
-delete_backup(const char *directory, const char *file_name,
+delete_backup(const char *directory, const ProtechBackupInfo *info,
 			  const char *reason)
 {
+	const char *file_name = info->file_name;
 	char		manifest[MAXPGPATH];
 	char		dump[MAXPGPATH];
 	bool		removed;
@@ -385,10 +425,11 @@ delete_backup(const char *directory, const char *file_name,
 	 * failure), tried even when the dump could not be removed.
 	 */
 	dump_removed = protech_backup_remove_dump(dump);
-	globals_removed = protech_backup_remove_dump(psprintf("%s%s", dump,
-														  PROTECH_BACKUP_GLOBALS_SUFFIX));
-	properties_removed = protech_backup_remove_dump(psprintf("%s%s", dump,
-															 PROTECH_BACKUP_PROPERTIES_SUFFIX));
+	globals_removed = protech_backup_remove_dump(psprintf("%s/%s", directory,
+														  info->globals_file));
+	properties_removed = info->properties_file[0] == '\0' ||
+		protech_backup_remove_dump(psprintf("%s/%s", directory,
+											info->properties_file));
 	if (!dump_removed || !globals_removed || !properties_removed)
 	{
 		ereport(WARNING,
@@ -442,6 +483,7 @@ run_retention(const char *directory, bool dry_run)
 		ProtechBackupInfo *info = list_nth(backups, i);
 
 		outcomes[i].file_name = info->file_name;
+		outcomes[i].database = info->database;
 		if (info->system_identifier != 0 &&
 			info->system_identifier != system_identifier)
 		{
@@ -459,7 +501,7 @@ run_retention(const char *directory, bool dry_run)
 		items[own].position = i;
 		own++;
 	}
-	protech_backup_plan_retention(items, own, &rules);
+	plan_per_database(items, own, backups, &rules);
 
 	for (int i = own - 1; i >= 0; i--)
 	{
@@ -471,7 +513,7 @@ run_retention(const char *directory, bool dry_run)
 			outcome->action = "keep";
 		else if (dry_run)
 			outcome->action = "delete";
-		else if (delete_backup(directory, info->file_name, items[i].reason))
+		else if (delete_backup(directory, info, items[i].reason))
 		{
 			outcome->action = "delete";
 			deleted = true;

@@ -48,6 +48,7 @@ typedef struct ProtechBackupRetentionItem
 typedef struct ProtechBackupRetentionOutcome
 {
 	char	   *file_name;
+	const char *database;		/* the database it is a backup of */
 	const char *action;			/* "keep", "delete" or "delete failed" */
 	char	   *reason;
 } ProtechBackupRetentionOutcome;

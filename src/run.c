@@ -14,15 +14,18 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type_d.h"
 #include "commands/async.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "pgstat.h"
+#include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "backup.h"
+#include "databases.h"
 #include "extension.h"
 #include "history.h"
 #include "post_backup_command.h"
@@ -40,6 +43,8 @@
 typedef struct BackupRun
 {
 	const char *trigger;
+	const char *database;		/* the database backed up */
+	ProtechBackupInfo *shared;	/* the globals of the run, or NULL */
 	int64		run_id;
 	TimestampTz started_at;
 	MemoryContext context;		/* where results are kept */
@@ -49,22 +54,42 @@ typedef struct BackupRun
 } BackupRun;
 
 /*
- * The size anomaly of the newest backup, as the SQL function
- * protech_backup_size_anomaly() of the extension describes it, or NULL.
+ * The size anomaly of the newest backup of database, as the SQL function
+ * protech_backup_size_anomaly() of the extension describes it, or NULL:
+ * of that database's backups when protech_backup.databases is set and the
+ * extension's version (1.2 on) has protech_backup_size_anomaly(name).
  * Called in a transaction, after a successful backup.
  */
 static char *
-size_anomaly(void)
+size_anomaly(const char *database)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
 	char	   *schema;
 	char	   *anomaly = NULL;
 	int			nestlevel = protech_backup_spi_connect();
+	Oid			type = NAMEOID;
+	NameData	name;
+	Datum		value;
+	char	   *query = NULL;
+
+	namestrcpy(&name, database);
+	value = NameGetDatum(&name);
 
 	schema = protech_backup_extension_schema();
-	if (schema != NULL &&
-		SPI_execute(psprintf("SELECT %s.protech_backup_size_anomaly()", schema),
-					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	if (schema != NULL && protech_backup_many_databases() &&
+		SPI_execute(psprintf("SELECT pg_catalog.to_regprocedure(%s) IS NOT NULL",
+							 quote_literal_cstr(psprintf("%s.protech_backup_size_anomaly(name)",
+														 schema))),
+					true, 1) == SPI_OK_SELECT && SPI_processed == 1 &&
+		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+			   "t") == 0)
+		query = psprintf("SELECT %s.protech_backup_size_anomaly($1)", schema);
+	else if (schema != NULL)
+		query = psprintf("SELECT %s.protech_backup_size_anomaly()", schema);
+	if (query != NULL &&
+		SPI_execute_with_args(query, strchr(query, '$') ? 1 : 0, &type, &value,
+							  NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
 	{
 		char	   *value = SPI_getvalue(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1);
@@ -134,7 +159,9 @@ take_step(BackupRun *run)
 	PG_TRY();
 	{
 		ProtechBackupInfo *info = protech_backup_take(run->trigger,
-													  run->run_id, directory);
+													  run->run_id, directory,
+													  run->database,
+													  run->shared);
 		char	   *retention_report;
 
 		memcpy(&run->info, info, sizeof(ProtechBackupInfo));
@@ -193,10 +220,10 @@ report_run(BackupRun *run, bool succeeded, const char *status,
 	{
 		ereport(LOG,
 				(errmsg("protech_backup: backup \"%s\" of database \"%s\" succeeded: " INT64_FORMAT " bytes in %.1f s (%.1f MB/s)",
-						run->info.file_name, protech_backup_database,
+						run->info.file_name, run->database,
 						run->info.size_bytes, seconds,
 						seconds > 0 ? run->info.size_bytes / seconds / 1000000.0 : 0.0)));
-		anomaly = size_anomaly();
+		anomaly = size_anomaly(run->database);
 		if (anomaly)
 			ereport(WARNING,
 					(errmsg("protech_backup: size anomaly: %s", anomaly),
@@ -205,7 +232,7 @@ report_run(BackupRun *run, bool succeeded, const char *status,
 	else
 		ereport(LOG,
 				(errmsg("protech_backup: %s backup of database \"%s\" %s: %s",
-						run->trigger, protech_backup_database, status, message)));
+						run->trigger, run->database, status, message)));
 
 	initStringInfo(&payload);
 	appendStringInfo(&payload, "{\"run_id\": " INT64_FORMAT ", \"trigger\": ",
@@ -214,7 +241,7 @@ report_run(BackupRun *run, bool succeeded, const char *status,
 	appendStringInfoString(&payload, ", \"status\": ");
 	escape_json(&payload, status);
 	appendStringInfoString(&payload, ", \"database\": ");
-	escape_json(&payload, protech_backup_database);
+	escape_json(&payload, run->database);
 	if (succeeded)
 	{
 		appendStringInfoString(&payload, ", \"file\": ");
@@ -249,10 +276,14 @@ report_run(BackupRun *run, bool succeeded, const char *status,
  * transaction of its own: 'succeeded' (with what retention and the hook
  * did as its message), 'skipped' when another backup holds the slot,
  * 'failed' otherwise (with the error).  Returns true with *info filled, or
- * false with *error set (also logged).
+ * false with *error set (also logged).  database is the one to back up
+ * (protech_backup.database, or one of protech_backup.databases); shared,
+ * when not NULL, carries the cluster's globals from one backup of a run of
+ * several databases to the next (see protech_backup_take).
  */
 bool
-protech_backup_run(const char *trigger, ProtechBackupInfo *info,
+protech_backup_run(const char *trigger, const char *database,
+				   ProtechBackupInfo *shared, ProtechBackupInfo *info,
 				   ErrorData **error)
 {
 	BackupRun	run = {0};
@@ -261,16 +292,18 @@ protech_backup_run(const char *trigger, ProtechBackupInfo *info,
 	char	   *message;
 
 	run.trigger = trigger;
+	run.database = database;
+	run.shared = shared;
 	run.context = CurrentMemoryContext;
 	run.started_at = GetCurrentTimestamp();
 	protech_backup_begin_work();
-	run.run_id = protech_backup_history_start(trigger, protech_backup_database,
+	run.run_id = protech_backup_history_start(trigger, database,
 											  run.started_at);
 	protech_backup_end_work();
 
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("%s backup of database \"%s\"",
-									trigger, protech_backup_database));
+									trigger, database));
 	succeeded = run_in_transaction(take_step, &run, error);
 	if (succeeded && protech_backup_post_backup_command[0] != '\0')
 	{
@@ -305,4 +338,27 @@ protech_backup_run(const char *trigger, ProtechBackupInfo *info,
 	report_run(&run, succeeded, status, message);
 	protech_backup_end_work();
 	return succeeded;
+}
+
+/*
+ * Record that database was not backed up by a run of several databases
+ * (trigger) for reason, the next scheduled run being due: a history row
+ * 'skipped' with reason as its message, logged and notified as every run
+ * is.
+ */
+void
+protech_backup_record_skipped(const char *trigger, const char *database,
+							  const char *reason)
+{
+	BackupRun	run = {0};
+
+	run.trigger = trigger;
+	run.database = database;
+	run.context = CurrentMemoryContext;
+	run.started_at = GetCurrentTimestamp();
+	protech_backup_begin_work();
+	run.run_id = protech_backup_history_start(trigger, database, run.started_at);
+	protech_backup_history_finish(run.run_id, "skipped", NULL, reason, NULL);
+	report_run(&run, false, "skipped", reason);
+	protech_backup_end_work();
 }

@@ -11,7 +11,11 @@
 
 #include "protech_backup.h"
 
-extern bool protech_backup_run(const char *trigger, ProtechBackupInfo *info,
+extern bool protech_backup_run(const char *trigger, const char *database,
+							   ProtechBackupInfo *shared, ProtechBackupInfo *info,
 							   ErrorData **error);
+extern void protech_backup_record_skipped(const char *trigger,
+										  const char *database,
+										  const char *reason);
 
 #endif							/* PROTECH_BACKUP_RUN_H */

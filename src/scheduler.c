@@ -45,6 +45,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "databases.h"
 #include "extension.h"
 #include "history.h"
 #include "repository.h"
@@ -332,17 +333,47 @@ scheduler_housekeeping(void)
 }
 
 /*
- * Run a scheduled (or catch-up) backup, then purge old history.  Memory is
- * allocated in a context reset afterwards, so the scheduler does not grow.
+ * Run a scheduled (or catch-up) backup of every database to back up (see
+ * databases.c), one after the other, the cluster's globals dumped once
+ * (see protech_backup_take), then purge old history.  When the next slot
+ * of the schedule falls while databases are still waiting, they are
+ * recorded 'skipped' instead, so that a slot never overlaps the next.
+ * Memory is allocated in a context reset afterwards, so the scheduler does
+ * not grow.
  */
 static void
 run_scheduled_backup(const char *trigger, MemoryContext run_context)
 {
 	MemoryContext old = MemoryContextSwitchTo(run_context);
-	ProtechBackupInfo info;
-	ErrorData  *error = NULL;
+	const ProtechBackupSchedule *schedule = protech_backup_schedule_in_force();
+	TimestampTz next_slot = schedule == NULL ? 0 :
+		protech_backup_next_run(schedule, protech_backup_timezone_in_force(),
+								GetCurrentTimestamp());
+	ProtechBackupInfo *shared = palloc0(sizeof(ProtechBackupInfo));
+	List	   *databases;
+	ListCell   *lc;
 
-	protech_backup_run(trigger, &info, &error);
+	protech_backup_begin_work();
+	MemoryContextSwitchTo(run_context);
+	databases = protech_backup_configured_databases();
+	protech_backup_end_work();
+
+	foreach(lc, databases)
+	{
+		ProtechBackupInfo info;
+		ErrorData  *error = NULL;
+
+		MemoryContextSwitchTo(run_context);
+		if (foreach_current_index(lc) > 0 && next_slot != 0 &&
+			GetCurrentTimestamp() >= next_slot)
+			protech_backup_record_skipped(trigger, lfirst(lc),
+										  psprintf("the next scheduled backup was due at %s before this database's turn came",
+												   timestamptz_to_str(next_slot)));
+		else
+			protech_backup_run(trigger, lfirst(lc),
+							   list_length(databases) > 1 ? shared : NULL,
+							   &info, &error);
+	}
 	if (protech_backup_history_days > 0)
 	{
 		protech_backup_begin_work();

@@ -24,16 +24,22 @@
 #include <unistd.h>
 
 #include "miscadmin.h"
+#include "parser/scansup.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 
 #include "pg_dump_options.h"
 #include "protech_backup.h"
+#include "recipients.h"
 #include "settings.h"
 
 #define COMPRESSION_HINT "Use none, gzip, gzip:1 to gzip:9, zstd or zstd:1 to zstd:19."
+#define RECIPIENTS_HINT "Give age public keys (age-keygen prints one) separated by commas, or @ and the absolute path of a file holding one a line; empty turns encryption off."
 #define OPTIONS_HINT "Give each option with its value in one word, such as --exclude-table-data=audit_log or -Taudit_log."
 
 char	   *protech_backup_database = NULL;
+char	   *protech_backup_databases = NULL;
 char	   *protech_backup_directory = NULL;
 char	   *protech_backup_pg_dump_path = NULL;
 char	   *protech_backup_role = NULL;
@@ -59,6 +65,8 @@ int			protech_backup_keep_daily = 0;
 int			protech_backup_keep_weekly = 0;
 int			protech_backup_keep_monthly = 0;
 int			protech_backup_retention_max_size = 0;	/* in MB */
+char	   *protech_backup_encryption_recipients = NULL;
+char	   *protech_backup_encryption_identity_file = NULL;
 /* read by protech_backup_status() only, in SQL */
 static int	expected_interval = 0;
 
@@ -84,6 +92,8 @@ static const ScheduleExtra *schedule_parsed = NULL;
 static pg_tz *const *timezone_parsed = NULL;
 static const ProtechBackupCompression *compression_parsed = NULL;
 static const char *const *pg_dump_options_parsed = NULL;
+static const ProtechBackupRecipients *recipients_parsed = NULL;
+static const ProtechBackupDatabaseList *databases_parsed = NULL;
 
 static char *default_directory(void);
 
@@ -315,6 +325,76 @@ keep_extra(void **extra, const void *parsed, size_t size)
 }
 
 /*
+ * Check hook for protech_backup.databases: empty (protech_backup.database
+ * alone), "*" (every database that accepts connections, templates aside) or
+ * a comma-separated list of database names, unquoted names folded to lower
+ * case as SQL identifiers are, each name once; kept parsed in *extra as one
+ * malloc'd block.
+ */
+static bool
+check_databases(char **newval, void **extra, GucSource source)
+{
+	char	   *copy = pstrdup(*newval);
+	char	   *trimmed = copy;
+	List	   *names;
+	ListCell   *lc;
+	ProtechBackupDatabaseList *parsed;
+	int			i = 0;
+
+	while (scanner_isspace(*trimmed))
+		trimmed++;
+	for (char *end = trimmed + strlen(trimmed);
+		 end > trimmed && scanner_isspace(end[-1]); end--)
+		end[-1] = '\0';
+	if (*trimmed == '\0' || strcmp(trimmed, "*") == 0)
+	{
+		ProtechBackupDatabaseList none = {.all = *trimmed == '*', .count = 0};
+
+		return keep_extra(extra, &none, sizeof(none));
+	}
+	if (!SplitIdentifierString(trimmed, ',', &names))
+	{
+		GUC_check_errdetail("The list of databases is not a comma-separated list of names.");
+		GUC_check_errhint("Give names such as app, \"Reporting DB\", or * for every database.");
+		return false;
+	}
+	foreach(lc, names)
+	{
+		const char *name = lfirst(lc);
+
+		if (*name == '\0' || strcmp(name, "*") == 0)
+		{
+			GUC_check_errdetail("\"%s\" is not a database name here.", name);
+			GUC_check_errhint("Give * alone for every database, or a list of names.");
+			return false;
+		}
+		for (ListCell *other = list_head(names); other != lc;
+			 other = lnext(names, other))
+			if (strcmp(lfirst(other), name) == 0)
+			{
+				GUC_check_errdetail("Database \"%s\" is listed twice.", name);
+				return false;
+			}
+	}
+	parsed = malloc(offsetof(ProtechBackupDatabaseList, names) +
+					list_length(names) * NAMEDATALEN);
+	if (parsed == NULL)
+		return false;
+	parsed->all = false;
+	parsed->count = list_length(names);
+	foreach(lc, names)
+		strlcpy(parsed->names[i++], lfirst(lc), NAMEDATALEN);
+	*extra = parsed;
+	return true;
+}
+
+static void
+assign_databases(const char *newval, void *extra)
+{
+	databases_parsed = (const ProtechBackupDatabaseList *) extra;
+}
+
+/*
  * Check hook for protech_backup.schedule: empty (scheduling disabled) or a
  * schedule the parser accepts, kept parsed in *extra.
  */
@@ -436,6 +516,32 @@ assign_pg_dump_options(const char *newval, void *extra)
 }
 
 /*
+ * Check hook of protech_backup.encryption_recipients: empty, age public
+ * keys or "@" and a recipients file (read now, see recipients.c), kept
+ * parsed in *extra.
+ */
+static bool
+check_recipients(char **newval, void **extra, GucSource source)
+{
+	ProtechBackupRecipients parsed;
+	char	   *detail;
+
+	if (!protech_backup_parse_recipients(*newval, &parsed, &detail))
+	{
+		GUC_check_errdetail("%s", detail);
+		GUC_check_errhint(RECIPIENTS_HINT);
+		return false;
+	}
+	return keep_extra(extra, &parsed, sizeof(ProtechBackupRecipients));
+}
+
+static void
+assign_recipients(const char *newval, void *extra)
+{
+	recipients_parsed = (const ProtechBackupRecipients *) extra;
+}
+
+/*
  * Define every setting, reserving the prefix.  Called from _PG_init.
  */
 void
@@ -450,6 +556,14 @@ protech_backup_define_settings(void)
 							   "postgres",
 							   PGC_SIGHUP, 0,
 							   check_database, NULL, NULL);
+	DefineCustomStringVariable("protech_backup.databases",
+							   "Databases that are backed up, each in turn at every scheduled run.",
+							   "A comma-separated list of database names, or * for every database that "
+							   "accepts connections except templates; empty means protech_backup.database alone.",
+							   &protech_backup_databases,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_LIST_INPUT,
+							   check_databases, assign_databases, NULL);
 	DefineCustomStringVariable("protech_backup.directory",
 							   "Directory the backups are written to.",
 							   "The default is a folder protech_backup_<name of the data directory> "
@@ -649,6 +763,22 @@ protech_backup_define_settings(void)
 							PGC_SIGHUP, GUC_UNIT_MB,
 							NULL, NULL, NULL);
 
+	DefineCustomStringVariable("protech_backup.encryption_recipients",
+							   "age public keys backups are encrypted to, separated by commas, or @ and a recipients file.",
+							   "Empty means backups are stored in clear. Only the public keys are needed to take, "
+							   "checksum-verify, list, rotate and download backups.",
+							   &protech_backup_encryption_recipients,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   check_recipients, assign_recipients, NULL);
+	DefineCustomStringVariable("protech_backup.encryption_identity_file",
+							   "age identity file (private key) that decrypts backups to restore or verify them by restoring.",
+							   "Empty means encrypted backups cannot be restored through the extension.",
+							   &protech_backup_encryption_identity_file,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   check_absolute_path, NULL, NULL);
+
 	MarkGUCPrefixReserved("protech_backup");
 }
 
@@ -660,6 +790,16 @@ const ProtechBackupSchedule *
 protech_backup_schedule_in_force(void)
 {
 	return schedule_parsed->enabled ? &schedule_parsed->schedule : NULL;
+}
+
+/*
+ * The databases protech_backup.databases names, as its check hook parsed
+ * them: count 0 and all false when it is empty.
+ */
+const ProtechBackupDatabaseList *
+protech_backup_databases_in_force(void)
+{
+	return databases_parsed;
 }
 
 /*
@@ -678,6 +818,15 @@ const char *const *
 protech_backup_pg_dump_options_in_force(void)
 {
 	return pg_dump_options_parsed;
+}
+
+/*
+ * The recipients backups are encrypted to now (count 0: in clear).
+ */
+const ProtechBackupRecipients *
+protech_backup_recipients_in_force(void)
+{
+	return recipients_parsed;
 }
 
 /*
@@ -707,6 +856,22 @@ protech_backup_storage_in_force(ProtechBackupStorage *storage)
 						protech_backup_jobs, format_name),
 				 errdetail("Only a directory-format dump is written by parallel jobs."),
 				 errhint("Set protech_backup.jobs to 1, or protech_backup.format to directory.")));
+	if (recipients_parsed->count > 0 &&
+		protech_backup_format == PROTECH_BACKUP_FORMAT_DIRECTORY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("protech_backup.encryption_recipients cannot be used with protech_backup.format \"%s\"",
+						format_name),
+				 errdetail("pg_dump writes a directory-format dump itself, file by file, and pg_restore cannot read an encrypted folder."),
+				 errhint("Set protech_backup.format to plain or custom, or protech_backup.encryption_recipients to an empty string.")));
+	if (recipients_parsed->count > 0 &&
+		protech_backup_verify_after_backup == PROTECH_BACKUP_VERIFY_RESTORE &&
+		protech_backup_encryption_identity_file[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("protech_backup.verify_after_backup \"restore\" needs protech_backup.encryption_identity_file with protech_backup.encryption_recipients"),
+				 errdetail("Backups are encrypted, and restoring one to verify it needs the age identity (private key) of one of the recipients."),
+				 errhint("Set protech_backup.encryption_identity_file, or protech_backup.verify_after_backup to checksum, which needs no key.")));
 }
 
 /*

@@ -12,6 +12,7 @@
 #ifndef PROTECH_BACKUP_SETTINGS_H
 #define PROTECH_BACKUP_SETTINGS_H
 
+#include "protech_backup.h"
 #include "schedule.h"
 #include "storage.h"
 
@@ -23,7 +24,19 @@ typedef enum ProtechBackupVerifyAfter
 	PROTECH_BACKUP_VERIFY_RESTORE
 } ProtechBackupVerifyAfter;
 
+/*
+ * protech_backup.databases, parsed: every database (all), or count names;
+ * neither when the setting is empty (protech_backup.database alone).
+ */
+typedef struct ProtechBackupDatabaseList
+{
+	bool		all;
+	int			count;
+	char		names[FLEXIBLE_ARRAY_MEMBER][NAMEDATALEN];
+} ProtechBackupDatabaseList;
+
 extern char *protech_backup_database;
+extern char *protech_backup_databases;
 extern char *protech_backup_directory;
 extern char *protech_backup_pg_dump_path;
 extern char *protech_backup_role;
@@ -49,6 +62,8 @@ extern int	protech_backup_keep_daily;
 extern int	protech_backup_keep_weekly;
 extern int	protech_backup_keep_monthly;
 extern int	protech_backup_retention_max_size;
+extern char *protech_backup_encryption_recipients;
+extern char *protech_backup_encryption_identity_file;
 
 extern void protech_backup_define_settings(void);
 
@@ -57,6 +72,8 @@ extern const ProtechBackupSchedule *protech_backup_schedule_in_force(void);
 extern pg_tz *protech_backup_timezone_in_force(void);
 extern const char *const *protech_backup_pg_dump_options_in_force(void);
 extern void protech_backup_storage_in_force(ProtechBackupStorage *storage);
+extern const ProtechBackupRecipients *protech_backup_recipients_in_force(void);
+extern const ProtechBackupDatabaseList *protech_backup_databases_in_force(void);
 
 /* the backup directory */
 extern char *protech_backup_resolved_directory(void);

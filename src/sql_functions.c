@@ -31,6 +31,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "databases.h"
 #include "download.h"
 #include "durable.h"
 #include "manual.h"
@@ -55,6 +56,7 @@ PG_FUNCTION_INFO_V1(protech_backup_read);
 PG_FUNCTION_INFO_V1(protech_backup_read_size);
 PG_FUNCTION_INFO_V1(protech_backup_retention_plan);
 PG_FUNCTION_INFO_V1(protech_backup_runtime);
+PG_FUNCTION_INFO_V1(protech_backup_databases_sql);
 
 /* argument helpers */
 
@@ -177,19 +179,25 @@ return_infos(FunctionCallInfo fcinfo, List *infos)
 }
 
 /*
- * Add one row (first column, action, reason) to the result of a
- * materialized set-returning function.
+ * Add one row (first column, action, reason, and database when the result
+ * has a fourth column: protech_backup_cleanup() from version 1.2 on) to the
+ * result of a materialized set-returning function.
  */
 static void
 put_row(ReturnSetInfo *rsinfo, Datum first, const char *action,
-		const char *reason)
+		const char *reason, const char *database)
 {
-	Datum		values[3];
-	bool		nulls[3] = {0};
+	Datum		values[4];
+	bool		nulls[4] = {0};
+	NameData   *name = palloc0(sizeof(NameData));
 
 	values[0] = first;
 	values[1] = CStringGetTextDatum(action);
 	values[2] = CStringGetTextDatum(reason);
+	if (database != NULL)
+		namestrcpy(name, database);
+	values[3] = NameGetDatum(name);
+	nulls[3] = database == NULL;
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
@@ -272,20 +280,63 @@ served_argument(FunctionCallInfo fcinfo)
 
 /*
  * SQL: protech_backup_now() RETURNS SETOF protech_backup_info
+ *		protech_backup_now(database name) RETURNS SETOF protech_backup_info
+ *		(version 1.2 on)
  *
  * Take a backup now, synchronously (in a worker of its own, see manual.c),
- * and return it as one row.
+ * of database, which must be one protech_backup.databases backs up, or of
+ * every database it backs up, one after the other (the cluster's globals
+ * dumped once), and return one row per backup.  A database that fails does
+ * not stop the others: once all have run, the first failure is raised as
+ * it was raised, the others reported as WARNINGs before it.
  */
 Datum
 protech_backup_now(PG_FUNCTION_ARGS)
 {
-	ProtechBackupInfo *info;
+	List	   *databases;
+	List	   *infos = NIL;
+	ErrorData  *failure = NULL;
+	ProtechBackupInfo *shared;
+	ListCell   *lc;
 
 	/* its worker could not start before promotion: refuse, claiming nothing */
 	reject_during_recovery("protech_backup_now()");
-	info = protech_backup_run_manual();
+	if (PG_NARGS() == 1)
+	{
+		char	   *database;
 
-	return_infos(fcinfo, list_make1(info));
+		if (PG_ARGISNULL(0))
+			reject_argument("database", "must not be null", NULL);
+		database = NameStr(*PG_GETARG_NAME(0));
+		if (!protech_backup_database_configured(database))
+			reject_argument("database",
+							psprintf("names \"%s\", a database that is not backed up", database),
+							"Give a database that protech_backup.databases lists (or protech_backup.database when it is empty).");
+		databases = list_make1(database);
+	}
+	else
+		databases = protech_backup_configured_databases();
+
+	shared = list_length(databases) > 1 ? palloc0(sizeof(ProtechBackupInfo)) : NULL;
+	foreach(lc, databases)
+	{
+		ErrorData  *error = palloc0(sizeof(ErrorData));
+		ProtechBackupInfo *info = protech_backup_run_manual(lfirst(lc), shared,
+															error);
+
+		if (info != NULL)
+			infos = lappend(infos, info);
+		else if (failure == NULL)
+			failure = error;
+		else
+			ereport(WARNING,
+					(errmsg("protech_backup: backup of database \"%s\" failed: %s",
+							(char *) lfirst(lc), error->message)));
+	}
+	if (failure != NULL)
+		ThrowErrorData(failure);
+
+	return_infos(fcinfo, infos);
 	return (Datum) 0;
 }
 
@@ -370,7 +421,7 @@ protech_backup_cleanup(PG_FUNCTION_ARGS)
 		ProtechBackupRetentionOutcome *outcome = lfirst(lc);
 
 		put_row(rsinfo, CStringGetTextDatum(outcome->file_name),
-				outcome->action, outcome->reason);
+				outcome->action, outcome->reason, outcome->database);
 	}
 	return (Datum) 0;
 }
@@ -623,7 +674,7 @@ protech_backup_retention_plan(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	for (int i = 0; i < n; i++)
 		put_row(rsinfo, TimestampTzGetDatum(items[i].started_at),
-				items[i].keep ? "keep" : "delete", items[i].reason);
+				items[i].keep ? "keep" : "delete", items[i].reason, NULL);
 	return (Datum) 0;
 }
 
@@ -661,4 +712,30 @@ protech_backup_runtime(PG_FUNCTION_ARGS)
 	nulls[7] = free_space < 0;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
 													  values, nulls)));
+}
+
+/*
+ * SQL: protech_backup_databases() RETURNS SETOF name (version 1.2 on)
+ *
+ * The databases that are backed up, in the order a run backs them up (see
+ * databases.c).
+ */
+Datum
+protech_backup_databases_sql(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	foreach(lc, protech_backup_configured_databases())
+	{
+		NameData	name;
+		Datum		value;
+		bool		isnull = false;
+
+		namestrcpy(&name, lfirst(lc));
+		value = NameGetDatum(&name);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+	}
+	return (Datum) 0;
 }

@@ -25,6 +25,10 @@
  * process that streams it.  pg_dump writes a directory-format dump itself,
  * so only its own gzip applies there.
  *
+ * An encrypted backup (see encrypt.c) has the name of its combination
+ * followed by ".age" (".sql.zst.age"); a directory-format dump is never
+ * encrypted, since pg_restore could not read the folder.
+ *
  * Check hooks see one setting at a time, so the combination is validated
  * when a backup starts (protech_backup_storage_in_force, settings.c).
  *
@@ -33,6 +37,7 @@
 #include "postgres.h"
 
 #include "common/compression.h"
+#include "common/hashfn.h"
 #include "utils/guc.h"
 
 #include "protech_backup.h"
@@ -208,19 +213,28 @@ protech_backup_is_backup_suffix(const char *suffix)
 }
 
 /*
- * Whether name is a backup file name this extension writes:
- * protech_backup_YYYYMMDD_HHMMSS[_N] followed by the suffix of one of the
- * valid format and compression combinations (above).
+ * Whether name ends in PROTECH_BACKUP_AGE_SUFFIX: the name of an
+ * encrypted backup, or of an encrypted extra file of one.
  */
 bool
-protech_backup_is_backup_name(const char *name)
+protech_backup_is_encrypted_name(const char *name)
 {
-	const char *p = name;
-	size_t		prefix_len = strlen(PROTECH_BACKUP_PREFIX);
+	size_t		len = strlen(name);
+	size_t		age_len = strlen(PROTECH_BACKUP_AGE_SUFFIX);
 
-	if (strncmp(p, PROTECH_BACKUP_PREFIX, prefix_len) != 0)
-		return false;
-	p += prefix_len;
+	return len > age_len &&
+		strcmp(name + len - age_len, PROTECH_BACKUP_AGE_SUFFIX) == 0;
+}
+
+/*
+ * Whether p is the rest of a backup file name after its prefix and
+ * database tag: YYYYMMDD_HHMMSS[_N] followed by the suffix of one of the
+ * valid format and compression combinations (above), and by ".age" when
+ * encrypted (a file, not a folder).
+ */
+static bool
+is_stamp_and_suffix(const char *p)
+{
 	for (int i = 0; i < 15; i++, p++)
 	{
 		if (i == 8 ? *p != '_' : !isdigit((unsigned char) *p))
@@ -232,5 +246,97 @@ protech_backup_is_backup_name(const char *name)
 		while (isdigit((unsigned char) *p))
 			p++;
 	}
+	if (protech_backup_is_encrypted_name(p))
+	{
+		size_t		clear_len = strlen(p) - strlen(PROTECH_BACKUP_AGE_SUFFIX);
+
+		for (int i = 0; i < lengthof(storage_kinds); i++)
+			if (storage_kinds[i].format != PROTECH_BACKUP_FORMAT_DIRECTORY &&
+				strlen(storage_kinds[i].suffix) == clear_len &&
+				strncmp(p, storage_kinds[i].suffix, clear_len) == 0)
+				return true;
+		return false;
+	}
 	return protech_backup_is_backup_suffix(p);
 }
+
+/*
+ * Whether c may appear in a database tag (protech_backup_database_tag).
+ */
+static bool
+is_tag_char(char c)
+{
+	return isalnum((unsigned char) c) || c == '-' || c == '%' || c == '+';
+}
+
+/*
+ * Whether name is a backup file name this extension writes:
+ * protech_backup_[TAG_]YYYYMMDD_HHMMSS[_N] followed by the suffix of one of
+ * the valid format and compression combinations (above), where TAG, made
+ * of the characters of protech_backup_database_tag(), is there when
+ * protech_backup.databases is set.  A name cannot be read both ways: a
+ * TAG holds no "_", so with one the time stamp would start 15 characters
+ * later.
+ */
+bool
+protech_backup_is_backup_name(const char *name)
+{
+	const char *p = name;
+	size_t		prefix_len = strlen(PROTECH_BACKUP_PREFIX);
+
+	if (strncmp(p, PROTECH_BACKUP_PREFIX, prefix_len) != 0)
+		return false;
+	p += prefix_len;
+	if (is_stamp_and_suffix(p))
+		return true;
+	if (!is_tag_char(*p))
+		return false;
+	while (is_tag_char(*p))
+		p++;
+	return *p == '_' && is_stamp_and_suffix(p + 1);
+}
+
+/*
+ * The tag of database in the names of its backups when
+ * protech_backup.databases is set, into tag (PROTECH_BACKUP_TAG_SIZE
+ * bytes): ASCII letters and digits as they are, "_" as "-", every other
+ * byte (a space, a quote, "/", ".", "-", each byte of a non-ASCII
+ * character) as "%" and its two hexadecimal digits, as in a URL ("my_app"
+ * is "my-app", "Sales 2024" is "Sales%202024", "café" is "caf%C3%A9").
+ * Names that make a tag longer than PROTECH_BACKUP_TAG_SIZE - 1 keep its
+ * first characters, cut before a "%", then "+" and 8 hexadecimal digits of
+ * a hash of the whole name, so that two databases never share a tag.
+ */
+void
+protech_backup_database_tag(const char *database, char *tag)
+{
+	const int	max_len = PROTECH_BACKUP_TAG_SIZE - 1;
+	const int	cut_len = max_len - 9;
+	int			len = 0;
+	int			cut = 0;
+
+	tag[0] = '\0';
+	for (const unsigned char *p = (const unsigned char *) database; *p; p++)
+	{
+		char		piece[4];
+
+		if (isalnum(*p) && *p < 128)
+			snprintf(piece, sizeof(piece), "%c", *p);
+		else if (*p == '_')
+			strcpy(piece, "-");
+		else
+			snprintf(piece, sizeof(piece), "%%%02X", *p);
+		if (len + strlen(piece) > max_len)
+		{
+			snprintf(tag + cut, PROTECH_BACKUP_TAG_SIZE - cut, "+%08x",
+					 hash_bytes((const unsigned char *) database,
+								strlen(database)));
+			return;
+		}
+		strcpy(tag + len, piece);
+		len += strlen(piece);
+		if (len <= cut_len)
+			cut = len;
+	}
+}
+

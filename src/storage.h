@@ -73,5 +73,7 @@ extern bool protech_backup_storage_of(const char *format,
 									  ProtechBackupStorage *storage);
 extern bool protech_backup_is_backup_suffix(const char *suffix);
 extern bool protech_backup_is_backup_name(const char *name);
+extern bool protech_backup_is_encrypted_name(const char *name);
+extern void protech_backup_database_tag(const char *database, char *tag);
 
 #endif							/* PROTECH_BACKUP_STORAGE_H */

@@ -21,8 +21,11 @@
  * nowhere" is a codec stage at the end of a chain).  The sources: a file
  * read to its end (protech_backup_stream_file_source) and a child's
  * standard output (protech_backup_stream_sink, the output callback of the
- * child runner).  A consumer that pulls at its own pace (a restore feeding
- * psql) reads through protech_backup_stream_reader instead, which
+ * child runner).  A stage may also live in a module of its own
+ * (protech_backup_stream_new_stage: encrypt.c's age stage).  A consumer
+ * that pulls at its own pace (a restore feeding psql) reads through
+ * protech_backup_stream_reader (of a file) or _reader_of (of another
+ * source: age decrypting, see encrypt.c) instead, which
  * decompresses one codec buffer per call, so that memory stays bounded: a
  * push chain cannot pause in the middle of a piece of input.  A backup of a plain dump is
  *
@@ -67,18 +70,6 @@
  */
 #define STREAM_FLUSH_AFTER (8 * 1024 * 1024)
 
-/*
- * What every stage does: take the next bytes, and finish (flush what it
- * holds, then finish the next stage).
- */
-struct ProtechBackupStream
-{
-	void		(*write) (ProtechBackupStream *stage, const char *data,
-						  size_t len);
-	void		(*finish) (ProtechBackupStream *stage);
-	ProtechBackupStream *next;	/* NULL: what is passed on is dropped */
-};
-
 typedef struct HashStage
 {
 	ProtechBackupStream stage;
@@ -111,13 +102,14 @@ typedef struct FileStage
 
 /*
  * A new stage of size bytes (a struct that starts with ProtechBackupStream)
- * with its write and finish functions, passing on to next.
+ * with its write and finish functions, passing on to next.  Exported so
+ * that a stage may live in a module of its own (encrypt.c).
  */
-static void *
-new_stage(size_t size,
-		  void (*write) (ProtechBackupStream *, const char *, size_t),
-		  void (*finish) (ProtechBackupStream *),
-		  ProtechBackupStream *next)
+void *
+protech_backup_stream_new_stage(size_t size,
+								void (*write) (ProtechBackupStream *, const char *, size_t),
+								void (*finish) (ProtechBackupStream *),
+								ProtechBackupStream *next)
 {
 	ProtechBackupStream *stage = palloc0(size);
 
@@ -227,7 +219,7 @@ hash_finish(ProtechBackupStream *stage)
 ProtechBackupStream *
 protech_backup_stream_hash(ProtechBackupStream *next)
 {
-	HashStage  *hash = new_stage(sizeof(HashStage), hash_write, hash_finish,
+	HashStage  *hash = protech_backup_stream_new_stage(sizeof(HashStage), hash_write, hash_finish,
 								 next);
 
 	hash->sha256 = sha256_begin();
@@ -286,7 +278,7 @@ ProtechBackupStream *
 protech_backup_stream_codec(ProtechBackupMethod method, int level,
 							bool compress, ProtechBackupStream *next)
 {
-	CodecStage *codec = new_stage(sizeof(CodecStage), codec_write,
+	CodecStage *codec = protech_backup_stream_new_stage(sizeof(CodecStage), codec_write,
 								  codec_finish, next);
 
 	codec->codec = protech_backup_codec_begin(method, level, compress,
@@ -328,7 +320,7 @@ progress_finish(ProtechBackupStream *stage)
 ProtechBackupStream *
 protech_backup_stream_progress(ProtechBackupStream *next)
 {
-	ProgressStage *progress = new_stage(sizeof(ProgressStage), progress_write,
+	ProgressStage *progress = protech_backup_stream_new_stage(sizeof(ProgressStage), progress_write,
 										progress_finish, next);
 
 	return &progress->stage;
@@ -393,7 +385,7 @@ file_finish(ProtechBackupStream *stage)
 ProtechBackupStream *
 protech_backup_stream_file(const char *path, int *fd)
 {
-	FileStage  *file = new_stage(sizeof(FileStage), file_write, file_finish,
+	FileStage  *file = protech_backup_stream_new_stage(sizeof(FileStage), file_write, file_finish,
 								 NULL);
 
 	*fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | PG_BINARY,
@@ -480,14 +472,20 @@ protech_backup_stream_file_source(const char *path, bool sync,
 /*
  * The pull side of the pipeline, for a consumer that must take the bytes
  * at its own pace (the standard input of psql or pg_restore, see
- * restore.c): a file decompressed one output buffer of the codec at a time,
- * so that memory use stays bounded whatever the compression ratio.
+ * restore.c): a file, or the bytes another source gives (the output of
+ * age decrypting a file, see encrypt.c), decompressed one output buffer of
+ * the codec at a time, so that memory use stays bounded whatever the
+ * compression ratio; passed on as read when nothing is to be
+ * decompressed.
  */
 struct ProtechBackupStreamReader
 {
 	const char *path;
-	int			fd;
-	ProtechBackupCodec *codec;
+	int			fd;				/* the file, or -1 when raw reads */
+	ProtechBackupRead raw;		/* or NULL when fd */
+	void		(*raw_close) (void *arg);
+	void	   *raw_arg;
+	ProtechBackupCodec *codec;	/* NULL: nothing to decompress */
 	char	   *buf;			/* compressed bytes read */
 	bool		need_input;		/* the codec has consumed buf */
 	StringInfo	out;			/* where the codec's output goes now */
@@ -505,21 +503,51 @@ reader_output(const char *data, size_t len, void *arg)
 }
 
 /*
+ * A reader named path in messages, decompressing with method, that gets
+ * its bytes from fd (when raw is NULL) or raw.
+ */
+static ProtechBackupStreamReader *
+new_reader(const char *path, int fd, ProtechBackupRead raw,
+		   void (*raw_close) (void *arg), void *raw_arg,
+		   ProtechBackupMethod method)
+{
+	ProtechBackupStreamReader *reader = palloc0(sizeof(ProtechBackupStreamReader));
+
+	reader->path = path;
+	reader->fd = fd;
+	reader->raw = raw;
+	reader->raw_close = raw_close;
+	reader->raw_arg = raw_arg;
+	if (method != PROTECH_BACKUP_METHOD_NONE)
+		reader->codec = protech_backup_codec_begin(method, 0, false,
+												   reader_output, reader);
+	reader->buf = palloc(STREAM_READ_SIZE);
+	reader->need_input = true;
+	return reader;
+}
+
+/*
  * Open the file at path (never through a symbolic link) to be read
  * decompressed with method; raises an error when it cannot be opened.
  */
 ProtechBackupStreamReader *
 protech_backup_stream_reader(const char *path, ProtechBackupMethod method)
 {
-	ProtechBackupStreamReader *reader = palloc0(sizeof(ProtechBackupStreamReader));
+	return new_reader(path,
+					  protech_backup_open_nofollow(path, O_RDONLY, 0, NULL),
+					  NULL, NULL, NULL, method);
+}
 
-	reader->path = path;
-	reader->fd = protech_backup_open_nofollow(path, O_RDONLY, 0, NULL);
-	reader->codec = protech_backup_codec_begin(method, 0, false,
-											   reader_output, reader);
-	reader->buf = palloc(STREAM_READ_SIZE);
-	reader->need_input = true;
-	return reader;
+/*
+ * A reader of what raw gives (named path in messages), decompressed with
+ * method; closing it calls raw_close(raw_arg).
+ */
+ProtechBackupStreamReader *
+protech_backup_stream_reader_of(const char *path, ProtechBackupRead raw,
+								void (*raw_close) (void *arg), void *raw_arg,
+								ProtechBackupMethod method)
+{
+	return new_reader(path, -1, raw, raw_close, raw_arg, method);
 }
 
 /*
@@ -540,15 +568,22 @@ protech_backup_stream_read(StringInfo buf, void *arg)
 
 		if (reader->need_input)
 		{
-			ssize_t		n = read_chunk(reader->fd, reader->buf);
+			ssize_t		n = reader->raw ?
+				reader->raw(reader->buf, STREAM_READ_SIZE, reader->raw_arg) :
+				read_chunk(reader->fd, reader->buf);
 
 			if (n < 0)
 				ereport(ERROR,
 						(errcode_for_file_access(),
 						 errmsg("could not read file \"%s\": %m", reader->path)));
+			if (n > 0 && reader->codec == NULL)
+			{
+				appendBinaryStringInfo(buf, reader->buf, n);
+				continue;
+			}
 			if (n == 0)
 			{
-				if (!protech_backup_codec_end(reader->codec))
+				if (reader->codec != NULL && !protech_backup_codec_end(reader->codec))
 					ereport(ERROR,
 							(errcode(ERRCODE_DATA_CORRUPTED),
 							 errmsg("file \"%s\": %s", reader->path,
@@ -576,6 +611,9 @@ protech_backup_stream_read(StringInfo buf, void *arg)
 void
 protech_backup_stream_reader_close(ProtechBackupStreamReader *reader)
 {
-	CloseTransientFile(reader->fd);
+	if (reader->fd >= 0)
+		CloseTransientFile(reader->fd);
+	if (reader->raw_close)
+		reader->raw_close(reader->raw_arg);
 	pfree(reader->buf);
 }

@@ -17,6 +17,27 @@
 
 typedef struct ProtechBackupStream ProtechBackupStream;
 
+/*
+ * What every stage does: take the next bytes, and finish (flush what it
+ * holds, then finish the next stage).  A stage is a struct that starts
+ * with this, made by protech_backup_stream_new_stage.
+ */
+struct ProtechBackupStream
+{
+	void		(*write) (ProtechBackupStream *stage, const char *data,
+						  size_t len);
+	void		(*finish) (ProtechBackupStream *stage);
+	ProtechBackupStream *next;	/* NULL: what is passed on is dropped */
+};
+
+/* reads up to size bytes into buf: how many, 0 at the end */
+typedef ssize_t (*ProtechBackupRead) (char *buf, size_t size, void *arg);
+
+extern void *protech_backup_stream_new_stage(size_t size,
+											 void (*write) (ProtechBackupStream *, const char *, size_t),
+											 void (*finish) (ProtechBackupStream *),
+											 ProtechBackupStream *next);
+
 extern void protech_backup_stream_write(ProtechBackupStream *stage,
 										const char *data, size_t len);
 extern void protech_backup_stream_finish(ProtechBackupStream *stage);
@@ -40,6 +61,11 @@ typedef struct ProtechBackupStreamReader ProtechBackupStreamReader;
 
 extern ProtechBackupStreamReader *protech_backup_stream_reader(const char *path,
 															   ProtechBackupMethod method);
+extern ProtechBackupStreamReader *protech_backup_stream_reader_of(const char *path,
+																  ProtechBackupRead raw,
+																  void (*raw_close) (void *arg),
+																  void *raw_arg,
+																  ProtechBackupMethod method);
 extern bool protech_backup_stream_read(StringInfo buf, void *arg);
 extern void protech_backup_stream_reader_close(ProtechBackupStreamReader *reader);
 

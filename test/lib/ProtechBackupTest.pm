@@ -25,7 +25,7 @@ our @EXPORT = qw(new_backup_node backup_now backup_fails listed_backups
   backup_files partial_files sha256_of
   fake_pg_dump reload_and_wait wait_until process_alive child_pids
   schema_of contents database_properties_of check_stored flip_byte lock_table prepend_hba extension_functions
-  harmless_value set_io_faults fired_io_faults);
+  harmless_value set_io_faults fired_io_faults join_pipeline);
 
 # A started node preloading protech_backup, with the extension created in
 # database 'app' (protech_backup.database) and extra postgresql.conf lines;
@@ -245,6 +245,15 @@ sub wait_until
 	die "timed out waiting for $what";
 }
 
+# IPC::Run's arguments for a pipeline of commands.
+sub join_pipeline
+{
+	my ($cmds) = @_;
+	my @args = ($cmds->[0]);
+	push @args, '|', $_ for @{$cmds}[ 1 .. $#$cmds ];
+	return \@args;
+}
+
 # Whether the process with that pid still exists: running, or a zombie
 # (state Z in /proc/PID/stat), which its parent has not reaped yet.  A
 # process is gone only once reaped: a test that a child was killed must
@@ -360,14 +369,15 @@ sub check_stored
 }
 
 # The functions of the extension in database $db, each a hash: proc (its
-# name), retset and strict (booleans), types and names (array refs, of its
+# name, unqualified also when it is overloaded: a call resolves the
+# overload by its arguments), retset and strict (booleans), types and names (array refs, of its
 # input arguments, the names '' where there is none).
 sub extension_functions
 {
 	my ($node, $db) = @_;
 	my @functions;
 	for (split /\n/, $node->safe_psql($db, q{
-		SELECT p.oid::regproc, p.proretset, p.proisstrict,
+		SELECT p.proname, p.proretset, p.proisstrict,
 			   array_to_string(p.proargtypes::regtype[], ','),
 			   (SELECT string_agg(coalesce(a.name, ''), ',' ORDER BY a.i)
 				FROM unnest(p.proargnames, p.proargmodes) WITH ORDINALITY AS a(name, mode, i)

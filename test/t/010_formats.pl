@@ -111,15 +111,6 @@ for my $c (@combinations)
 		"$what: restored rows and sequences equal the source");
 }
 
-# IPC::Run's arguments for a pipeline of commands.
-sub join_pipeline
-{
-	my ($cmds) = @_;
-	my @args = ($cmds->[0]);
-	push @args, '|', $_ for @{$cmds}[ 1 .. $#$cmds ];
-	return \@args;
-}
-
 is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_list()'),
 	scalar(@combinations), 'every backup is listed');
 

@@ -187,7 +187,8 @@ reload_and_wait($node,
 	'protech_backup.role' => '');
 
 # A role granted protech_backup_now() backs up, but chooses nothing: the
-# function takes no argument, and the settings that name a directory, a
+# function takes no argument (protech_backup_now(database), which chooses
+# the database, is granted apart), and the settings that name a directory, a
 # role or a path can be neither changed nor, for paths, read by it.
 $node->safe_psql('app',
 	'CREATE ROLE alice LOGIN; GRANT EXECUTE ON FUNCTION protech_backup_now() TO alice');
@@ -198,8 +199,16 @@ sub as_alice
 		extra_params => [ '-U', 'alice' ]);
 }
 is( $node->safe_psql('app',
-		"SELECT pronargs FROM pg_proc WHERE proname = 'protech_backup_now'"),
+		"SELECT pronargs FROM pg_proc WHERE oid = 'protech_backup_now()'::regprocedure"),
 	'0', 'protech_backup_now() takes no argument');
+is( $node->safe_psql('app',
+		"SELECT string_agg(oid::regprocedure::text, ',') FROM pg_proc WHERE proname = 'protech_backup_now' AND pronargs > 0"
+	),
+	'protech_backup_now(name)',
+	'its only other form is protech_backup_now(database), a function of its own');
+($ret, $out, $err) = as_alice("SELECT protech_backup_now('app')");
+like($err, qr/ERROR:  42501: permission denied for function protech_backup_now/,
+	'a role granted protech_backup_now() cannot run protech_backup_now(database)');
 ($ret, $out) = as_alice('SELECT count(*) FROM protech_backup_now()');
 is($out, '1', 'a role granted protech_backup_now() takes a backup');
 for my $setting (

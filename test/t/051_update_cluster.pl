@@ -4,10 +4,13 @@
 # for a manifest written by 1.0 (without them); the history is kept;
 # protech_backup_status() (still granted to pg_monitor) and
 # protech_backup_metrics() gain in_recovery; a
-# backup of a 1.0 manifest counts as this cluster's for retention.  The
-# 1.1 form of protech_backup_restore() works until the update to 1.2,
-# which brings its restore_globals, tables, schemas and jobs arguments and
-# its notes column.
+# backup of a 1.0 manifest counts as this cluster's for retention; a 1.1
+# install serves protech_backup.databases through its old signatures, and
+# 1.2 brings protech_backup_now(database), the database column of
+# protech_backup_cleanup() and protech_backup_status(), one status row and
+# one set of metrics per database.  The 1.1 form of
+# protech_backup_restore() works until the update to 1.2, which brings its
+# restore_globals, tables, schemas and jobs arguments and its notes column.
 use strict;
 use warnings;
 
@@ -91,6 +94,17 @@ is( $node->safe_psql('app',
 	'restored_1_1|1',
 	'1.1: protech_backup_restore() of two arguments returns its four columns');
 
+# a 1.1 install with protech_backup.databases set: its signatures work
+reload_and_wait($node, 'protech_backup.retention_count' => '30',
+	'protech_backup.databases' => 'app, postgres');
+is( $node->safe_psql('app',
+		"SELECT string_agg(database, ',' ORDER BY database) FROM protech_backup_now()"),
+	'app,postgres',
+	'1.1: protech_backup_now() backs up every configured database');
+is($node->safe_psql('app', 'SELECT count(*) FROM protech_backup_status()'),
+	'1', '1.1: protech_backup_status() returns its one row');
+reload_and_wait($node, 'protech_backup.databases' => '');
+
 # and on to the default version, keeping the history and the backups
 $node->safe_psql('app', 'ALTER EXTENSION protech_backup UPDATE');
 is( $node->safe_psql('app',
@@ -109,5 +123,28 @@ is( $node->safe_psql('app',
 		"SELECT database, tables, array_length(notes, 1) > 0 FROM protech_backup_restore('$new', 'restored_1_2', restore_globals => true)"),
 	'restored_1_2|1|t',
 	'1.2: protech_backup_restore() returns notes (the roles that existed already)');
+
+# 1.2: every database of the cluster
+is($node->safe_psql('app', 'SELECT database FROM protech_backup_status()'),
+	'app', '1.2: protech_backup_status() has the database column');
+like( $node->safe_psql('app',
+		"SELECT database || ' ' || file_name FROM protech_backup_now('app')"),
+	qr/^app protech_backup_\d{8}_\d{6}\.sql$/,
+	'1.2: protech_backup_now(database), with the original names by default');
+is( $node->safe_psql('app',
+		"SELECT string_agg(DISTINCT database, ',') FROM protech_backup_cleanup(true)"),
+	'app,postgres', '1.2: protech_backup_cleanup() shows the database');
+reload_and_wait($node, 'protech_backup.databases' => 'app, postgres');
+is( $node->safe_psql('app',
+		"SELECT string_agg(database, ',') FROM protech_backup_status()"),
+	'app,postgres', '1.2: protech_backup_status() has a row per database');
+is( $node->safe_psql('app',
+		"SELECT string_agg(DISTINCT labels, ',') FROM protech_backup_metrics()"),
+	'database="app",database="postgres"',
+	'1.2: protech_backup_metrics() labels each database');
+is( $node->safe_psql('app',
+		"SELECT has_function_privilege('pg_monitor', 'protech_backup_status()', 'EXECUTE'), has_function_privilege('pg_monitor', 'protech_backup_now(name)', 'EXECUTE')"
+	),
+	't|f', '1.2: status is granted to pg_monitor, protech_backup_now(name) is not');
 
 done_testing();
