@@ -6,8 +6,9 @@
  *		database or the restore failed: what the SQL function
  *		protech_backup_restore() and a verification run, and the removal of
  *		scratch databases a crash left behind.  Built on programs.c,
- *		child.c, repository.c, stream.c, globals.c and
- *		database_properties.c.
+ *		child.c, repository.c, stream.c, encrypt.c (every file of a
+ *		backup is read through protech_backup_stored_reader), globals.c
+ *		and database_properties.c.
  *
  * CREATE DATABASE and DROP DATABASE cannot run inside a function's
  * transaction, so everything goes through client programs run by the child

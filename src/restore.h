@@ -2,8 +2,8 @@
  *
  * restore.h
  *		Restoring a backup into a new database (restore.c).  Built on
- *		programs.h, child.h, repository.h, stream.h, globals.h and
- *		database_properties.h.
+ *		programs.h, child.h, repository.h, stream.h, encrypt.h, globals.h
+ *		and database_properties.h.
  *
  *-------------------------------------------------------------------------
  */
