@@ -10,11 +10,13 @@ OBJS = \
 	src/backup.o \
 	src/child.o \
 	src/codec.o \
+	src/database_properties.o \
 	src/databases.o \
 	src/download.o \
 	src/durable.o \
 	src/encrypt.o \
 	src/extension.o \
+	src/globals.o \
 	src/history.o \
 	src/leave_out.o \
 	src/manifest.o \

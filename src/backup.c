@@ -40,6 +40,7 @@
 
 #include "backup.h"
 #include "child.h"
+#include "database_properties.h"
 #include "databases.h"
 #include "durable.h"
 #include "encrypt.h"
@@ -56,6 +57,11 @@
 /* a backup needs this many times the last backup's size free */
 #define FREE_SPACE_FACTOR 1.2
 
+/* the extra files of a backup, as slots of BackupFiles.extra_paths */
+#define EXTRA_GLOBALS 0
+#define EXTRA_PROPERTIES 1
+#define EXTRA_FILES 2
+
 /*
  * Files a backup in progress may leave behind, for the error cleanup.
  * Each path is cleared once the file it names is complete.
@@ -65,9 +71,9 @@ typedef struct BackupFiles
 	char		partial_path[MAXPGPATH];	/* dump (file or folder) being
 											 * written */
 	char		dump_path[MAXPGPATH];	/* dump renamed, manifest not yet */
-	char		globals_partial[MAXPGPATH]; /* globals being written */
-	char		globals_path[MAXPGPATH];	/* globals renamed, manifest not
-											 * yet */
+	char		extra_partial[MAXPGPATH];	/* an extra file being written */
+	/* the extra files renamed, manifest not yet (EXTRA_GLOBALS...) */
+	char		extra_paths[EXTRA_FILES][MAXPGPATH];
 	int			fd;
 } BackupFiles;
 
@@ -91,10 +97,11 @@ release_backup(int code, Datum arg)
 	}
 	if (files->dump_path[0] != '\0')
 		(void) protech_backup_remove_dump(files->dump_path);
-	if (files->globals_partial[0] != '\0')
-		(void) protech_backup_remove_dump(files->globals_partial);
-	if (files->globals_path[0] != '\0')
-		(void) protech_backup_remove_dump(files->globals_path);
+	if (files->extra_partial[0] != '\0')
+		(void) protech_backup_remove_dump(files->extra_partial);
+	for (int i = 0; i < lengthof(files->extra_paths); i++)
+		if (files->extra_paths[i][0] != '\0')
+			(void) protech_backup_remove_dump(files->extra_paths[i]);
 	protech_backup_release_directory();
 }
 
@@ -375,11 +382,49 @@ extra_file_name(const ProtechBackupInfo *info, const char *suffix, char *name)
 }
 
 /*
+ * Write one extra file of a backup beside its dump, durably, named by
+ * extra_file_name: the output of program (argv, connected as envp says)
+ * through the chain of dump_to_file, without compression, encrypted as the
+ * dump is.  Every extra file of a backup (the globals, the database-level
+ * properties) is written here, so that each stage of this path applies to
+ * all of them.  Sets name, *size_bytes and sha256 for the manifest; slot
+ * is the entry of files->extra_paths that holds the renamed file until the
+ * manifest is written.
+ */
+static void
+dump_extra_file(const char *program, const char *what,
+				const char *const *argv, const char *directory,
+				const char *database, const char *role,
+				const char *const *envp, BackupFiles *files, int slot,
+				const ProtechBackupInfo *info, const char *suffix,
+				char *name, int64 *size_bytes, char *sha256)
+{
+	ProtechBackupStorage as_is = {0};
+	StringInfoData output;
+	int			status;
+
+	extra_file_name(info, suffix, name);
+	protech_backup_build_path(files->extra_partial, directory, name,
+							  PROTECH_BACKUP_PARTIAL_SUFFIX);
+	initStringInfo(&output);
+	status = dump_to_file(program, argv, envp, &as_is, &info->recipients,
+						  files->extra_partial, &files->fd, &output,
+						  size_bytes, sha256);
+	if (status != 0)
+		protech_backup_report_dump_failure(what, database, role, status,
+										   &output);
+	protech_backup_build_path(files->extra_paths[slot], directory, name, "");
+	protech_backup_durable_rename(files->extra_partial,
+								  files->extra_paths[slot], directory);
+	files->extra_partial[0] = '\0';
+}
+
+/*
  * Dump the cluster's roles and tablespaces (pg_dumpall --globals-only,
  * the pg_dumpall next to the running postgres) into
  * "<file_name>.globals.sql" beside the backup (encrypted like the dump,
- * then named "<file_name>.globals.sql.age"), durably, so that a restore
- * on a new server does not fail on missing roles.  A role that cannot read
+ * then named "<file_name>.globals.sql.age"), so that a restore on a new
+ * server does not fail on missing roles.  A role that cannot read
  * pg_authid (not a superuser) dumps roles without their passwords.
  */
 static void
@@ -387,11 +432,8 @@ dump_globals(const char *directory, const char *database, const char *role,
 			 const char *const *envp, BackupFiles *files,
 			 ProtechBackupInfo *info)
 {
-	ProtechBackupStorage as_is = {0};
 	const char *argv[5];
 	int			argc = 0;
-	StringInfoData output;
-	int			status;
 
 	argv[argc++] = protech_backup_program_path("pg_dumpall");
 	argv[argc++] = "--globals-only";
@@ -399,22 +441,31 @@ dump_globals(const char *directory, const char *database, const char *role,
 	if (!superuser_arg(get_role_oid(role, false)))
 		argv[argc++] = "--no-role-passwords";
 	argv[argc] = NULL;
+	dump_extra_file("pg_dumpall", "pg_dumpall --globals-only", argv,
+					directory, database, role, envp, files, EXTRA_GLOBALS,
+					info, PROTECH_BACKUP_GLOBALS_SUFFIX, info->globals_file,
+					&info->globals_size_bytes, info->globals_sha256);
+}
 
-	extra_file_name(info, PROTECH_BACKUP_GLOBALS_SUFFIX, info->globals_file);
-	protech_backup_build_path(files->globals_partial, directory,
-							  info->globals_file, PROTECH_BACKUP_PARTIAL_SUFFIX);
-	initStringInfo(&output);
-	status = dump_to_file("pg_dumpall", argv, envp, &as_is, &info->recipients,
-						  files->globals_partial, &files->fd, &output,
-						  &info->globals_size_bytes, info->globals_sha256);
-	if (status != 0)
-		protech_backup_report_dump_failure("pg_dumpall --globals-only",
-										   database, role, status, &output);
-	protech_backup_build_path(files->globals_path, directory,
-							  info->globals_file, "");
-	protech_backup_durable_rename(files->globals_partial, files->globals_path,
-								  directory);
-	files->globals_partial[0] = '\0';
+/*
+ * Dump the database-level properties of database, the one backed up (see
+ * database_properties.c: psql connected to it as envp says), into
+ * "<file_name>.database.sql" beside the backup (encrypted like the dump,
+ * then named "<file_name>.database.sql.age"): what pg_dump without
+ * --create leaves out.  Each backup of a run dumps its own (never linked as
+ * the globals are: they describe its database only).
+ */
+static void
+dump_properties(const char *directory, const char *database,
+				const char *role, const char *const *envp,
+				BackupFiles *files, ProtechBackupInfo *info)
+{
+	dump_extra_file("psql", "psql (the database-level properties)",
+					protech_backup_database_properties_argv(),
+					directory, database, role, envp, files, EXTRA_PROPERTIES,
+					info, PROTECH_BACKUP_PROPERTIES_SUFFIX,
+					info->properties_file, &info->properties_size_bytes,
+					info->properties_sha256);
 }
 
 /*
@@ -453,21 +504,22 @@ take_globals(const char *directory, const char *database, const char *role,
 		extra_file_name(info, PROTECH_BACKUP_GLOBALS_SUFFIX, info->globals_file);
 		protech_backup_build_path(shared_path, directory,
 								  shared->globals_file, "");
-		protech_backup_build_path(files->globals_partial, directory,
+		protech_backup_build_path(files->extra_partial, directory,
 								  info->globals_file, PROTECH_BACKUP_PARTIAL_SUFFIX);
-		if (link(shared_path, files->globals_partial) == 0)
+		if (link(shared_path, files->extra_partial) == 0)
 		{
 			info->globals_size_bytes = shared->globals_size_bytes;
 			strlcpy(info->globals_sha256, shared->globals_sha256,
 					sizeof(info->globals_sha256));
-			protech_backup_build_path(files->globals_path, directory,
-									  info->globals_file, "");
-			protech_backup_durable_rename(files->globals_partial,
-										  files->globals_path, directory);
-			files->globals_partial[0] = '\0';
+			protech_backup_build_path(files->extra_paths[EXTRA_GLOBALS],
+									  directory, info->globals_file, "");
+			protech_backup_durable_rename(files->extra_partial,
+										  files->extra_paths[EXTRA_GLOBALS],
+										  directory);
+			files->extra_partial[0] = '\0';
 			return;
 		}
-		files->globals_partial[0] = '\0';
+		files->extra_partial[0] = '\0';
 	}
 	dump_globals(directory, database, role, envp, files, info);
 	if (shared != NULL)
@@ -573,6 +625,7 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory,
 		files.partial_path[0] = '\0';
 
 		take_globals(directory, database, role, envp, &files, info, shared);
+		dump_properties(directory, database, role, envp, &files, info);
 
 		info->finished_at = GetCurrentTimestamp();
 		strlcpy(info->database, database, sizeof(info->database));
@@ -590,7 +643,8 @@ protech_backup_take(const char *trigger, int64 run_id, const char *directory,
 
 		protech_backup_write_manifest(directory, info);
 		files.dump_path[0] = '\0';
-		files.globals_path[0] = '\0';
+		for (int i = 0; i < lengthof(files.extra_paths); i++)
+			files.extra_paths[i][0] = '\0';
 	}
 	PG_END_ENSURE_ERROR_CLEANUP(release_backup, PointerGetDatum(&files));
 

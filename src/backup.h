@@ -2,7 +2,8 @@
  *
  * backup.h
  *		Taking one backup (backup.c).  Built on pg_dump.h, repository.h,
- *		manifest.h, stream.h, durable.h, programs.h and slot.h.
+ *		manifest.h, stream.h, encrypt.h, databases.h,
+ *		database_properties.h, durable.h, programs.h and slot.h.
  *
  *-------------------------------------------------------------------------
  */

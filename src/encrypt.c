@@ -5,8 +5,8 @@
  *		through it with age, the reader that decrypts a stored file with
  *		age for a restore, and the check that a restore has the identity
  *		(private key) it needs.  Built on stream.c (the stage and the
- *		reader), child.c (age runs as a child) and settings.c (the
- *		recipients and the identity file).
+ *		reader), child.c (age runs as a child), settings.c (the
+ *		recipients and the identity file) and storage.c (encrypted names).
  *
  * No cryptography is done here: age (age-encryption.org/v1, the Debian
  * package "age") does it, run by the child runner with an argument
@@ -18,7 +18,10 @@
  * manifest records are those of the encrypted file: a checksum
  * verification and a download need no key.  A restore reads the file
  * through "age -d -i <protech_backup.encryption_identity_file> FILE",
- * decompressing what age prints, into psql or pg_restore (restore.c).
+ * decompressing what age prints, into psql or pg_restore (restore.c);
+ * every file of a backup a restore reads (the dump, its globals, its
+ * database-level properties) is opened by protech_backup_stored_reader,
+ * so an encrypted one is always read through age.
  * age authenticates what it decrypts, chunk by chunk: a wrong key, or a
  * file altered since, makes it fail, and the restore with it.
  *
@@ -33,6 +36,7 @@
 #include "child.h"
 #include "encrypt.h"
 #include "settings.h"
+#include "storage.h"
 
 /* where age is looked for, as the environment of children has it */
 #define AGE_SEARCH_PATH "/usr/local/bin:/usr/bin:/bin"
@@ -248,4 +252,19 @@ protech_backup_decrypting_reader(const char *path, ProtechBackupMethod method)
 											 false, protech_backup_timeout);
 	return protech_backup_stream_reader_of(path, decrypt_read, decrypt_close,
 										   source, method);
+}
+
+/*
+ * A reader of the stored file of a backup at path, decompressed with
+ * method: decrypted through age (protech_backup_decrypting_reader, which
+ * needs the identity) when its name ends in ".age", read as it is
+ * otherwise (not following a symbolic link).  What a restore reads every
+ * file of a backup with.
+ */
+ProtechBackupStreamReader *
+protech_backup_stored_reader(const char *path, ProtechBackupMethod method)
+{
+	if (protech_backup_is_encrypted_name(path))
+		return protech_backup_decrypting_reader(path, method);
+	return protech_backup_stream_reader(path, method);
 }

@@ -3,8 +3,10 @@
  * encrypt.h
  *		Encryption of backups with age (encrypt.c): the stream stage that
  *		encrypts through an age child, the reader that decrypts a stored
- *		file through one, and the identity a restore needs.  Built on
- *		stream.h, child.h and settings.h.
+ *		file through one, the reader of any stored file of a backup
+ *		(decrypting it when its name ends in ".age"), and the identity a
+ *		restore needs.  Built on stream.h, child.h, settings.h and
+ *		storage.h.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,6 +20,8 @@ extern ProtechBackupStream *protech_backup_stream_encrypt(const ProtechBackupRec
 														  ProtechBackupStream *next);
 extern ProtechBackupStreamReader *protech_backup_decrypting_reader(const char *path,
 																   ProtechBackupMethod method);
+extern ProtechBackupStreamReader *protech_backup_stored_reader(const char *path,
+															   ProtechBackupMethod method);
 extern void protech_backup_require_identity(const char *file_name);
 
 #endif							/* PROTECH_BACKUP_ENCRYPT_H */

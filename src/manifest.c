@@ -93,6 +93,9 @@ typedef enum ManifestField
 	MF_TIMELINE,				/* absent before extension version 1.1 */
 	MF_SINGLE_DATABASE_EXTENSIONS,	/* null when none, absent before 1.2 */
 	MF_SINGLE_DATABASE_SCHEMAS, /* null when none, absent before 1.2 */
+	MF_PROPERTIES_FILE,			/* the three absent before version 1.2 */
+	MF_PROPERTIES_SIZE_BYTES,
+	MF_PROPERTIES_SHA256,
 	MF_ENCRYPTION,				/* "age", or absent: in clear */
 	MF_RECIPIENTS,				/* an array of age public keys, with it */
 	MF_COUNT
@@ -132,6 +135,9 @@ static const char *const manifest_field_names[MF_COUNT] = {
 	"timeline",
 	"single_database_extensions",
 	"single_database_schemas",
+	"database_properties_file",
+	"database_properties_size_bytes",
+	"database_properties_sha256",
 	"encryption",
 	"recipients",
 };
@@ -262,6 +268,14 @@ write_manifest_locked(const char *directory, const ProtechBackupInfo *info,
 	append_string_field(&json, MF_GLOBALS_FILE, info->globals_file);
 	append_number_field(&json, MF_GLOBALS_SIZE_BYTES, info->globals_size_bytes);
 	append_string_field(&json, MF_GLOBALS_SHA256, info->globals_sha256);
+	if (info->properties_file[0] != '\0')
+	{
+		append_string_field(&json, MF_PROPERTIES_FILE, info->properties_file);
+		append_number_field(&json, MF_PROPERTIES_SIZE_BYTES,
+							info->properties_size_bytes);
+		append_string_field(&json, MF_PROPERTIES_SHA256,
+							info->properties_sha256);
+	}
 	append_number_field(&json, MF_TABLES, info->tables);
 	append_string_field(&json, MF_ENCODING, info->encoding);
 	append_string_field(&json, MF_LOCALE_PROVIDER, info->locale_provider);
@@ -492,6 +506,46 @@ parse_size(const char *value, int64 *size)
 }
 
 /*
+ * The name an extra file of the backup info describes must have: the
+ * dump's name plus suffix, plus ".age" when the backup is encrypted (as
+ * backup.c names them).  Palloc'd.
+ */
+static char *
+extra_file_name(const ProtechBackupInfo *info, const char *suffix)
+{
+	return psprintf("%s%s%s", info->file_name, suffix,
+					info->recipients.count > 0 ? PROTECH_BACKUP_AGE_SUFFIX : "");
+}
+
+/*
+ * Parse the database-level properties file a manifest records (absent
+ * from the manifests of versions before 1.2, which leaves its name empty):
+ * false unless its three fields are all absent, or all present with the
+ * dump's name plus PROTECH_BACKUP_PROPERTIES_SUFFIX (plus ".age" when the
+ * backup is encrypted, as its globals file), a size and a SHA-256.  Call
+ * it once the recipients are parsed.
+ */
+static bool
+parse_properties(const ManifestParse *parse, ProtechBackupInfo *info)
+{
+	const char *file = parse->values[MF_PROPERTIES_FILE];
+
+	if (file == NULL)
+		return parse->values[MF_PROPERTIES_SIZE_BYTES] == NULL &&
+			parse->values[MF_PROPERTIES_SHA256] == NULL;
+	return strcmp(file, extra_file_name(info,
+										PROTECH_BACKUP_PROPERTIES_SUFFIX)) == 0 &&
+		copy_field(info->properties_file, sizeof(info->properties_file), file) &&
+		parse->values[MF_PROPERTIES_SIZE_BYTES] != NULL &&
+		parse_size(parse->values[MF_PROPERTIES_SIZE_BYTES],
+				   &info->properties_size_bytes) &&
+		copy_field(info->properties_sha256, sizeof(info->properties_sha256),
+				   parse->values[MF_PROPERTIES_SHA256]) &&
+		strspn(info->properties_sha256, "0123456789abcdef") ==
+		PG_SHA256_DIGEST_LENGTH * 2;
+}
+
+/*
  * Parse the cluster a manifest records (system_identifier and timeline,
  * both absent from the manifests of versions before 1.1, which leaves them
  * 0); false if a present value is not a positive integer.
@@ -657,9 +711,10 @@ protech_backup_parse_manifest(const char *directory,
 
 	/* the globals file is the dump's name plus its suffix, encrypted too */
 	if (strcmp(info->globals_file,
-			   psprintf("%s%s%s", info->file_name, PROTECH_BACKUP_GLOBALS_SUFFIX,
-						info->recipients.count > 0 ? PROTECH_BACKUP_AGE_SUFFIX : "")) != 0 ||
+			   extra_file_name(info, PROTECH_BACKUP_GLOBALS_SUFFIX)) != 0 ||
 		strspn(info->globals_sha256, "0123456789abcdef") != PG_SHA256_DIGEST_LENGTH * 2)
+		return false;
+	if (!parse_properties(&parse, info))
 		return false;
 	errno = 0;
 	info->tables = strtoint(parse.values[MF_TABLES], &end, 10);

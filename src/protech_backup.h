@@ -33,6 +33,8 @@
 #define PROTECH_BACKUP_TAG_SIZE 49
 /* The roles and tablespaces dumped with a backup: its dump's name plus this. */
 #define PROTECH_BACKUP_GLOBALS_SUFFIX ".globals.sql"
+/* The database-level properties saved with a backup: its dump's name plus this. */
+#define PROTECH_BACKUP_PROPERTIES_SUFFIX ".database.sql"
 /*
  * An encrypted file (age, see encrypt.c) ends in this, after the name it
  * would have in clear: "<dump>.sql.zst.age", "<dump>.globals.sql.age".
@@ -44,7 +46,7 @@
 #define PROTECH_BACKUP_VERIFY_RESULT_SIZE 2048
 /*
  * The longest name, with room to spare, of what a backup creates below the
- * backup directory ("<name>.globals.sql.partial", or a file pg_dump writes
+ * backup directory ("<name>.database.sql.partial", or a file pg_dump writes
  * in the folder "<name>.partial"), and so the longest backup directory
  * path: with its "/", every path stays shorter than MAXPGPATH.
  */
@@ -117,6 +119,10 @@ typedef struct ProtechBackupInfo
 	char		globals_file[MAXPGPATH];	/* pg_dumpall --globals-only */
 	int64		globals_size_bytes;
 	char		globals_sha256[PG_SHA256_DIGEST_STRING_LENGTH];
+	/* its database-level properties (a psql script): "" before 1.2 */
+	char		properties_file[MAXPGPATH];
+	int64		properties_size_bytes;
+	char		properties_sha256[PG_SHA256_DIGEST_STRING_LENGTH];
 	int32		tables;			/* user tables when the backup started */
 	/* the database's encoding and locale, which a restore creates it with */
 	char		encoding[NAMEDATALEN];

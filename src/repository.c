@@ -305,7 +305,8 @@ matches_manifest(const char *path, int64 size, const char *sha256,
  * this extension or pg_dump compressed fully (not what is encrypted: that
  * needs no key, and age checks the rest when it decrypts), and recompute
  * the size and SHA-256 of the bytes as stored; the same for its globals
- * file.  Returns
+ * file and its database-level properties file (when the manifest records
+ * one).  Returns
  * true when everything reads, decompresses and matches the manifest;
  * otherwise false with *problem set to a palloc'd sentence fragment saying
  * what is wrong.  For the verify function.
@@ -344,6 +345,18 @@ protech_backup_check_stored(const char *directory,
 	ok = ok && matches_manifest(globals, size, sha256,
 								info->globals_size_bytes, info->globals_sha256,
 								problem);
+	if (info->properties_file[0] != '\0')
+	{
+		char	   *properties = psprintf("%s/%s", directory,
+										  info->properties_file);
+
+		ok = ok && read_stored_file(properties, false,
+									PROTECH_BACKUP_METHOD_NONE, &size, sha256,
+									problem);
+		ok = ok && matches_manifest(properties, size, sha256,
+									info->properties_size_bytes,
+									info->properties_sha256, problem);
+	}
 	return ok;
 }
 
@@ -767,14 +780,38 @@ file_exists_in(const char *directory, const char *name, const char *suffix)
 }
 
 /*
+ * Whether a file of the backup file_name exists in directory: its dump,
+ * its manifest, one of its extra files (globals, database-level
+ * properties) in clear or encrypted, or its partial.
+ */
+static bool
+any_file_exists_in(const char *directory, const char *file_name)
+{
+	static const char *const suffixes[] = {
+		"",
+		PROTECH_BACKUP_MANIFEST_SUFFIX,
+		PROTECH_BACKUP_GLOBALS_SUFFIX,
+		PROTECH_BACKUP_GLOBALS_SUFFIX PROTECH_BACKUP_AGE_SUFFIX,
+		PROTECH_BACKUP_PROPERTIES_SUFFIX,
+		PROTECH_BACKUP_PROPERTIES_SUFFIX PROTECH_BACKUP_AGE_SUFFIX,
+		PROTECH_BACKUP_PARTIAL_SUFFIX,
+	};
+
+	for (int i = 0; i < lengthof(suffixes); i++)
+		if (file_exists_in(directory, file_name, suffixes[i]))
+			return true;
+	return false;
+}
+
+/*
  * Choose the backup's file name from its start time in
  * protech_backup.timezone: protech_backup_YYYYMMDD_HHMMSS, or
  * protech_backup_TAG_YYYYMMDD_HHMMSS with the tag of database when it is
  * not NULL (protech_backup_database_tag), followed by the
  * suffix of its storage (".sql", ".sql.zst", ...), with "_2", "_3", ...
  * inserted before the suffix when a file of that name (dump, manifest,
- * globals in clear or encrypted, or partial) already exists, so two backups in one second never
- * collide.  At most MAX_NAME_TRIES names are tried, checking for
+ * extra file in clear or encrypted, or partial: any_file_exists_in)
+ * already exists, so two backups in one second never collide.  At most MAX_NAME_TRIES names are tried, checking for
  * interrupts.  Called holding the directory's lock file, so that no other
  * server sharing the directory chooses at the same time.
  */
@@ -803,12 +840,7 @@ protech_backup_choose_file_name(const char *directory, TimestampTz started_at,
 			snprintf(file_name, MAXPGPATH, "%s%s", stem, suffix);
 		else
 			snprintf(file_name, MAXPGPATH, "%s_%d%s", stem, n, suffix);
-		if (!file_exists_in(directory, file_name, "") &&
-			!file_exists_in(directory, file_name, PROTECH_BACKUP_MANIFEST_SUFFIX) &&
-			!file_exists_in(directory, file_name, PROTECH_BACKUP_GLOBALS_SUFFIX) &&
-			!file_exists_in(directory, file_name,
-							PROTECH_BACKUP_GLOBALS_SUFFIX PROTECH_BACKUP_AGE_SUFFIX) &&
-			!file_exists_in(directory, file_name, PROTECH_BACKUP_PARTIAL_SUFFIX))
+		if (!any_file_exists_in(directory, file_name))
 			return;
 	}
 	ereport(ERROR,
@@ -911,6 +943,13 @@ read_manifest(const char *directory, const char *manifest_name,
 	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
 		st.st_size != info->globals_size_bytes)
 		return false;
+	if (info->properties_file[0] != '\0')
+	{
+		protech_backup_build_path(path, directory, info->properties_file, "");
+		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+			st.st_size != info->properties_size_bytes)
+			return false;
+	}
 	protech_backup_build_path(path, directory, info->file_name, "");
 	return protech_backup_stored_size(path, &storage) == info->size_bytes;
 }

@@ -6,7 +6,9 @@
  *		database or the restore failed: what the SQL function
  *		protech_backup_restore() and a verification run, and the removal of
  *		scratch databases a crash left behind.  Built on programs.c,
- *		child.c, repository.c and stream.c.
+ *		child.c, repository.c, stream.c, encrypt.c (every file of a
+ *		backup is read through protech_backup_stored_reader), globals.c
+ *		and database_properties.c.
  *
  * CREATE DATABASE and DROP DATABASE cannot run inside a function's
  * transaction, so everything goes through client programs run by the child
@@ -16,7 +18,9 @@
  * records; then, as protech_backup.restore_role when it is set (else as
  * protech_backup.role), psql restores a plain dump with ON_ERROR_STOP, or
  * pg_restore --exit-on-error the custom and directory formats, and psql
- * counts.
+ * counts; last, psql as protech_backup.role gives the new database the
+ * database-level properties the backup saved (owner, comment, ACL,
+ * settings...: database_properties.c), as pg_dump --create would have.
  *
  * A restore runs the code of the backed-up database's users: the
  * functions its CHECK constraints, defaults, index expressions, policies
@@ -67,9 +71,12 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/wait_event.h"
 
 #include "child.h"
+#include "database_properties.h"
 #include "encrypt.h"
+#include "globals.h"
 #include "extension.h"
 #include "leave_out.h"
 #include "programs.h"
@@ -381,25 +388,31 @@ dbname_conninfo(const char *database)
 }
 
 /*
+ * The method a restore decompresses the stored backup with: the one this
+ * extension compressed it with, none when pg_dump compressed it.
+ */
+static ProtechBackupMethod
+stream_method(const ProtechBackupStorage *storage)
+{
+	return storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ?
+		storage->method : PROTECH_BACKUP_METHOD_NONE;
+}
+
+/*
  * The stored backup at path read as a restore's program takes it on its
  * standard input (decrypted when encrypted, decompressed when this
- * extension compressed it), or
- * NULL when the program reads the file itself; a plain dump is always
- * read when leave_out is set, for the filter it flows through.
+ * extension compressed it: protech_backup_stored_reader), or NULL when the
+ * program reads the file itself; a plain dump is always read when
+ * leave_out is set, for the filter it flows through.
  */
 static ProtechBackupStreamReader *
 open_backup_stream(const char *path, const ProtechBackupStorage *storage,
 				   bool leave_out)
 {
-	ProtechBackupMethod method =
-		storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ?
-		storage->method : PROTECH_BACKUP_METHOD_NONE;
-
-	if (protech_backup_is_encrypted_name(path))
-		return protech_backup_decrypting_reader(path, method);
 	if (storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ||
+		protech_backup_is_encrypted_name(path) ||
 		(leave_out && storage->format == PROTECH_BACKUP_FORMAT_PLAIN))
-		return protech_backup_stream_reader(path, method);
+		return protech_backup_stored_reader(path, stream_method(storage));
 	return NULL;
 }
 
@@ -437,27 +450,71 @@ leave_out_of_archive(const char *path, const ProtechBackupStorage *storage,
 }
 
 /*
+ * Decompress the backup at path (compressed by this extension as method
+ * says, decrypted when encrypted: protech_backup_stored_reader) into a new
+ * temporary file of the server (temp_tablespaces, else base/pgsql_tmp),
+ * which the server removes when it is closed, at the end of the
+ * transaction, whatever ends it, and at its next start after a crash;
+ * never in the backup directory, so never listed.  For pg_restore --jobs,
+ * which must seek in a custom-format archive and reopens it by name in
+ * each worker.  Returns the file, *temp_path its absolute path.
+ */
+static File
+copy_to_temporary_file(const char *path, ProtechBackupMethod method,
+					   char **temp_path)
+{
+	ProtechBackupStreamReader *reader = protech_backup_stored_reader(path, method);
+	File		file = OpenTemporaryFile(false);
+	off_t		offset = 0;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	while (protech_backup_stream_read(&buf, reader))
+	{
+		if (FileWrite(file, buf.data, buf.len, offset,
+					  WAIT_EVENT_DATA_FILE_WRITE) != buf.len)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write temporary file \"%s\": %m",
+							FilePathName(file))));
+		offset += buf.len;
+		resetStringInfo(&buf);
+		protech_backup_check_for_interrupts();
+	}
+	protech_backup_stream_reader_close(reader);
+	*temp_path = is_absolute_path(FilePathName(file)) ?
+		pstrdup(FilePathName(file)) :
+		psprintf("%s/%s", DataDir, FilePathName(file));
+	return file;
+}
+
+/*
  * Restore the backup info describes, at path, stored as storage says, into
  * the existing, empty database target with psql or pg_restore, leaving
- * out what a restore into target leaves out (see leave_out.c).  Returns
- * true, or false with *problem saying which program failed and which
- * statement.
+ * out what a restore into target leaves out (see leave_out.c), pg_restore
+ * with jobs parallel jobs (a custom-format archive this extension
+ * compressed or encrypted is decompressed and decrypted to a temporary
+ * file first, removed on return or error).  Returns true, or false with
+ * *problem saying which program failed and which statement.
  */
 static bool
 restore_dump(const char *path, const ProtechBackupStorage *storage,
 			 const ProtechBackupInfo *info, const char *target,
-			 const char *role, char **problem)
+			 const char *role, int jobs, char **problem)
 {
 	bool		plain = storage->format == PROTECH_BACKUP_FORMAT_PLAIN;
 	bool		leave_out = protech_backup_leaves_out(info, target);
+	bool		streamed = storage->compressor == PROTECH_BACKUP_COMPRESSOR_STREAM ||
+		protech_backup_is_encrypted_name(path);
 	const char *program = plain ? "psql" : "pg_restore";
 	const char *const *envp = protech_backup_connection_environment(target, role);
 	const char **argv;
 	int			argc = 0;
-	ProtechBackupStreamReader *reader;
+	ProtechBackupStreamReader *reader = NULL;
 	ProtechBackupSource source = NULL;
 	void	   *source_arg = NULL;
 	File		list_file = -1;
+	File		temporary = -1;
 	StringInfoData output;
 	volatile int status;
 
@@ -480,15 +537,22 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 		argv[argc++] = "--exit-on-error";
 		argv[argc++] = "--no-password";
 		argv[argc++] = psprintf("--dbname=%s", dbname_conninfo(target));
-		if (storage->format == PROTECH_BACKUP_FORMAT_DIRECTORY)
-			argv[argc++] = psprintf("--jobs=%d", protech_backup_jobs);
+		if (jobs > 1)
+			argv[argc++] = psprintf("--jobs=%d", jobs);
 		if (leave_out &&
 			!leave_out_of_archive(path, storage, info, target, envp,
 								  argv, &argc, &list_file, problem))
 			return false;
 	}
-	reader = open_backup_stream(path, storage, leave_out);
-	if (reader)
+	if (streamed && !plain && jobs > 1)
+	{
+		char	   *temp_path;
+
+		temporary = copy_to_temporary_file(path, stream_method(storage),
+										   &temp_path);
+		argv[argc++] = temp_path;
+	}
+	else if ((reader = open_backup_stream(path, storage, leave_out)) != NULL)
 	{
 		/* psql reads "-" as standard input, pg_restore reads it without */
 		if (plain)
@@ -520,6 +584,8 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 	PG_END_TRY();
 	if (reader)
 		protech_backup_stream_reader_close(reader);
+	if (temporary >= 0)
+		FileClose(temporary);
 	if (status == 0)
 		return true;
 	*problem = psprintf("%s failed (%s) and printed:\n%s", program,
@@ -662,21 +728,48 @@ protech_backup_install_restore_hook(void)
 }
 
 /*
+ * Apply the database-level properties file of the backup info describes,
+ * in directory, to database target (protech_backup_apply_database_properties,
+ * as envp says), read through protech_backup_stored_reader: decrypted
+ * when the backup is encrypted.
+ */
+static bool
+apply_properties(const char *directory, const ProtechBackupInfo *info,
+				 const char *target, const char *const *envp, char **problem)
+{
+	ProtechBackupStreamReader *reader =
+		protech_backup_stored_reader(psprintf("%s/%s", directory,
+											  info->properties_file),
+									 PROTECH_BACKUP_METHOD_NONE);
+	bool		ok;
+
+	ok = protech_backup_apply_database_properties(reader, target, envp,
+												  problem);
+	protech_backup_stream_reader_close(reader);
+	return ok;
+}
+
+/*
  * Restore the backup info describes, in directory, into a new database
  * target that this function creates from template0 (with the encoding and
  * locale of the backed-up database), and count its tables and rows.  The
- * database stays when keep is set and everything succeeded; otherwise it is
+ * database stays when keep is set and everything succeeded, given the
+ * database-level properties the backup recorded (as protech_backup.role,
+ * connected to the caller's database: see database_properties.c; a
+ * scratch database, dropped at once, is not given them); otherwise it is
  * dropped before this returns, whatever happens (see the file header).
  * Returns true with *tables and *rows, or false with *problem saying what
  * failed and which statement (the database dropped).  Raises an error, the
  * database dropped, when it cannot be created or the restore is
  * interrupted; before anything is done, when the backup may not be restored
  * with the rights in force (protech_backup_check_restore_rights).
+ * pg_restore runs with jobs parallel jobs (a directory-format backup with
+ * protech_backup.jobs when jobs is 1).
  */
 bool
 protech_backup_restore_into(const char *directory,
 							const ProtechBackupInfo *info, const char *target,
-							bool keep, int32 *tables, int64 *rows,
+							bool keep, int jobs, int32 *tables, int64 *rows,
 							char **problem)
 {
 	ProtechBackupStorage storage;
@@ -704,8 +797,13 @@ protech_backup_restore_into(const char *directory,
 	{
 		create_database(&db, info, !keep);
 		prepare_database(&db, info, role);
-		ok = restore_dump(path, &storage, info, target, restore_role, problem) &&
-			count_tables(target, restore_role, tables, rows, problem);
+		ok = restore_dump(path, &storage, info, target, restore_role,
+						  jobs <= 1 && storage.format == PROTECH_BACKUP_FORMAT_DIRECTORY ?
+						  protech_backup_jobs : jobs, problem) &&
+			count_tables(target, restore_role, tables, rows, problem) &&
+			(!keep || info->properties_file[0] == '\0' ||
+			 apply_properties(directory, info, target, db.maintenance_envp,
+							  problem));
 		/* should this fail, the cleanup tries once more */
 		if (!ok || !keep)
 			drop_database(&db, ERROR);
@@ -775,17 +873,25 @@ protech_backup_drop_leftover_scratch_databases(void)
  * Restore the backup info describes, in directory, into the new database
  * target, which must not exist yet: the live database is never dropped or
  * overwritten.  The rights in force are checked first
- * (protech_backup_check_restore_rights), then the backup is read back and
- * checked against its manifest.  When the restore fails, the
+ * (protech_backup_check_restore_rights; with restore_globals, once the
+ * roles are created, as protech_backup.restore_role may be one of them),
+ * then the backup is read back and checked against its manifest.  When the restore fails, the
  * half-restored database is dropped and the error quotes the statement
- * that failed.  Sets *tables and *rows of the restored database.
+ * that failed.  With options->restore_globals, the backup's roles and
+ * tablespaces this server lacks are created first (globals.c); pg_restore
+ * runs with options->jobs jobs (refused for a plain dump).  Sets *tables
+ * and *rows of the restored database, and appends to *notes what was left
+ * as it was.
  */
 void
 protech_backup_restore_backup(const char *directory,
 							  const ProtechBackupInfo *info,
-							  const char *target, int32 *tables, int64 *rows)
+							  const char *target,
+							  const ProtechBackupRestoreOptions *options,
+							  List **notes, int32 *tables, int64 *rows)
 {
 	char	   *problem;
+	ProtechBackupStorage storage;
 
 	if (strncmp(target, SCRATCH_PREFIX, strlen(SCRATCH_PREFIX)) == 0)
 		ereport(ERROR,
@@ -793,7 +899,9 @@ protech_backup_restore_backup(const char *directory,
 				 errmsg("target_database \"%s\" starts with \"%s\"",
 						target, SCRATCH_PREFIX),
 				 errdetail("Names starting so are reserved for the scratch databases of protech_backup_verify(), which the scheduler drops.")));
-	protech_backup_check_restore_rights(info);
+	/* with restore_globals, protech_backup.restore_role may come with them */
+	if (!options->restore_globals)
+		protech_backup_check_restore_rights(info);
 	if (info->recipients.count > 0)
 		protech_backup_require_identity(info->file_name);
 	if (OidIsValid(get_database_oid(target, true)))
@@ -809,9 +917,44 @@ protech_backup_restore_backup(const char *directory,
 						info->file_name),
 				 errdetail("Reading it back: %s.", problem),
 				 errhint("Restore another backup from protech_backup_list().")));
+	if (options->jobs > 1 &&
+		protech_backup_storage_of(info->format, info->compression, &storage) &&
+		storage.format == PROTECH_BACKUP_FORMAT_PLAIN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("backup \"%s\" is a plain-format dump, which restores with one job",
+						info->file_name),
+				 errdetail("jobs runs pg_restore in parallel, for the custom and directory formats; psql restores a plain dump alone."),
+				 errhint("Call protech_backup_restore() with jobs => 1.")));
+
+	if (options->restore_globals)
+	{
+		ProtechBackupStreamReader *globals =
+			protech_backup_stored_reader(psprintf("%s/%s", directory,
+												  info->globals_file),
+										 PROTECH_BACKUP_METHOD_NONE);
+		bool		created;
+
+		created = protech_backup_restore_missing_globals(globals,
+														 protech_backup_connection_environment(get_database_name(MyDatabaseId),
+																							   protech_backup_connection_role()),
+														 notes, &problem);
+		protech_backup_stream_reader_close(globals);
+		if (!created)
+			ereport(ERROR,
+					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+					 errmsg("could not restore the roles and tablespaces of backup \"%s\"",
+							info->file_name),
+					 errdetail("%s\nThose created before the failure are kept; database \"%s\" was not created.",
+							   problem, target)));
+	}
+	protech_backup_check_restore_rights(info);
+	if (info->properties_file[0] == '\0')
+		*notes = lappend(*notes,
+						 pstrdup("database-level properties: not recorded by this backup (taken before version 1.2), left as CREATE DATABASE made them"));
 
 	if (!protech_backup_restore_into(directory, info, target, true,
-									 tables, rows, &problem))
+									 options->jobs, tables, rows, &problem))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 				 errmsg("could not restore backup \"%s\" into database \"%s\"",

@@ -375,21 +375,24 @@ plan_per_database(ProtechBackupRetentionItem *items, int n, List *backups,
 }
 
 /*
- * Delete one backup: its manifest first, then (once that removal is
- * durable) its dump and its globals file (globals_file, as the manifest
- * names it: encrypted ones end in ".age").  Logs the deletion with its reason.  A failure is
- * reported as a WARNING and returns false, so the caller goes on with the
- * other backups.
+ * Delete the backup info describes: its manifest first, then (once that
+ * removal is durable) its dump, its globals file and its database-level
+ * properties file (as the manifest names them: encrypted ones end in
+ * ".age"; no properties file before 1.2).  Logs the deletion with its
+ * reason.  A failure is reported as a WARNING and returns false, so the
+ * caller goes on with the other backups.
  */
 static bool
-delete_backup(const char *directory, const char *file_name,
-			  const char *globals_file, const char *reason)
+delete_backup(const char *directory, const ProtechBackupInfo *info,
+			  const char *reason)
 {
+	const char *file_name = info->file_name;
 	char		manifest[MAXPGPATH];
 	char		dump[MAXPGPATH];
 	bool		removed;
 	bool		dump_removed;
 	bool		globals_removed;
+	bool		properties_removed;
 
 	protech_backup_build_path(manifest, directory, file_name,
 							  PROTECH_BACKUP_MANIFEST_SUFFIX);
@@ -418,17 +421,21 @@ delete_backup(const char *directory, const char *file_name,
 		return false;
 	}
 	/*
-	 * A file, or the folder of a directory-format backup; and its globals,
-	 * tried even when the dump could not be removed.
+	 * A file, or the folder of a directory-format backup; and its globals
+	 * and database-level properties (absent before 1.2, which is no
+	 * failure), tried even when the dump could not be removed.
 	 */
 	dump_removed = protech_backup_remove_dump(dump);
 	globals_removed = protech_backup_remove_dump(psprintf("%s/%s", directory,
-														  globals_file));
-	if (!dump_removed || !globals_removed)
+														  info->globals_file));
+	properties_removed = info->properties_file[0] == '\0' ||
+		protech_backup_remove_dump(psprintf("%s/%s", directory,
+											info->properties_file));
+	if (!dump_removed || !globals_removed || !properties_removed)
 	{
 		ereport(WARNING,
 				(errmsg("could not delete backup \"%s\"", file_name),
-				 errdetail("Its manifest is removed, so the dump \"%s\" is no longer a backup, but the dump or its globals file could not be removed.",
+				 errdetail("Its manifest is removed, so the dump \"%s\" is no longer a backup, but the dump, its globals file or its database-level properties file could not be removed.",
 						   dump),
 				 errhint("Remove the dump by hand.")));
 		return false;
@@ -506,8 +513,7 @@ run_retention(const char *directory, List *backups, bool dry_run)
 			outcome->action = "keep";
 		else if (dry_run)
 			outcome->action = "delete";
-		else if (delete_backup(directory, info->file_name,
-								   info->globals_file, items[i].reason))
+		else if (delete_backup(directory, info, items[i].reason))
 		{
 			outcome->action = "delete";
 			deleted = true;

@@ -112,6 +112,22 @@ backup_argument(FunctionCallInfo fcinfo, int argno, const char *directory)
 }
 
 /*
+ * A List of C strings as a text[] Datum, empty for NIL.
+ */
+static Datum
+text_array_of(List *strings)
+{
+	ArrayBuildState *state = initArrayResult(TEXTOID, CurrentMemoryContext,
+											 false);
+	ListCell   *lc;
+
+	foreach(lc, strings)
+		state = accumArrayResult(state, CStringGetTextDatum(lfirst(lc)), false,
+								 TEXTOID, CurrentMemoryContext);
+	return makeArrayResult(state, CurrentMemoryContext);
+}
+
+/*
  * The backup argument 0 of protech_backup_verify() or
  * protech_backup_restore() names, found in the backup directory, which
  * *directory is set to.  When the call would write (refused_on_standby
@@ -478,28 +494,15 @@ protech_backup_verify(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* the columns of protech_backup_restore(), and of its 1.0 and 1.1 form */
-#define RESTORE_COLUMNS 5
+/* the arguments and columns of protech_backup_restore before 1.2, and since */
+#define RESTORE_ARGS_1_1 2
 #define RESTORE_COLUMNS_1_1 4
+#define RESTORE_COLUMNS 5
 
 /*
- * A text[] of a List of strings.
- */
-static Datum
-text_array(List *strings)
-{
-	Datum	   *elements = palloc(sizeof(Datum) * list_length(strings));
-	int			n = 0;
-	ListCell   *lc;
-
-	foreach(lc, strings)
-		elements[n++] = CStringGetTextDatum(lfirst(lc));
-	return PointerGetDatum(construct_array(elements, n, TEXTOID, -1, false,
-										   TYPALIGN_INT));
-}
-
-/*
- * SQL: protech_backup_restore(file_name text, target_database name)
+ * SQL: protech_backup_restore(file_name text, target_database name,
+ *		restore_globals boolean DEFAULT false, tables text[] DEFAULT NULL,
+ *		schemas text[] DEFAULT NULL, jobs integer DEFAULT 1)
  *		RETURNS TABLE(database name, tables integer, rows bigint,
  *					  duration interval, notes text[])
  *
@@ -508,14 +511,20 @@ text_array(List *strings)
  * checked against its manifest first.  When the restore fails, the
  * half-restored database is dropped and the error quotes the statement
  * that failed.  notes says, one line each, what the restore left out
- * (leave_out.c), NULL when nothing; the 1.0 and 1.1 form of the function
- * has no notes column, which the caller's tuple descriptor tells.
+ * (leave_out.c) or left as it was (roles that existed already, database
+ * properties an old backup lacks), NULL when nothing.  Also serves the
+ * two-argument, four-column form of 1.0 and 1.1 until ALTER EXTENSION
+ * UPDATE (from the caller's argument count and tuple descriptor).  tables
+ * and schemas (a selective restore) are not implemented yet: anything but
+ * NULL is refused.
  */
 Datum
 protech_backup_restore(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ProtechBackupInfo *info;
+	ProtechBackupRestoreOptions options = {.restore_globals = false,.jobs = 1};
+	List	   *notes = NIL;
 	char	   *directory;
 	char	   *target;
 	int32		tables;
@@ -524,7 +533,6 @@ protech_backup_restore(PG_FUNCTION_ARGS)
 	Interval   *duration = palloc0(sizeof(Interval));
 	Datum		values[RESTORE_COLUMNS];
 	bool		nulls[RESTORE_COLUMNS] = {0};
-	List	   *notes;
 
 	info = stored_backup_argument(fcinfo, &directory,
 								  "protech_backup_restore()");
@@ -532,8 +540,23 @@ protech_backup_restore(PG_FUNCTION_ARGS)
 		reject_argument("target_database",
 									   "must not be null or empty", NULL);
 	target = NameStr(*PG_GETARG_NAME(1));
-	protech_backup_restore_backup(directory, info, target, &tables, &rows);
+	if (PG_NARGS() > RESTORE_ARGS_1_1)
+	{
+		if (PG_ARGISNULL(2))
+			reject_argument("restore_globals", "must not be null", NULL);
+		options.restore_globals = PG_GETARG_BOOL(2);
+		if (!PG_ARGISNULL(3) || !PG_ARGISNULL(4))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a selective restore (tables, schemas) is not implemented yet"),
+					 errhint("Restore the whole backup into a new database and copy what you need from it.")));
+		if (PG_ARGISNULL(5) || PG_GETARG_INT32(5) < 1 || PG_GETARG_INT32(5) > 64)
+			reject_argument("jobs", "must be between 1 and 64", NULL);
+		options.jobs = PG_GETARG_INT32(5);
+	}
 	notes = protech_backup_left_out_notes(info, target);
+	protech_backup_restore_backup(directory, info, target, &options, &notes,
+								  &tables, &rows);
 
 	duration->time = GetCurrentTimestamp() - started_at;
 	InitMaterializedSRF(fcinfo, 0);
@@ -545,8 +568,11 @@ protech_backup_restore(PG_FUNCTION_ARGS)
 	values[1] = Int32GetDatum(tables);
 	values[2] = Int64GetDatum(rows);
 	values[3] = IntervalPGetDatum(duration);
-	values[4] = notes ? text_array(notes) : (Datum) 0;
-	nulls[4] = notes == NIL;
+	if (rsinfo->setDesc->natts == RESTORE_COLUMNS)
+	{
+		values[4] = notes ? text_array_of(notes) : (Datum) 0;
+		nulls[4] = notes == NIL;
+	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;
 }

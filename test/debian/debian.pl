@@ -21,7 +21,9 @@
 #   lines pass;
 # - the download role recipe, run by root: the file arrives with mode 0600;
 # - the restore runbook: verify, restore, swap (with pg_cron's and the
-#   scheduler's sessions on the old database), a new server, by hand;
+#   scheduler's sessions on the old database), a new server (its
+#   postgresql.conf lines, a restart, restore_globals, then verify), by hand
+#   (the database-level properties applied with psql);
 # - a database holding pg_cron itself (cron.database_name = 'app') verifies
 #   by restore and restores into another name, pg_cron left out.
 # Every cluster made is dropped with pg_dropcluster --stop whatever happens.
@@ -234,7 +236,7 @@ is( psql($a, 'app',
 		'SELECT post_backup_status FROM protech_backup_history ORDER BY run_id DESC LIMIT 1'),
 	'succeeded', 'the rclone command succeeded');
 ok(-f "$remote/my-bucket/protech/$_", "the remote has $_")
-  for ($copied, "$copied.globals.sql", "$copied.json");
+  for ($copied, "$copied.globals.sql", "$copied.database.sql", "$copied.json");
 ($status, $out) = run_sh(for_cluster(recipe('rclone-check'), $a), 1);
 is($status, 0, 'the rclone check lines pass') or diag($out);
 like($out, qr/^= \Q$copied\E$/m, 'and name the copy as matching');
@@ -287,9 +289,13 @@ ok( poll($a, 'app',
 		'SELECT worker_pid IS NOT NULL FROM protech_backup_status()', 30),
 	'the scheduler is back on app');
 
-# a new server: cluster b, without an app database, gets a's backup files
+# a new server: cluster b, without an app database nor a's roles, with the
+# runbook's postgresql.conf lines, gets a's four backup files
 psql($b, 'postgres', 'DROP DATABASE app WITH (FORCE)');
-for my $f ($copied, "$copied.json", "$copied.globals.sql")
+append_conf($b, recipe('runbook-new-server-conf'));
+system("pg_ctlcluster $version $b restart");
+my @four = ($copied, "$copied.json", "$copied.globals.sql", "$copied.database.sql");
+for my $f (@four)
 {
 	system('install', '-o', 'postgres', '-m', '600',
 		"/var/lib/postgresql/$version/protech_backup_$a/$f", "$b_dir/$f");
@@ -297,10 +303,11 @@ for my $f ($copied, "$copied.json", "$copied.globals.sql")
 ($status, $out) = run_sh(for_cluster(recipe('runbook-new-server'), $b, $copied), 1);
 is($status, 0, 'the new-server step') or diag($out);
 is(psql($b, 'app', 'SELECT count(*) FROM precious'), '1000', 'the new server has app');
+like($out, qr/existed already: left as it is/, 'the roles b has are left as they are, and named');
 
 # by hand, without the extension's functions, in a folder holding the files
-system('cp', map({ "$b_dir/$_" } $copied, "$copied.json", "$copied.globals.sql"), $scratch);
-system('chown', 'postgres:', map { "$scratch/$_" } $copied, "$copied.json", "$copied.globals.sql");
+system('cp', map({ "$b_dir/$_" } @four), $scratch);
+system('chown', 'postgres:', map { "$scratch/$_" } @four);
 ($status, $out) = run_sh(for_cluster(recipe('runbook-by-hand'), $b, $copied), 1);
 is($status, 0, 'the by-hand restore') or diag($out);
 is(psql($b, 'app_restored', 'SELECT count(*) FROM precious'), '1000', 'restores the data');

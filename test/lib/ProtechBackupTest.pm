@@ -26,7 +26,7 @@ our @EXPORT = qw(new_backup_node backup_now backup_fails listed_backups
   backup_files partial_files sha256_of
   fake_pg_dump fake_pg_dump_pid reload_and_wait wait_until
   process_alive track_process child_pids server_processes_left
-  schema_of contents check_stored flip_byte lock_table prepend_hba extension_functions
+  schema_of contents database_properties_of check_stored flip_byte lock_table prepend_hba extension_functions
   harmless_value set_io_faults fired_io_faults join_pipeline
   new_fault_node fault io_fault backup_error finish_background listed_sha256
   leftover_files faults_summary use_io_directory
@@ -552,6 +552,23 @@ sub schema_of
 	return $schema;
 }
 
+# What database $db of $node carries at its own level (what pg_dump writes
+# only with --create), as one comparable text: owner, comment, ACL,
+# connection limit, ALLOW_CONNECTIONS, IS_TEMPLATE, and its ALTER DATABASE
+# and ALTER ROLE ... IN DATABASE settings.
+sub database_properties_of
+{
+	my ($node, $db) = @_;
+	return $node->safe_psql('postgres', qq{
+		SELECT pg_get_userbyid(d.datdba), shobj_description(d.oid, 'pg_database'),
+			d.datacl, d.datconnlimit, d.datallowconn, d.datistemplate,
+			(SELECT string_agg(coalesce(pg_get_userbyid(nullif(s.setrole, 0)), '-')
+				|| ':' || array_to_string(s.setconfig, '|'), ' '
+				ORDER BY pg_get_userbyid(nullif(s.setrole, 0)) NULLS FIRST)
+			 FROM pg_db_role_setting s WHERE s.setdatabase = d.oid)
+		FROM pg_database d WHERE d.datname = '$db'});
+}
+
 # The rows of every table and materialized view and the positions of the
 # sequences of database $db, by relation name (log_cnt, how far a sequence
 # has WAL-logged ahead, is not its state); the extension's own tables (its
@@ -632,7 +649,7 @@ sub leftover_files
 	my ($node) = @_;
 	my $listed = listed_sha256($node);
 	return grep {
-		!/\.partial$/ && !exists $listed->{ s/(\.json|\.globals\.sql)$//r }
+		!/\.partial$/ && !exists $listed->{ s/(\.json|\.globals\.sql|\.database\.sql)$//r }
 	} backup_files($node);
 }
 

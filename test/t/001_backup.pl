@@ -28,12 +28,13 @@ is($trigger, 'manual', 'trigger is manual');
 # what is on disk: the dump and its manifest, private to the server's user
 is_deeply(
 	[ backup_files($node) ],
-	[ $file, "$file.globals.sql", "$file.json" ],
-	'the dump, the cluster globals and the manifest, nothing else');
+	[ $file, "$file.database.sql", "$file.globals.sql", "$file.json" ],
+	'the dump, its database-level properties, the cluster globals and the manifest, nothing else');
 is((stat($dir))[2] & 07777, 0700, 'directory mode 0700');
 is((stat("$dir/$file"))[2] & 07777, 0600, 'dump mode 0600');
 is((stat("$dir/$file.json"))[2] & 07777, 0600, 'manifest mode 0600');
 is((stat("$dir/$file.globals.sql"))[2] & 07777, 0600, 'globals mode 0600');
+is((stat("$dir/$file.database.sql"))[2] & 07777, 0600, 'database-level properties mode 0600');
 is(-s "$dir/$file", $size, 'size_bytes is the size of the file');
 is(sha256_of("$dir/$file"), $sha, 'sha256 is the hash of the file as stored');
 

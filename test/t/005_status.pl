@@ -253,6 +253,7 @@ is( status("healthy, array_to_string(problems, ';')"),
 	'an old backup retention could not delete is a status problem');
 ok(-d "$dir/$stuck", 'and its folder is still there');
 ok(!-e "$dir/$stuck.globals.sql", 'its globals file is removed all the same');
+ok(!-e "$dir/$stuck.database.sql", 'and its database-level properties file');
 rmtree("$dir/$stuck");
 backup_now($node);
 is(status('healthy'), 't', 'healthy again once a retention run deletes what it must');

@@ -213,7 +213,7 @@ open(my $fh, '>', "$dir/protech_backup_20000101_000000.dir.partial/toc.dat") or 
 close($fh);
 reload_and_wait($node, 'protech_backup.pg_dump_path' => '');
 my $last = backup_now($node);
-is_deeply([ backup_files($node) ], [ sort(@before, $last, "$last.globals.sql", "$last.json") ],
+is_deeply([ backup_files($node) ], [ sort(@before, $last, "$last.database.sql", "$last.globals.sql", "$last.json") ],
 	'a partial folder a crash left is removed by the next backup');
 
 done_testing();

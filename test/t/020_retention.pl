@@ -55,7 +55,7 @@ append_to_file("$dir/$_", "half a dump") for @partials;
 sub expected_entries
 {
 	return join(' ',
-		sort(@foreign, map { ($_, "$_.globals.sql", "$_.json") } @_));
+		sort(@foreign, map { ($_, "$_.database.sql", "$_.globals.sql", "$_.json") } @_));
 }
 
 sub listed

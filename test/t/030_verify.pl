@@ -334,6 +334,27 @@ umask($old_umask);
 isnt($? >> 8, 0, 'download --output-file of a damaged backup fails');
 ok(!-e $saved && !-e "$saved.partial", 'and leaves no file behind');
 
+# The output is written only through the descriptor it was given: a file
+# opened for the download by someone else (here: opened, then made
+# read-only, as "runuser -u postgres -- ... > f" from a root shell hands
+# postgres a file it may not open by its path) receives the whole backup.
+my $given = $node->basedir . '/given.out';
+open(my $given_fh, '>', $given) or die "open: $!";
+chmod(0444, $given) or die "chmod: $!";
+my $pid = fork() // die "fork: $!";
+if ($pid == 0)
+{
+	open(STDOUT, '>&', $given_fh) or die "dup: $!";
+	open(STDERR, '>', "$given.err") or die "open: $!";
+	exec($download, @conn, $file) or die "exec: $!";
+}
+close($given_fh);
+waitpid($pid, 0);
+is($? >> 8, 0, 'download to a descriptor of a file it may not open by path succeeds')
+  or diag(slurp_file("$given.err"));
+is(sha256_of($given), $sha, 'and the file holds the backup');
+unlink($given, "$given.err");
+
 # A directory-format backup arrives as a tar archive of its folder, in
 # slices that do not fall on tar blocks; extracted, it is the folder, and
 # pg_restore restores it.

@@ -176,6 +176,8 @@ for my $format ('plain', 'custom', 'directory')
 		check_durable_rename(\@events, "$dir/$file", "$format: the dump");
 	}
 	check_durable_rename(\@events, "$dir/$file.globals.sql", "$format: the globals file");
+	check_durable_rename(\@events, "$dir/$file.database.sql",
+		"$format: the database-level properties file");
 	my $manifest = check_durable_rename(\@events, "$dir/$file.json", "$format: the manifest");
 
 	# protech_backup.verify_after_backup (checksum) rewrites the manifest

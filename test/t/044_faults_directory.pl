@@ -84,16 +84,16 @@ SKIP:
 			reload_and_wait($node, 'protech_backup.pg_dump_path' => $exact);
 			like(
 				backup_error($node),
-				qr/ERROR:  53100: could not write to file "\Q$small\E\/protech_backup_\d{8}_\d{6}(_\d+)?\.sql(\.globals\.sql|\.json)\.partial": No space left on device/,
-				'disk full after the dump (at the globals or the manifest): says so');
+				qr/ERROR:  53100: could not write to file "\Q$small\E\/protech_backup_\d{8}_\d{6}(_\d+)?\.sql(\.globals\.sql|\.database\.sql|\.json)\.partial": No space left on device/,
+				'disk full after the dump (at the globals, the properties or the manifest): says so');
 			my $listed = listed_sha256($node);
 			is( scalar(
-					grep { !/\.json$/ && !exists $listed->{ s/\.globals\.sql$//r } }
+					grep { !/\.json$/ && !exists $listed->{ s/\.(globals|database)\.sql$//r } }
 					  backup_files($node)),
 				0,
 				'disk full after the dump: no dump without a manifest is left');
 		},
-		history => qr/(\.globals\.sql|\.json)\.partial": No space left on device/,
+		history => qr/(\.globals\.sql|\.database\.sql|\.json)\.partial": No space left on device/,
 		recover => sub { reload_and_wait($node, 'protech_backup.pg_dump_path' => '') });
 
 	fault(
@@ -117,7 +117,8 @@ SKIP:
 					"SELECT array_to_string(problems, ';') FROM protech_backup_status()"),
 				qr/free space in \Q$small\E \(.*\) is less than the size of the last backup \(.*\)/,
 				'and protech_backup_status() reports too little room for the next backup');
-			unlink("$small/$last.json", "$small/$last.globals.sql", "$small/$last") == 3
+			unlink("$small/$last.json", "$small/$last.globals.sql", "$small/$last.database.sql",
+				"$small/$last") == 4
 			  or die "could not remove $last";
 		},
 		recover => sub { reload_and_wait($node, 'protech_backup.min_free_space' => 0) });

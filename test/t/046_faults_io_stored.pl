@@ -126,10 +126,10 @@ retention_fault('retention: the manifest cannot be removed (EACCES)',
 retention_fault('retention: directory fsync after the manifest is removed fails (EIO)',
 	"fsync EIO 1 $io_dir postgres",
 	qr/WARNING:  58030: could not fsync "\Q$io_dir\E": Input\/output error\n.*WARNING:  01000: could not delete backup "protech_backup_\S+"\nDETAIL:  Its manifest is removed, but the removal could not be made durable, so its dump "\S+" is left in place\./s,
-	left => [ '', '.globals.sql' ]);
+	left => [ '', '.database.sql', '.globals.sql' ]);
 retention_fault('retention: the dump cannot be removed (EIO)',
 	"unlink EIO 1 $any.sql postgres",
-	qr/WARNING:  58030: could not remove file "\S+": Input\/output error\n.*WARNING:  01000: could not delete backup "protech_backup_\S+"\nDETAIL:  Its manifest is removed, so the dump "\S+" is no longer a backup, but the dump or its globals file could not be removed\./s,
+	qr/WARNING:  58030: could not remove file "\S+": Input\/output error\n.*WARNING:  01000: could not delete backup "protech_backup_\S+"\nDETAIL:  Its manifest is removed, so the dump "\S+" is no longer a backup, but the dump, its globals file or its database-level properties file could not be removed\./s,
 	left => ['']);
 
 faults_summary();

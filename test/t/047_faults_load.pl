@@ -85,7 +85,8 @@ fault(
 		for my $file (split /\n/, $node->safe_psql('app',
 			"SELECT file_name FROM protech_backup_list() WHERE database = 'bench'"))
 		{
-			unlink("$home_dir/$file.json", "$home_dir/$file", "$home_dir/$file.globals.sql") == 3
+			unlink("$home_dir/$file.json", "$home_dir/$file", "$home_dir/$file.globals.sql",
+				"$home_dir/$file.database.sql") == 4
 			  or die "could not remove $file";
 		}
 	});

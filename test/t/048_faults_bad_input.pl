@@ -40,6 +40,7 @@ my %bad_values = (
 	'timestamp with time zone[]' => [ 'NULL', "'{NULL}'" ],
 	'bigint[]' => [ 'NULL', "'{NULL}'", "'{-1}'" ],
 	'boolean[]' => [ 'NULL', "'{NULL}'" ],
+	'text[]' => [ 'NULL', "'{NULL}'", "'{}'", "'{\"\"}'" ],
 );
 
 my $calls = 0;

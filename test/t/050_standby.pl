@@ -269,7 +269,7 @@ for my $file (@{ $made{primary} })
 }
 is_deeply(
 	[ backup_files($standby) ],
-	[ sort map { ($_, "$_.globals.sql", "$_.json") } @listed ],
+	[ sort map { ($_, "$_.database.sql", "$_.globals.sql", "$_.json") } @listed ],
 	'nothing unlisted is left in the directory');
 ok(-f "$dir/protech_backup.lock", 'the lock file stays');
 for my $file (@listed)

@@ -8,7 +8,9 @@
 # install serves protech_backup.databases through its old signatures, and
 # 1.2 brings protech_backup_now(database), the database column of
 # protech_backup_cleanup() and protech_backup_status(), one status row and
-# one set of metrics per database.
+# one set of metrics per database.  The 1.1 form of
+# protech_backup_restore() works until the update to 1.2, which brings its
+# restore_globals, tables, schemas and jobs arguments and its notes column.
 use strict;
 use warnings;
 
@@ -77,12 +79,13 @@ is( $node->safe_psql('app',
 	"$old|delete\n$new|keep",
 	'retention counts the backup of a 1.0 manifest as this cluster\'s');
 
-# 1.1's protech_backup_restore() (four columns) with this library
+# 1.1's protech_backup_restore (two arguments, four columns) works with
+# this library until the update
 is( $node->safe_psql('app',
-		"SELECT database, tables FROM protech_backup_restore('$new', 'app_restored_1_1')"),
-	'app_restored_1_1|1',
-	'1.1: protech_backup_restore() returns its four columns with this library');
-$node->safe_psql('app', 'DROP DATABASE app_restored_1_1');
+		"SELECT database, tables FROM protech_backup_restore('$new', 'restored_1_1')"),
+	'restored_1_1|1',
+	'1.1: protech_backup_restore() of two arguments returns its four columns');
+
 # a 1.1 install with protech_backup.databases set: its signatures work
 reload_and_wait($node, 'protech_backup.retention_count' => '30',
 	'protech_backup.databases' => 'app, postgres');
@@ -104,8 +107,16 @@ is( $node->safe_psql('app',
 	'app_restored_1_2|1|t',
 	'1.2: protech_backup_restore() has the notes column, NULL when nothing was left out');
 is( $node->safe_psql('app',
-		"SELECT has_function_privilege('pg_monitor', 'protech_backup_restore(text, name)', 'EXECUTE')"),
-	'f', '1.2: protech_backup_restore() is still not granted to PUBLIC');
+		"SELECT pg_get_function_arguments('protech_backup_restore'::regproc)"),
+	'file_name text, target_database name, restore_globals boolean DEFAULT false, tables text[] DEFAULT NULL::text[], schemas text[] DEFAULT NULL::text[], jobs integer DEFAULT 1',
+	'1.2: protech_backup_restore() takes restore_globals, tables, schemas and jobs');
+is( $node->safe_psql('app',
+		"SELECT has_function_privilege('public', 'protech_backup_restore(text, name, boolean, text[], text[], integer)', 'EXECUTE')"),
+	'f', '1.2: protech_backup_restore() is not granted to PUBLIC');
+is( $node->safe_psql('app',
+		"SELECT database, tables, array_length(notes, 1) > 0 FROM protech_backup_restore('$new', 'restored_1_2', restore_globals => true)"),
+	'restored_1_2|1|t',
+	'1.2: protech_backup_restore() returns notes (the roles that existed already)');
 
 # 1.2: every database of the cluster
 is($node->safe_psql('app', 'SELECT database FROM protech_backup_status()'),

@@ -63,6 +63,10 @@ for my $name (@odd)
 }
 my $list = join(', ', 'app', 'sales',
 	(map { (my $i = $_) =~ s/"/""/g; qq{"$i"} } @odd), 'missing');
+# each database's own settings, for its own database-level properties file
+$node->safe_psql('postgres',
+	"ALTER DATABASE app SET work_mem = '5MB'; ALTER DATABASE sales SET work_mem = '3MB'; COMMENT ON DATABASE sales IS 'the sales database'"
+);
 reload_and_wait($node, 'protech_backup.databases' => $list);
 is( $node->safe_psql('app',
 		"SELECT string_agg(d, '|') FROM protech_backup_databases() d"),
@@ -110,6 +114,27 @@ my @inodes = map { (stat("$dir/$_.globals.sql"))[1] } values %by_db;
 is(scalar(keys %{ { map { $_ => 1 } @inodes } }), 1,
 	'the globals are dumped once per run, each backup holding a link');
 
+# but each backup has the database-level properties of its own database,
+# a file of its own
+my %properties =
+  map { $_ => slurp_file("$dir/$by_db{$_}.database.sql") } keys %by_db;
+like($manifest, qr/"database_properties_file": "\Q$by_db{sales}\E\.database\.sql"/,
+	'the manifest of another database records its properties file');
+like($properties{sales}, qr/^ALTER DATABASE :"target" SET work_mem TO '3MB';$/m,
+	'the properties of another database name its own settings');
+like($properties{sales}, qr/^COMMENT ON DATABASE :"target" IS 'the sales database';$/m,
+	'and its own comment');
+like($properties{sales}, qr/^ALTER DATABASE :"target" OWNER TO sales_owner;$/m,
+	'and its own owner');
+like($properties{app}, qr/^ALTER DATABASE :"target" SET work_mem TO '5MB';$/m,
+	'the home database\'s properties name its own settings');
+unlike($properties{app}, qr/3MB|the sales database|sales_owner/,
+	'and nothing of another database');
+my @property_inodes =
+  map { (stat("$dir/$_.database.sql"))[1] } values %by_db;
+is(scalar(keys %{ { map { $_ => 1 } @property_inodes } }), 6,
+	'the properties files are never linked across the databases of a run');
+
 is( $node->safe_psql('app',
 		"SELECT restored, tables, rows, detail FROM protech_backup_verify('$by_db{sales}', true)"
 	),
@@ -122,6 +147,11 @@ is( $node->safe_psql('sales_copy',
 		"SELECT count(*), pg_encoding_to_char((SELECT encoding FROM pg_database WHERE datname = 'sales_copy')) FROM orders"
 	),
 	'42|SQL_ASCII', 'with its rows and its encoding');
+is( $node->safe_psql('postgres',
+		"SELECT s.setconfig, shobj_description(d.oid, 'pg_database'), pg_get_userbyid(d.datdba) FROM pg_database d JOIN pg_db_role_setting s ON s.setdatabase = d.oid AND s.setrole = 0 WHERE d.datname = 'sales_copy'"
+	),
+	'{work_mem=3MB}|the sales database|sales_owner',
+	'and with the database-level properties of its own database');
 
 is( $node->safe_psql('app',
 		"SELECT protech_backup_read_size('$by_db{'my db'}') = size_bytes AND length(protech_backup_read('$by_db{'my db'}', 0, 15)) = 15 FROM protech_backup_list() WHERE database = 'my db'"

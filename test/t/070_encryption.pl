@@ -6,7 +6,9 @@
 # directory, not even while the dump is written; a missing or wrong
 # identity is a clear error; age killed in the middle of a backup leaves
 # nothing behind; directory format is refused; the rclone recipe copies
-# only ciphertext; it downloads over SQL as stored.
+# only ciphertext; it downloads over SQL as stored.  The globals and
+# database-level properties files are encrypted too, named .age, and read
+# through age by a restore (restore_globals included).
 use strict;
 use warnings;
 
@@ -41,6 +43,10 @@ append_to_file("$base/recipients.txt",
 my $marker = 'PROTECH-CLEARTEXT-MARKER-7f3a';
 $node->safe_psql('app',
 	"CREATE TABLE secrets(id int, v text); INSERT INTO secrets SELECT g, '$marker' || g FROM generate_series(1, 20000) g"
+);
+# and in the database-level properties: a comment, a role granted CONNECT
+$node->safe_psql('app',
+	"COMMENT ON DATABASE app IS '$marker in the comment'; CREATE ROLE crypt_reader LOGIN; GRANT CONNECT ON DATABASE app TO crypt_reader"
 );
 
 my $src_schema = schema_of($node, 'app');
@@ -110,7 +116,11 @@ for my $c (@combinations)
 	$taken{$what} = $file;
 	like($file, qr/^protech_backup_\d{8}_\d{6}(_\d+)?\Q$suffix\E$/, "$what: named *$suffix");
 	is($globals, "$file.globals.sql.age", "$what: the globals file is encrypted too");
-	for my $f ($file, $globals)
+	my ($properties) =
+	  slurp_file("$dir/$file.json") =~ /"database_properties_file": "([^"]*)"/;
+	is($properties, "$file.database.sql.age",
+		"$what: the database-level properties file is encrypted too");
+	for my $f ($file, $globals, $properties)
 	{
 		is(substr(slurp_file("$dir/$f"), 0, 21), 'age-encryption.org/v1',
 			"$what: $f is an age file");
@@ -140,6 +150,11 @@ for my $c (@combinations)
 	is(schema_of($node, $db), $src_schema, "$what: restored schema equals the source");
 	is_deeply(contents($node, $db), $src_contents,
 		"$what: restored rows and sequences equal the source");
+	is( scalar_of(
+			"SELECT shobj_description(oid, 'pg_database'), has_database_privilege('crypt_reader', oid, 'CONNECT') FROM pg_database WHERE datname = '$db'"
+		),
+		"$marker in the comment|t",
+		"$what: restored with its database-level properties, decrypted");
 	scalar_of("DROP DATABASE $db", 'postgres');
 
 	# by hand, with the stock binaries
@@ -162,6 +177,38 @@ for my $c (@combinations)
 }
 
 my $zst = $taken{'plain/zstd'};
+
+# restore_globals reads the encrypted globals and properties through age:
+# without the identity, the dump's error before any role is created; with
+# it, the dropped role back and granted CONNECT again.
+$node->safe_psql('app',
+	'REVOKE CONNECT ON DATABASE app FROM crypt_reader; DROP ROLE crypt_reader');
+reload_and_wait($node, 'protech_backup.encryption_identity_file' => '');
+{
+	my ($ret, $out, $err) = $node->psql('app',
+		"\\set VERBOSITY verbose\nSELECT * FROM protech_backup_restore('$zst', 'crypt_globals', restore_globals => true)");
+	like($err, qr/ERROR:  22023: backup "\Q$zst\E" is encrypted and protech_backup.encryption_identity_file is not set/,
+		'restore_globals without identity: 22023 naming the setting');
+	is( scalar_of(
+			"SELECT (SELECT count(*) FROM pg_roles WHERE rolname = 'crypt_reader') + (SELECT count(*) FROM pg_database WHERE datname = 'crypt_globals')"
+		),
+		'0', 'restore_globals without identity: no role, no database created');
+}
+reload_and_wait($node,
+	'protech_backup.encryption_identity_file' => "$base/key.txt");
+like( scalar_of(
+		"SELECT tables, rows, array_to_string(notes, ';') FROM protech_backup_restore('$zst', 'crypt_globals', restore_globals => true)"
+	),
+	qr/^\Q$ntables|$nrows|\E.*role "[^"]+" existed already: left as it is/,
+	'restore_globals of an encrypted backup with the identity');
+is( scalar_of(
+		"SELECT r.rolcanlogin, has_database_privilege('crypt_reader', d.oid, 'CONNECT'), shobj_description(d.oid, 'pg_database') FROM pg_roles r, pg_database d WHERE r.rolname = 'crypt_reader' AND d.datname = 'crypt_globals'"
+	),
+	"t|t|$marker in the comment",
+	'restore_globals: the role created from the decrypted globals, the decrypted properties applied');
+is_deeply(contents($node, 'crypt_globals'), $src_contents,
+	'restore_globals: rows equal the source');
+scalar_of('DROP DATABASE crypt_globals', 'postgres');
 
 # The download over SQL checks the ciphertext's SHA-256: no key needed.
 {
@@ -327,12 +374,12 @@ append_to_file("$base/rclone.conf", "[backup-remote]\ntype = alias\nremote = $re
 my $rc = "rclone --config $base/rclone.conf";
 reload_and_wait($node,
 	'protech_backup.post_backup_command' =>
-	  "$rc copyto %p backup-remote:protech/%f && $rc copyto %p.globals.sql.age backup-remote:protech/%f.globals.sql.age && $rc copyto %m backup-remote:protech/%f.json");
+	  "$rc copyto %p backup-remote:protech/%f && $rc copyto %p.globals.sql.age backup-remote:protech/%f.globals.sql.age && $rc copyto %p.database.sql.age backup-remote:protech/%f.database.sql.age && $rc copyto %m backup-remote:protech/%f.json");
 my ($copied, $sha) = split /\|/, scalar_of('SELECT file_name, sha256 FROM protech_backup_now()');
 is(scalar_of("SELECT post_backup_status FROM protech_backup_history WHERE file_name = '$copied'"),
 	'succeeded', 'rclone recipe: the copy succeeded');
 is(sha256_of("$remote/protech/$copied"), $sha, 'rclone recipe: the copy has the manifest\'s SHA-256');
-for my $f ($copied, "$copied.globals.sql.age")
+for my $f ($copied, "$copied.globals.sql.age", "$copied.database.sql.age")
 {
 	my $data = slurp_file("$remote/protech/$f");
 	is(substr($data, 0, 21), 'age-encryption.org/v1', "rclone recipe: $f is copied encrypted");
