@@ -50,7 +50,8 @@ sub directory_fsync_after_rename
 			  : $file =~ /\.globals\.sql$/ ? 'globals'
 			  : $file =~ /\.database\.sql$/ ? 'properties'
 			  : 'dump';
-			$after{$kind} = $count{$pid};
+			# the first: the verification after the backup rewrites the manifest
+			$after{$kind} //= $count{$pid};
 		}
 	}
 	my @order = map { $after{$_} // 0 } qw(dump globals properties manifest);
