@@ -294,17 +294,23 @@ static void
 describe_other_database(const char *database, const char *const *envp,
 						ProtechBackupInfo *info)
 {
-	const char *argv[] = {protech_backup_program_path("psql"),
-		"-X", "-q", "-A", "-t", "-z", "-0", "--no-password",
-		"-v", "ON_ERROR_STOP=1",
-		"-c", "SET search_path = " PROTECH_BACKUP_SEARCH_PATH,
-		"-c", DESCRIBE_QUERY, "-c", EXTENSIONS_QUERY, NULL};
+	const char *argv[PROTECH_BACKUP_PSQL_OPTIONS + 9];
+	int			argc = protech_backup_psql_options(argv, true);
 	StringInfoData printed;
 	StringInfoData errors;
 	char	   *values[DESCRIBE_COLUMNS + 2 * PROTECH_BACKUP_MAX_EXTENSIONS + 2];
 	int			count = 0;
 	int			status;
 
+	argv[argc++] = "-A";
+	argv[argc++] = "-t";
+	argv[argc++] = "-z";
+	argv[argc++] = "-0";
+	argv[argc++] = "-c";
+	argv[argc++] = DESCRIBE_QUERY;
+	argv[argc++] = "-c";
+	argv[argc++] = EXTENSIONS_QUERY;
+	argv[argc] = NULL;
 	initStringInfo(&printed);
 	initStringInfo(&errors);
 	status = protech_backup_run_child("psql", argv, envp, NULL, NULL,

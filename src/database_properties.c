@@ -146,19 +146,11 @@
 const char **
 protech_backup_database_properties_argv(void)
 {
-	const char **argv = palloc(14 * sizeof(char *));
-	int			argc = 0;
+	const char **argv = palloc((PROTECH_BACKUP_PSQL_OPTIONS + 5) * sizeof(char *));
+	int			argc = protech_backup_psql_options(argv, true);
 
-	argv[argc++] = protech_backup_program_path("psql");
-	argv[argc++] = "-X";
-	argv[argc++] = "-q";
-	argv[argc++] = "--no-password";
-	argv[argc++] = "-v";
-	argv[argc++] = "ON_ERROR_STOP=1";
 	argv[argc++] = "--no-align";
 	argv[argc++] = "--tuples-only";
-	argv[argc++] = "-c";
-	argv[argc++] = "SET search_path = " PROTECH_BACKUP_SEARCH_PATH;
 	argv[argc++] = "-c";
 	argv[argc++] = DATABASE_PROPERTIES_QUERY;
 	argv[argc] = NULL;
@@ -179,13 +171,17 @@ protech_backup_apply_database_properties(ProtechBackupStreamReader *reader,
 										 const char *const *envp,
 										 char **problem)
 {
-	const char *argv[] = {protech_backup_program_path("psql"), "-X", "-q",
-		"--no-password", "-v", "ON_ERROR_STOP=1",
-		"-v", psprintf("target=%s", target), "--output=/dev/null",
-	"-f", "-", NULL};
+	const char *argv[PROTECH_BACKUP_PSQL_OPTIONS + 6];
+	int			argc = protech_backup_psql_options(argv, false);
 	StringInfoData output;
 	int			status;
 
+	argv[argc++] = "-v";
+	argv[argc++] = psprintf("target=%s", target);
+	argv[argc++] = "--output=/dev/null";
+	argv[argc++] = "-f";
+	argv[argc++] = "-";
+	argv[argc] = NULL;
 	initStringInfo(&output);
 	status = protech_backup_run_child("psql", argv, envp,
 									  protech_backup_stream_read, reader,

@@ -234,9 +234,8 @@ protech_backup_restore_missing_globals(ProtechBackupStreamReader *reader,
 	StringInfoData output;
 	List	   *kept_as_is = NIL;
 	ScriptSource source = {0};
-	const char *argv[] = {protech_backup_program_path("psql"), "-X", "-q",
-		"--no-password", "-v", "ON_ERROR_STOP=1", "--output=/dev/null",
-	"-f", "-", NULL};
+	const char *argv[PROTECH_BACKUP_PSQL_OPTIONS + 4];
+	int			argc = protech_backup_psql_options(argv, false);
 	int			status;
 
 	initStringInfo(&script);
@@ -286,6 +285,10 @@ protech_backup_restore_missing_globals(ProtechBackupStreamReader *reader,
 	}
 
 	source.script = &script;
+	argv[argc++] = "--output=/dev/null";
+	argv[argc++] = "-f";
+	argv[argc++] = "-";
+	argv[argc] = NULL;
 	initStringInfo(&output);
 	status = protech_backup_run_child("psql", argv, envp, script_read, &source,
 									  NULL, NULL, &output,

@@ -76,6 +76,36 @@ protech_backup_program_path(const char *program)
 }
 
 /*
+ * Write into argv the start of every psql command line of this extension:
+ * psql's path; -X, since a ~/.psqlrc of the server's OS user would run in
+ * every session; quiet; never a password prompt; the first error ends the
+ * script (ON_ERROR_STOP).  With pin_search_path, a first command pins
+ * search_path, as every SQL text of the extension runs (psql runs -c
+ * commands in order, before the caller's).  Returns the number of entries
+ * written, at most PROTECH_BACKUP_PSQL_OPTIONS; the caller adds its own
+ * and the final NULL.
+ */
+int
+protech_backup_psql_options(const char **argv, bool pin_search_path)
+{
+	int			argc = 0;
+
+	argv[argc++] = protech_backup_program_path("psql");
+	argv[argc++] = "-X";
+	argv[argc++] = "-q";
+	argv[argc++] = "--no-password";
+	argv[argc++] = "-v";
+	argv[argc++] = "ON_ERROR_STOP=1";
+	if (pin_search_path)
+	{
+		argv[argc++] = "-c";
+		argv[argc++] = "SET search_path = " PROTECH_BACKUP_SEARCH_PATH;
+	}
+	Assert(argc <= PROTECH_BACKUP_PSQL_OPTIONS);
+	return argc;
+}
+
+/*
  * The environment of a client program that connects to database of this
  * server as role (see the file header).
  */

@@ -91,8 +91,6 @@
 
 /* how long creating or dropping a database may wait for a lock */
 #define DATABASE_LOCK_TIMEOUT "SET lock_timeout = '1min'"
-/* what the psql sessions of this extension's own SQL run first */
-#define PIN_SEARCH_PATH "SET search_path = " PROTECH_BACKUP_SEARCH_PATH
 
 /* lines of a failed program's output quoted when no error line is found */
 #define FAILURE_TAIL_LINES 10
@@ -119,7 +117,6 @@ typedef struct TargetDatabase
 {
 	const char *name;
 	const char *owner;			/* protech_backup.restore_role, or NULL */
-	const char *psql;
 	const char *const *maintenance_envp;	/* psql in the caller's database */
 	bool		created;
 } TargetDatabase;
@@ -173,11 +170,15 @@ static int
 run_database_command(const TargetDatabase *db, const char *const *envp,
 					 const char *command, StringInfo output)
 {
-	const char *argv[] = {db->psql, "-X", "-q", "--no-password",
-		"-v", "ON_ERROR_STOP=1", "-c", PIN_SEARCH_PATH,
-		"-c", DATABASE_LOCK_TIMEOUT, "-c", command,
-	NULL};
+	const char *argv[PROTECH_BACKUP_PSQL_OPTIONS + 5];
+	int			argc = protech_backup_psql_options(argv, true);
 	int			status;
+
+	argv[argc++] = "-c";
+	argv[argc++] = DATABASE_LOCK_TIMEOUT;
+	argv[argc++] = "-c";
+	argv[argc++] = command;
+	argv[argc] = NULL;
 
 	HOLD_CANCEL_INTERRUPTS();
 	status = protech_backup_run_child("psql", argv, envp,
@@ -520,20 +521,16 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 
 	argv = palloc0(sizeof(char *) *
 				   (12 + list_length(protech_backup_left_out_schemas(info, target))));
-	argv[argc++] = protech_backup_program_path(program);
 	if (plain)
 	{
-		argv[argc++] = "-X";
-		argv[argc++] = "-q";
-		argv[argc++] = "--no-password";
-		argv[argc++] = "-v";
-		argv[argc++] = "ON_ERROR_STOP=1";
+		argc = protech_backup_psql_options(argv, false);
 		/* the dump's SELECTs print results: only errors are of interest */
 		argv[argc++] = "--output=/dev/null";
 		argv[argc++] = "--file";
 	}
 	else
 	{
+		argv[argc++] = protech_backup_program_path(program);
 		argv[argc++] = "--exit-on-error";
 		argv[argc++] = "--no-password";
 		argv[argc++] = psprintf("--dbname=%s", dbname_conninfo(target));
@@ -603,13 +600,18 @@ static bool
 count_tables(const char *target, const char *role, int32 *tables,
 			 int64 *rows, char **problem)
 {
-	const char *argv[] = {protech_backup_program_path("psql"), "-X", "-q",
-		"--no-password", "-v", "ON_ERROR_STOP=1", "--no-align",
-	"--tuples-only", "--field-separator= ", "-c", PIN_SEARCH_PATH,
-	"-c", COUNT_QUERY, NULL};
+	const char *argv[PROTECH_BACKUP_PSQL_OPTIONS + 6];
+	int			argc = protech_backup_psql_options(argv, true);
 	StringInfoData result;
 	StringInfoData output;
 	int			status;
+
+	argv[argc++] = "--no-align";
+	argv[argc++] = "--tuples-only";
+	argv[argc++] = "--field-separator= ";
+	argv[argc++] = "-c";
+	argv[argc++] = COUNT_QUERY;
+	argv[argc] = NULL;
 
 	initStringInfo(&result);
 	initStringInfo(&output);
@@ -788,7 +790,6 @@ protech_backup_restore_into(const char *directory,
 		elog(ERROR, "backup \"%s\" has an unknown format", info->file_name);
 	db.name = target;
 	db.owner = protech_backup_restore_role[0] ? protech_backup_restore_role : NULL;
-	db.psql = protech_backup_program_path("psql");
 	db.maintenance_envp =
 		protech_backup_connection_environment(get_database_name(MyDatabaseId),
 											  role);
@@ -851,7 +852,6 @@ protech_backup_drop_leftover_scratch_databases(void)
 	if (names == NIL)
 		return;
 
-	db.psql = protech_backup_program_path("psql");
 	db.maintenance_envp =
 		protech_backup_connection_environment(get_database_name(MyDatabaseId),
 											  protech_backup_connection_role());

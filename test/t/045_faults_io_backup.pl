@@ -21,11 +21,53 @@ my $node = new_fault_node('faults_io_backup');
 
 my ($io_dir, $any) = use_io_directory($node);
 
+# Which fsync of the backup directory, counted in the process that takes
+# a backup (the shim counts per process), follows the rename of each file
+# of a plain backup: dump, globals, database-level properties, manifest.
+# Read from a traced backup rather than written down, so that a step added
+# to a backup cannot move a fault below onto another step unnoticed.
+sub directory_fsync_after_rename
+{
+	my $trace = $node->basedir . '/renames.trace';
+	set_io_faults($node, "trace $trace $io_dir*");
+	backup_now($node);
+	set_io_faults($node);
+	my (%after, %count, %renamed);
+	for (split /\n/, slurp_file($trace))
+	{
+		my ($pid, $program, $call, $path, @rest) = split / /;
+		next unless $program eq 'postgres';
+		if ($call eq 'rename' && $path =~ /\.partial$/)
+		{
+			$renamed{$pid} = $rest[0];
+		}
+		elsif ($call =~ /^f(data)?sync$/ && $path eq $io_dir)
+		{
+			$count{$pid}++;
+			my $file = delete $renamed{$pid} // next;
+			my $kind =
+			    $file =~ /\.json$/ ? 'manifest'
+			  : $file =~ /\.globals\.sql$/ ? 'globals'
+			  : $file =~ /\.database\.sql$/ ? 'properties'
+			  : 'dump';
+			# the first: the verification after the backup rewrites the manifest
+			$after{$kind} //= $count{$pid};
+		}
+	}
+	my @order = map { $after{$_} // 0 } qw(dump globals properties manifest);
+	ok( $order[0] >= 1 && $order[0] < $order[1] && $order[1] < $order[2] && $order[2] < $order[3],
+		'a backup syncs the directory after the rename of its dump, globals, properties and manifest, in this order'
+	) or diag(explain(\%after));
+	return %after;
+}
+my %dir_fsync = directory_fsync_after_rename();
+
 # the steps of a plain backup, in the order they happen (dump, globals,
-# manifest, each written, synced, renamed, the directory synced)
+# properties, manifest, each written, synced, renamed, the directory synced)
 my $dump = qr/"\Q$io_dir\E\/protech_backup_\d{8}_\d{6}(_\d+)?\.sql/;
 my $dump_partial = "$any.sql.partial";
 my $globals_partial = "$any.globals.sql.partial";
+my $properties_partial = "$any.database.sql.partial";
 my $manifest_partial = "$any.json.partial";
 io_fault($node, 'dump: cannot be created (EACCES)', "open EACCES 1 $dump_partial postgres",
 	qr/could not create file $dump\.partial": Permission denied/);
@@ -39,7 +81,7 @@ io_fault($node, 'dump: fsync before the rename fails (EIO)', "fsync EIO 2 $dump_
 	qr/could not fsync $dump\.partial": Input\/output error/);
 io_fault($node, 'dump: rename fails (EIO)', "rename EIO 1 $dump_partial postgres",
 	qr/could not rename $dump\.partial" to $dump": Input\/output error/);
-io_fault($node, 'dump: directory fsync after its rename fails (EIO)', "fsync EIO 1 $io_dir postgres",
+io_fault($node, 'dump: directory fsync after its rename fails (EIO)', "fsync EIO $dir_fsync{dump} $io_dir postgres",
 	qr/could not fsync "\Q$io_dir\E": Input\/output error/);
 io_fault($node, 'globals: cannot be created (EACCES)', "open EACCES 1 $globals_partial postgres",
 	qr/could not create file $dump\.globals\.sql\.partial": Permission denied/);
@@ -49,7 +91,13 @@ io_fault($node, 'globals: fsync fails (EIO)', "fsync EIO 1 $globals_partial post
 	qr/could not fsync file $dump\.globals\.sql\.partial": Input\/output error/);
 io_fault($node, 'globals: rename fails (EIO)', "rename EIO 1 $globals_partial postgres",
 	qr/could not rename $dump\.globals\.sql\.partial" to $dump\.globals\.sql": Input\/output error/);
-io_fault($node, 'globals: directory fsync after its rename fails (EIO)', "fsync EIO 2 $io_dir postgres",
+io_fault($node, 'globals: directory fsync after its rename fails (EIO)', "fsync EIO $dir_fsync{globals} $io_dir postgres",
+	qr/could not fsync "\Q$io_dir\E": Input\/output error/);
+io_fault($node, 'properties: disk full (ENOSPC)', "write ENOSPC 1 $properties_partial postgres",
+	qr/could not write to file $dump\.database\.sql\.partial": No space left on device/);
+io_fault($node, 'properties: rename fails (EIO)', "rename EIO 1 $properties_partial postgres",
+	qr/could not rename $dump\.database\.sql\.partial" to $dump\.database\.sql": Input\/output error/);
+io_fault($node, 'properties: directory fsync after its rename fails (EIO)', "fsync EIO $dir_fsync{properties} $io_dir postgres",
 	qr/could not fsync "\Q$io_dir\E": Input\/output error/);
 io_fault($node, 'manifest: cannot be created (EACCES)', "open EACCES 1 $manifest_partial postgres",
 	qr/could not create file $dump\.json\.partial": Permission denied/);
@@ -60,7 +108,7 @@ io_fault($node, 'manifest: fsync fails (EIO)', "fsync EIO 1 $manifest_partial po
 io_fault($node, 'manifest: rename fails (EIO)', "rename EIO 1 $manifest_partial postgres",
 	qr/could not rename $dump\.json\.partial" to $dump\.json": Input\/output error/);
 # the manifest is in place when this fails: it must go with the dump
-io_fault($node, 'manifest: directory fsync after its rename fails (EIO)', "fsync EIO 3 $io_dir postgres",
+io_fault($node, 'manifest: directory fsync after its rename fails (EIO)', "fsync EIO $dir_fsync{manifest} $io_dir postgres",
 	qr/could not fsync "\Q$io_dir\E": Input\/output error/);
 
 # the verification after the backup (checksum) cannot read the new dump:
