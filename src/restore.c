@@ -73,6 +73,7 @@
 #include "utils/guc.h"
 #include "utils/wait_event.h"
 
+#include "archive_toc.h"
 #include "child.h"
 #include "database_properties.h"
 #include "encrypt.h"
@@ -82,6 +83,7 @@
 #include "programs.h"
 #include "repository.h"
 #include "restore.h"
+#include "selection.h"
 #include "settings.h"
 #include "stream.h"
 
@@ -309,7 +311,8 @@ restored_database_owner(const ProtechBackupInfo *info)
  * create them); only those whose schema every new database has (public,
  * pg_catalog), since the dump creates the other schemas, and so the
  * extensions in them; not those a restore into db->name leaves out
- * (leave_out.c).  Then, for a restore through
+ * (leave_out.c), nor, in a selective restore (selection not NULL), those
+ * it does not take.  Then, for a restore through
  * protech_backup.restore_role, give the database its owner (see
  * restored_database_owner), only now, so that no other role may create
  * anything in it while the extensions' scripts run.  Raises an error
@@ -317,7 +320,7 @@ restored_database_owner(const ProtechBackupInfo *info)
  */
 static void
 prepare_database(const TargetDatabase *db, const ProtechBackupInfo *info,
-				 const char *role)
+				 const char *role, const ProtechBackupSelection *selection)
 {
 	StringInfoData command;
 	StringInfoData output;
@@ -330,7 +333,8 @@ prepare_database(const TargetDatabase *db, const ProtechBackupInfo *info,
 
 		if ((strcmp(extension->schema, "public") == 0 ||
 			 strcmp(extension->schema, "pg_catalog") == 0) &&
-			!protech_backup_extension_left_out(info, db->name, extension->name))
+			!protech_backup_extension_left_out(info, db->name, extension->name) &&
+			protech_backup_selection_has_extension(selection, extension->name))
 			appendStringInfo(&command,
 							 "CREATE EXTENSION IF NOT EXISTS %s WITH SCHEMA %s; ",
 							 quote_identifier(extension->name),
@@ -419,16 +423,19 @@ open_backup_stream(const char *path, const ProtechBackupStorage *storage,
 /*
  * Add to argv (from *argc on) pg_restore's options that leave out of a
  * custom or directory archive at path what a restore of the backup info
- * describes into target leaves out (see leave_out.c): -L with the
- * archive's list, those entries commented out, and -N for each of the
- * schemas.  *list_file is the temporary file of the list.  False with
- * *problem when the archive could not be listed.
+ * describes into target leaves out (see leave_out.c), and what a
+ * selective restore does not take (entries not in wanted, when not NULL:
+ * see selection.c): -L with the archive's list, those entries commented
+ * out, and -N for each of the left-out schemas.  *list_file is the
+ * temporary file of the list.  False with *problem when the archive could
+ * not be listed.
  */
 static bool
-leave_out_of_archive(const char *path, const ProtechBackupStorage *storage,
-					 const ProtechBackupInfo *info, const char *target,
-					 const char *const *envp, const char **argv, int *argc,
-					 File *list_file, char **problem)
+restrict_archive(const char *path, const ProtechBackupStorage *storage,
+				 const ProtechBackupInfo *info, const char *target,
+				 const Bitmapset *wanted, const char *const *envp,
+				 const char **argv, int *argc, File *list_file,
+				 char **problem)
 {
 	ProtechBackupStreamReader *reader = open_backup_stream(path, storage, false);
 	const char *list_argv[] = {argv[0], "--list", reader ? NULL : path, NULL};
@@ -436,7 +443,7 @@ leave_out_of_archive(const char *path, const ProtechBackupStorage *storage,
 	bool		listed;
 	ListCell   *lc;
 
-	listed = protech_backup_restore_list(info, target, list_argv, envp,
+	listed = protech_backup_restore_list(info, target, wanted, list_argv, envp,
 										 reader ? protech_backup_stream_read : NULL,
 										 reader, &list_path, list_file, problem);
 	if (reader)
@@ -491,8 +498,9 @@ copy_to_temporary_file(const char *path, ProtechBackupMethod method,
 /*
  * Restore the backup info describes, at path, stored as storage says, into
  * the existing, empty database target with psql or pg_restore, leaving
- * out what a restore into target leaves out (see leave_out.c), pg_restore
- * with jobs parallel jobs (a custom-format archive this extension
+ * out what a restore into target leaves out (see leave_out.c) and, when
+ * wanted is not NULL, the archive's entries not in it (a selective
+ * restore: see selection.c), pg_restore with jobs parallel jobs (a custom-format archive this extension
  * compressed or encrypted is decompressed and decrypted to a temporary
  * file first, removed on return or error).  Returns true, or false with
  * *problem saying which program failed and which statement.
@@ -500,7 +508,8 @@ copy_to_temporary_file(const char *path, ProtechBackupMethod method,
 static bool
 restore_dump(const char *path, const ProtechBackupStorage *storage,
 			 const ProtechBackupInfo *info, const char *target,
-			 const char *role, int jobs, char **problem)
+			 const char *role, int jobs, const Bitmapset *wanted,
+			 char **problem)
 {
 	bool		plain = storage->format == PROTECH_BACKUP_FORMAT_PLAIN;
 	bool		leave_out = protech_backup_leaves_out(info, target);
@@ -539,9 +548,9 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 		argv[argc++] = psprintf("--dbname=%s", dbname_conninfo(target));
 		if (jobs > 1)
 			argv[argc++] = psprintf("--jobs=%d", jobs);
-		if (leave_out &&
-			!leave_out_of_archive(path, storage, info, target, envp,
-								  argv, &argc, &list_file, problem))
+		if ((leave_out || wanted != NULL) &&
+			!restrict_archive(path, storage, info, target, wanted, envp,
+							  argv, &argc, &list_file, problem))
 			return false;
 	}
 	if (streamed && !plain && jobs > 1)
@@ -764,13 +773,16 @@ apply_properties(const char *directory, const ProtechBackupInfo *info,
  * interrupted; before anything is done, when the backup may not be restored
  * with the rights in force (protech_backup_check_restore_rights).
  * pg_restore runs with jobs parallel jobs (a directory-format backup with
- * protech_backup.jobs when jobs is 1).
+ * protech_backup.jobs when jobs is 1).  When selection is not NULL, only
+ * the archive's entries it holds are restored, and only its extensions
+ * created first (a selective restore).
  */
 bool
 protech_backup_restore_into(const char *directory,
 							const ProtechBackupInfo *info, const char *target,
-							bool keep, int jobs, int32 *tables, int64 *rows,
-							char **problem)
+							bool keep, int jobs,
+							const ProtechBackupSelection *selection,
+							int32 *tables, int64 *rows, char **problem)
 {
 	ProtechBackupStorage storage;
 	TargetDatabase db = {0};
@@ -796,10 +808,11 @@ protech_backup_restore_into(const char *directory,
 	PG_ENSURE_ERROR_CLEANUP(drop_database_on_error, PointerGetDatum(&db));
 	{
 		create_database(&db, info, !keep);
-		prepare_database(&db, info, role);
+		prepare_database(&db, info, role, selection);
 		ok = restore_dump(path, &storage, info, target, restore_role,
 						  jobs <= 1 && storage.format == PROTECH_BACKUP_FORMAT_DIRECTORY ?
-						  protech_backup_jobs : jobs, problem) &&
+						  protech_backup_jobs : jobs,
+						  selection ? selection->wanted : NULL, problem) &&
 			count_tables(target, restore_role, tables, rows, problem) &&
 			(!keep || info->properties_file[0] == '\0' ||
 			 apply_properties(directory, info, target, db.maintenance_envp,
@@ -870,6 +883,48 @@ protech_backup_drop_leftover_scratch_databases(void)
 }
 
 /*
+ * The entries of the custom or directory archive of the backup info
+ * describes, in directory, stored as storage says, that a selective
+ * restore of options->tables and options->schemas takes (selection.c),
+ * its notes appended to *notes.  Reads the archive's table
+ * of contents only (archive_toc.c): a directory archive's toc.dat, the
+ * start of a custom one (decrypted and decompressed as a restore reads it,
+ * the reader closed, and so its age child killed, when the table of
+ * contents ends).  Raises data_corrupted when the archive cannot be read
+ * so, and the selection's error for a name the backup does not have.
+ */
+static ProtechBackupSelection *
+select_from_archive(const char *directory, const ProtechBackupInfo *info,
+					const ProtechBackupStorage *storage,
+					const ProtechBackupRestoreOptions *options, List **notes)
+{
+	char	   *path = psprintf("%s/%s", directory, info->file_name);
+	ProtechBackupStreamReader *reader;
+	ProtechBackupToc toc;
+	char	   *problem;
+	bool		read;
+
+	if (storage->format == PROTECH_BACKUP_FORMAT_DIRECTORY)
+		reader = protech_backup_stream_reader(psprintf("%s/toc.dat", path),
+											  PROTECH_BACKUP_METHOD_NONE);
+	else
+		reader = protech_backup_stored_reader(path, stream_method(storage));
+	read = protech_backup_read_toc(protech_backup_stream_read, reader, &toc,
+								   &problem);
+	protech_backup_stream_reader_close(reader);
+	if (!read)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("could not read the table of contents of backup \"%s\"",
+						info->file_name),
+				 errdetail("%s.", problem),
+				 errhint("Restore it whole, or restore by hand with pg_restore --list and --use-list.")));
+	return protech_backup_select_entries(&toc, info->file_name,
+										 options->tables, options->schemas,
+										 notes);
+}
+
+/*
  * Restore the backup info describes, in directory, into the new database
  * target, which must not exist yet: the live database is never dropped or
  * overwritten.  The rights in force are checked first
@@ -892,7 +947,19 @@ protech_backup_restore_backup(const char *directory,
 {
 	char	   *problem;
 	ProtechBackupStorage storage;
+	bool		plain = protech_backup_storage_of(info->format, info->compression,
+												  &storage) &&
+		storage.format == PROTECH_BACKUP_FORMAT_PLAIN;
+	bool		selective = options->tables != NIL || options->schemas != NIL;
+	ProtechBackupSelection *selection = NULL;
 
+	if (selective && plain)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("backup \"%s\" is a plain-format dump, which restores whole",
+						info->file_name),
+				 errdetail("tables and schemas choose entries of a custom or directory archive; a plain dump is one SQL script."),
+				 errhint("Restore it whole into a new database and copy what you need from there (pg_dump -t ... | psql), or set protech_backup.format to custom or directory for the next backups.")));
 	if (strncmp(target, SCRATCH_PREFIX, strlen(SCRATCH_PREFIX)) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -917,15 +984,17 @@ protech_backup_restore_backup(const char *directory,
 						info->file_name),
 				 errdetail("Reading it back: %s.", problem),
 				 errhint("Restore another backup from protech_backup_list().")));
-	if (options->jobs > 1 &&
-		protech_backup_storage_of(info->format, info->compression, &storage) &&
-		storage.format == PROTECH_BACKUP_FORMAT_PLAIN)
+	if (options->jobs > 1 && plain)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("backup \"%s\" is a plain-format dump, which restores with one job",
 						info->file_name),
 				 errdetail("jobs runs pg_restore in parallel, for the custom and directory formats; psql restores a plain dump alone."),
 				 errhint("Call protech_backup_restore() with jobs => 1.")));
+
+	if (selective)
+		selection = select_from_archive(directory, info, &storage, options,
+										notes);
 
 	if (options->restore_globals)
 	{
@@ -954,7 +1023,8 @@ protech_backup_restore_backup(const char *directory,
 						 pstrdup("database-level properties: not recorded by this backup (taken before version 1.2), left as CREATE DATABASE made them"));
 
 	if (!protech_backup_restore_into(directory, info, target, true,
-									 options->jobs, tables, rows, &problem))
+									 options->jobs, selection, tables, rows,
+									 &problem))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 				 errmsg("could not restore backup \"%s\" into database \"%s\"",
