@@ -10,7 +10,9 @@
  *		that take them out of a dump: the pull stage a plain dump flows
  *		through on its way to psql, and the list a custom or directory
  *		archive is restored with by pg_restore (-L, and -N for the
- *		schemas).  Built on child.c and settings.c.
+ *		schemas), which also comments out the entries a selective restore
+ *		does not take (selection.c), so that both act on one list.  Built
+ *		on child.c and settings.c.
  *
  * Such an extension lives in the backed-up database only, so every dump of
  * that database holds its CREATE EXTENSION, and a restore into any other

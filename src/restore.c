@@ -7,8 +7,9 @@
  *		protech_backup_restore() and a verification run, and the removal of
  *		scratch databases a crash left behind.  Built on programs.c,
  *		child.c, repository.c, stream.c, encrypt.c (every file of a
- *		backup is read through protech_backup_stored_reader), globals.c
- *		and database_properties.c.
+ *		backup is read through protech_backup_stored_reader), globals.c,
+ *		database_properties.c, and archive_toc.c and selection.c for a
+ *		selective restore (only some tables or schemas).
  *
  * CREATE DATABASE and DROP DATABASE cannot run inside a function's
  * transaction, so everything goes through client programs run by the child
@@ -934,9 +935,13 @@ select_from_archive(const char *directory, const ProtechBackupInfo *info,
  * half-restored database is dropped and the error quotes the statement
  * that failed.  With options->restore_globals, the backup's roles and
  * tablespaces this server lacks are created first (globals.c); pg_restore
- * runs with options->jobs jobs (refused for a plain dump).  Sets *tables
- * and *rows of the restored database, and appends to *notes what was left
- * as it was.
+ * runs with options->jobs jobs (refused for a plain dump).  With
+ * options->tables or options->schemas, only those are restored (a
+ * selective restore: select_from_archive), refused for a plain dump, and a
+ * name that is not in the backup is an error, both before anything is
+ * created.  Sets *tables and *rows of the restored database, and appends
+ * to *notes what was left as it was, and what a selection took and left
+ * out.
  */
 void
 protech_backup_restore_backup(const char *directory,

@@ -159,9 +159,21 @@ like($fresh->safe_psql('postgres', "SELECT file_name FROM protech_backup_list()"
 ($ret, $o, $err) = $fresh->psql('postgres',
 	"\\set VERBOSITY verbose\nSELECT * FROM protech_backup_restore('$file', 'app_jobs', jobs => 0)");
 like($err, qr/ERROR:  22023: argument "jobs" must be between 1 and 64/, 'jobs => 0: 22023');
+
+# a selective restore (082) of the fixture's schema on the new server, in
+# parallel: its tables, partitions, views, materialized view, domain, enum,
+# functions and sequence, nothing of public
+my $sales_relations = q{SELECT string_agg(c.relname || ':' || c.relkind::text, ',' ORDER BY c.relname COLLATE "C")
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'sales'};
 ($ret, $o, $err) = $fresh->psql('postgres',
-	"\\set VERBOSITY verbose\nSELECT * FROM protech_backup_restore('$file', 'app_some', tables => '{owned}')");
-like($err, qr/ERROR:  0A000: a selective restore \(tables, schemas\) is not implemented yet/,
-	'tables: refused as not implemented (0A000)');
+	"SELECT tables FROM protech_backup_restore('$file', 'app_some', schemas => '{sales}', jobs => 2)");
+is($ret, 0, 'schemas => {sales}, jobs => 2: restored') or diag($err);
+is($fresh->safe_psql('app_some', $sales_relations), $source->safe_psql('app', $sales_relations),
+	'schemas => {sales}: every relation of the schema, as in the source');
+is($fresh->safe_psql('app_some', 'SELECT count(*) FROM sales.orders'),
+	$source->safe_psql('app', 'SELECT count(*) FROM sales.orders'), 'schemas => {sales}: with the rows');
+is($fresh->safe_psql('app_some',
+	q{SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'}),
+	'0', 'schemas => {sales}: nothing of public');
 
 done_testing();
