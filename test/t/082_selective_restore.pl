@@ -254,6 +254,30 @@ restore_fails($custom_zstd, q{tables => ARRAY['"Shop"."Orders"']}, '42P01',
 ($tables, $rows) = split /\||\n/, restore($custom_zstd, 'folded_sel', q{tables => '{SHOP.ORDERS}'});
 is("$tables $rows", '1 200', 'an unquoted name folds to lower case, as in SQL');
 
+# an archive version this extension does not read, and an archive cut
+# short inside its table of contents (as pg_dump would write them: the
+# manifest matches), are refused naming why, before anything is created
+my $pg_dump = $node->config_data('--bindir') . '/pg_dump';
+reload_and_wait($node,
+	'protech_backup.format' => 'custom',
+	'protech_backup.compression' => 'none',
+	'protech_backup.encryption_recipients' => '',
+	'protech_backup.encryption_identity_file' => '');
+for my $bad (
+	[ 'newer', q{perl -0777 -pe 'substr($_, 6, 1) = chr(15)'},
+		qr/DETAIL:  its archive version 1\.15\.0 is not one this extension reads \(1\.12 to 1\.14, those of pg_dump 11 to 15\)\./ ],
+	[ 'short', 'head -c 300', qr/DETAIL:  the archive ends inside its table of contents\./ ])
+{
+	my ($name, $filter, $detail) = @$bad;
+	my $fake = fake_pg_dump($node, "pg_dump_$name", qq{"$pg_dump" "\$@" | $filter});
+	reload_and_wait($node, 'protech_backup.pg_dump_path' => $fake);
+	my $file = backup_now($node);
+	my $e = restore_fails($file, q{tables => '{shop.orders}'}, 'XX001',
+		qr/could not read the table of contents of backup "\Q$file\E"/, "a $name archive");
+	like($e, $detail, "a $name archive: the detail says why");
+}
+reload_and_wait($node, 'protech_backup.pg_dump_path' => $pg_dump);
+
 # a plain backup: refused with a hint, nothing created
 reload_and_wait($node,
 	'protech_backup.format' => 'plain',
