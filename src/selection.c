@@ -300,140 +300,121 @@ left_out_note(Selection *s, int i)
 }
 
 /*
- * The names of the requested tables or schemas, parsed as SQL identifiers
- * (stringToQualifiedNameList: quoted or folded to lower case), each a List
- * of one (a schema, a bare table) or two (schema and table) strings; more
- * is refused.
+ * The name of a requested table or schema (what), given, parsed as SQL
+ * identifiers (stringToQualifiedNameList: quoted or folded to lower case):
+ * a List of one (a schema, a bare table) or two (schema and table)
+ * strings; more than most is refused.
  */
 static List *
-parse_names(List *names, const char *what, int most)
+parse_name(const char *given, const char *what, int most)
 {
-	List	   *parsed = NIL;
-	ListCell   *lc;
+	List	   *name = stringToQualifiedNameList(given);
 
-	foreach(lc, names)
-	{
-		List	   *name = stringToQualifiedNameList(lfirst(lc));
-
-		if (list_length(name) > most)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s name \"%s\" has too many dotted names",
-							what, (char *) lfirst(lc)),
-					 errhint(most == 1 ?
-							 "Name a schema alone; quote a name holding a dot with double quotes." :
-							 "Name a table as schema.table or table; quote a name holding a dot with double quotes.")));
-		parsed = lappend(parsed, name);
-	}
-	return parsed;
+	if (list_length(name) > most)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s name \"%s\" has too many dotted names",
+						what, given),
+				 errhint(most == 1 ?
+						 "Name a schema alone; quote a name holding a dot with double quotes." :
+						 "Name a table as schema.table or table; quote a name holding a dot with double quotes.")));
+	return name;
 }
 
 /*
- * Choose the tables names (parsed) says in the selection, raising an
- * error for one the backup does not have, or that a bare name matches in
- * several schemas.  Appends the names chosen, quoted, to *chosen.
+ * Choose the table given (a requested name) in the selection, raising an
+ * error when the backup does not have it, or when a bare name matches it
+ * in several schemas.  Appends its name, quoted, to *chosen.
  */
 static void
-choose_tables(Selection *s, List *names, List *given,
-			  const char *file_name, StringInfo chosen)
+choose_table(Selection *s, const char *given, const char *file_name,
+			 StringInfo chosen)
 {
-	ListCell   *lc;
-	ListCell   *lg;
+	List	   *name = parse_name(given, "table", 2);
+	const char *schema = list_length(name) == 2 ? strVal(linitial(name)) : NULL;
+	const char *table = strVal(llast(name));
+	StringInfoData matches;
+	int			count = 0;
+	int			match = -1;
 
-	forboth(lc, names, lg, given)
+	initStringInfo(&matches);
+	for (int i = 0; i < s->toc->count; i++)
 	{
-		List	   *name = lfirst(lc);
-		const char *schema = list_length(name) == 2 ? strVal(linitial(name)) : NULL;
-		const char *table = strVal(llast(name));
-		StringInfoData matches;
-		int			count = 0;
-		int			match = -1;
+		const ProtechBackupTocEntry *entry = &s->toc->entries[i];
 
-		initStringInfo(&matches);
-		for (int i = 0; i < s->toc->count; i++)
-		{
-			const ProtechBackupTocEntry *entry = &s->toc->entries[i];
-
-			if (!kind_in(entry->desc, RELATION_KINDS) ||
-				strcmp(entry->tag, table) != 0 ||
-				(schema && strcmp(entry->namespace, schema) != 0))
-				continue;
-			appendStringInfo(&matches, "%s%s", count ? ", " : "",
-							 quote_qualified_identifier(entry->namespace, entry->tag));
-			count++;
-			match = i;
-		}
-		if (count == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("table \"%s\" is not in backup \"%s\"",
-							(char *) lfirst(lg), file_name),
-					 errdetail("The backup has no table, view, materialized view or foreign table %s.",
-							   schema ? quote_qualified_identifier(schema, table) :
-							   quote_identifier(table)),
-					 errhint("Name a table as schema.table, with double quotes where SQL needs them; pg_restore --list shows what a backup holds.")));
-		if (count > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("table name \"%s\" is ambiguous in backup \"%s\"",
-							(char *) lfirst(lg), file_name),
-					 errdetail("It matches %s.", matches.data),
-					 errhint("Qualify the name with its schema.")));
-		if (s->state[match] == ENTRY_NOT_TAKEN)
-			appendStringInfo(chosen, "%s%s", chosen->len ? ", " : "",
-							 quote_qualified_identifier(s->toc->entries[match].namespace,
-														table));
-		s->state[match] = ENTRY_CHOSEN;
+		if (!kind_in(entry->desc, RELATION_KINDS) ||
+			strcmp(entry->tag, table) != 0 ||
+			(schema && strcmp(entry->namespace, schema) != 0))
+			continue;
+		appendStringInfo(&matches, "%s%s", count ? ", " : "",
+						 quote_qualified_identifier(entry->namespace, entry->tag));
+		count++;
+		match = i;
 	}
+	if (count == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table \"%s\" is not in backup \"%s\"",
+						given, file_name),
+				 errdetail("The backup has no table, view, materialized view or foreign table %s.",
+						   schema ? quote_qualified_identifier(schema, table) :
+						   quote_identifier(table)),
+				 errhint("Name a table as schema.table, with double quotes where SQL needs them; pg_restore --list shows what a backup holds.")));
+	if (count > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("table name \"%s\" is ambiguous in backup \"%s\"",
+						given, file_name),
+				 errdetail("It matches %s.", matches.data),
+				 errhint("Qualify the name with its schema.")));
+	if (s->state[match] == ENTRY_NOT_TAKEN)
+		appendStringInfo(chosen, "%s%s", chosen->len ? ", " : "",
+						 quote_qualified_identifier(s->toc->entries[match].namespace,
+													table));
+	s->state[match] = ENTRY_CHOSEN;
 }
 
 /*
- * Choose the schemas names (parsed) says: each one's SCHEMA entry, and the
+ * Choose the schema given (a requested name): its SCHEMA entry, and the
  * entries in it (those of an attached kind then attach to them); an error
- * for one the backup has nothing of.  Appends the names, quoted, to
+ * when the backup has nothing of it.  Appends its name, quoted, to
  * *chosen.
  */
 static void
-choose_schemas(Selection *s, List *names, List *given,
-			   const char *file_name, StringInfo chosen)
+choose_schema(Selection *s, const char *given, const char *file_name,
+			  StringInfo chosen)
 {
-	ListCell   *lc;
-	ListCell   *lg;
+	const char *schema = strVal(linitial(parse_name(given, "schema", 1)));
+	bool		found = false;
 
-	forboth(lc, names, lg, given)
+	for (int i = 0; i < s->toc->count; i++)
 	{
-		const char *schema = strVal(linitial((List *) lfirst(lc)));
-		bool		found = false;
+		const ProtechBackupTocEntry *entry = &s->toc->entries[i];
 
-		for (int i = 0; i < s->toc->count; i++)
+		if (strcmp(entry->desc, "SCHEMA") == 0 &&
+			strcmp(entry->tag, schema) == 0)
+			s->state[i] = ENTRY_CHOSEN;
+		else if (strcmp(entry->namespace, schema) == 0)
 		{
-			const ProtechBackupTocEntry *entry = &s->toc->entries[i];
-
-			if (strcmp(entry->desc, "SCHEMA") == 0 &&
-				strcmp(entry->tag, schema) == 0)
-				s->state[i] = ENTRY_CHOSEN;
-			else if (strcmp(entry->namespace, schema) == 0)
-			{
-				if (kind_in(entry->desc, ATTACHED_KINDS))
-					s->in_chosen_schema[i] = true;
-				else
-					s->state[i] = ENTRY_CHOSEN;
-			}
+			if (kind_in(entry->desc, ATTACHED_KINDS))
+				s->in_chosen_schema[i] = true;
 			else
-				continue;
-			found = true;
+				s->state[i] = ENTRY_CHOSEN;
 		}
-		if (!found)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_SCHEMA_NAME),
-					 errmsg("schema \"%s\" is not in backup \"%s\"",
-							(char *) lfirst(lg), file_name),
-					 errdetail("The backup has no schema %s, nor anything in one of that name.",
-							   quote_identifier(schema)),
-					 errhint("Name a schema with double quotes where SQL needs them; pg_restore --list shows what a backup holds.")));
-		appendStringInfo(chosen, "%s%s", chosen->len ? ", " : "",
-						 quote_identifier(schema));
+		else
+			continue;
+		found = true;
 	}
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_SCHEMA_NAME),
+				 errmsg("schema \"%s\" is not in backup \"%s\"",
+						given, file_name),
+				 errdetail("The backup has no schema %s, nor anything in one of that name.",
+						   quote_identifier(schema)),
+				 errhint("Name a schema with double quotes where SQL needs them; pg_restore --list shows what a backup holds.")));
+	appendStringInfo(chosen, "%s%s", chosen->len ? ", " : "",
+					 quote_identifier(schema));
 }
 
 /*
@@ -457,6 +438,7 @@ protech_backup_select_entries(const ProtechBackupToc *toc,
 	ProtechBackupSelection *selection = palloc0(sizeof(ProtechBackupSelection));
 	List	   *left_out = NIL;
 	bool		changed = true;
+	ListCell   *lc;
 
 	s.index = palloc(sizeof(int) * (toc->max_dump_id + 1));
 	for (int id = 0; id <= toc->max_dump_id; id++)
@@ -469,10 +451,10 @@ protech_backup_select_entries(const ProtechBackupToc *toc,
 
 	initStringInfo(&chosen_tables);
 	initStringInfo(&chosen_schemas);
-	choose_tables(&s, parse_names(tables, "table", 2), tables, file_name,
-				  &chosen_tables);
-	choose_schemas(&s, parse_names(schemas, "schema", 1), schemas, file_name,
-				   &chosen_schemas);
+	foreach(lc, tables)
+		choose_table(&s, lfirst(lc), file_name, &chosen_tables);
+	foreach(lc, schemas)
+		choose_schema(&s, lfirst(lc), file_name, &chosen_schemas);
 
 	for (int i = 0; i < toc->count; i++)
 		if (s.state[i] == ENTRY_CHOSEN)
