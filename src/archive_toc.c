@@ -22,7 +22,7 @@
  * withOids, its dependencies (strings, ended by none), and what the format
  * adds: an offset (a flag byte and offSize bytes) in a custom archive, a
  * file name in a directory archive (whose toc.dat gives tar as its format:
- * they share their table of contents).  Only the versions pg_dump 11 to 15
+ * they share their table of contents).  Only the versions pg_dump 9.0 to 15
  * write (1.12 to 1.14, with the same layout but tableam) are read; others
  * are refused by name.  Reading stops where the table of contents ends:
  * the caller closes its source (for an encrypted or compressed backup, a
@@ -205,7 +205,7 @@ read_header(TocReader *r, int *format)
 	if (!r->failed &&
 		(r->version < OLDEST_KNOWN_VERSION || r->version > NEWEST_KNOWN_VERSION))
 	{
-		fail(r, psprintf("its archive version %d.%d.%d is not one this extension reads (1.12 to 1.14, those of pg_dump 11 to 15)",
+		fail(r, psprintf("its archive version %d.%d.%d is not one this extension reads (1.12 to 1.14, those of pg_dump 9.0 to 15)",
 						 major, minor, rev));
 		return false;
 	}

@@ -265,7 +265,7 @@ reload_and_wait($node,
 	'protech_backup.encryption_identity_file' => '');
 for my $bad (
 	[ 'newer', q{perl -0777 -pe 'substr($_, 6, 1) = chr(15)'},
-		qr/DETAIL:  its archive version 1\.15\.0 is not one this extension reads \(1\.12 to 1\.14, those of pg_dump 11 to 15\)\./ ],
+		qr/DETAIL:  its archive version 1\.15\.0 is not one this extension reads \(1\.12 to 1\.14, those of pg_dump 9.0 to 15\)\./ ],
 	[ 'short', 'head -c 300', qr/DETAIL:  the archive ends inside its table of contents\./ ])
 {
 	my ($name, $filter, $detail) = @$bad;
