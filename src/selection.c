@@ -13,8 +13,8 @@
  * The entries are taken in three ways:
  *	- chosen: each table named (a TABLE, VIEW, MATERIALIZED VIEW or
  *	  FOREIGN TABLE entry: 'schema.table', or a bare 'table' matching it
- *	  in any one schema), each schema named (its SCHEMA entry and every
- *	  entry whose schema it is);
+ *	  in any one schema) and the partitions of a partitioned one, each
+ *	  schema named (its SCHEMA entry and every entry whose schema it is);
  *	- attached: what belongs to a taken entry (its data, indexes,
  *	  constraints, defaults, triggers, policies, rules, statistics, owned
  *	  and identity sequences with their values, comments, ACLs, security
@@ -375,6 +375,54 @@ choose_table(Selection *s, const char *given, const char *file_name,
 }
 
 /*
+ * Choose the partitions of the chosen partitioned tables, and theirs in
+ * turn: the partition each TABLE ATTACH entry attaches (the table it
+ * depends on of its own schema and name) to a chosen parent (the other
+ * table it depends on).  Appends their names, quoted, to *partitions.
+ */
+static void
+choose_partitions(Selection *s, StringInfo partitions)
+{
+	bool		changed = true;
+
+	while (changed)
+	{
+		changed = false;
+		for (int i = 0; i < s->toc->count; i++)
+		{
+			const ProtechBackupTocEntry *attach = &s->toc->entries[i];
+			int			partition = -1;
+			bool		parent_chosen = false;
+
+			if (strcmp(attach->desc, "TABLE ATTACH") != 0)
+				continue;
+			for (int d = 0; d < attach->ndeps; d++)
+			{
+				const ProtechBackupTocEntry *table;
+				int			j;
+
+				if (!(table = entry_of(s, attach->deps[d], &j)) ||
+					!kind_in(table->desc, RELATION_KINDS))
+					continue;
+				if (strcmp(table->namespace, attach->namespace) == 0 &&
+					strcmp(table->tag, attach->tag) == 0)
+					partition = j;
+				else if (s->state[j] == ENTRY_CHOSEN)
+					parent_chosen = true;
+			}
+			if (partition < 0 || !parent_chosen ||
+				s->state[partition] != ENTRY_NOT_TAKEN)
+				continue;
+			s->state[partition] = ENTRY_CHOSEN;
+			appendStringInfo(partitions, "%s%s", partitions->len ? ", " : "",
+							 quote_qualified_identifier(attach->namespace,
+														attach->tag));
+			changed = true;
+		}
+	}
+}
+
+/*
  * Choose the schema given (a requested name): its SCHEMA entry, and the
  * entries in it (those of an attached kind then attach to them); an error
  * when the backup has nothing of it.  Appends its name, quoted, to
@@ -435,6 +483,7 @@ protech_backup_select_entries(const ProtechBackupToc *toc,
 	StringInfoData chosen_tables;
 	StringInfoData chosen_schemas;
 	StringInfoData needed;
+	StringInfoData partitions;
 	ProtechBackupSelection *selection = palloc0(sizeof(ProtechBackupSelection));
 	List	   *left_out = NIL;
 	bool		changed = true;
@@ -455,6 +504,8 @@ protech_backup_select_entries(const ProtechBackupToc *toc,
 		choose_table(&s, lfirst(lc), file_name, &chosen_tables);
 	foreach(lc, schemas)
 		choose_schema(&s, lfirst(lc), file_name, &chosen_schemas);
+	initStringInfo(&partitions);
+	choose_partitions(&s, &partitions);
 
 	for (int i = 0; i < toc->count; i++)
 		if (s.state[i] == ENTRY_CHOSEN)
@@ -500,6 +551,10 @@ protech_backup_select_entries(const ProtechBackupToc *toc,
 							  chosen_tables.len && chosen_schemas.len ? "; " : "",
 							  chosen_schemas.len ? "schemas " : "",
 							  chosen_schemas.data));
+	if (partitions.len > 0)
+		*notes = lappend(*notes,
+						 psprintf("partitions restored with their tables: %s",
+								  partitions.data));
 	if (needed.len > 0)
 		*notes = lappend(*notes,
 						 psprintf("restored with them, as they need it: %s",

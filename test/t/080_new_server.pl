@@ -176,4 +176,18 @@ is($fresh->safe_psql('app_some',
 	q{SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'}),
 	'0', 'schemas => {sales}: nothing of public');
 
+# a partitioned table comes with its partitions, its foreign key to a
+# table not restored left out and named
+($ret, $o, $err) = $fresh->psql('postgres',
+	"SELECT tables, rows, array_to_string(notes, E'\\n') FROM protech_backup_restore('$file', 'app_part', tables => '{sales.orders}')");
+is($ret, 0, 'tables => {sales.orders}: restored') or diag($err);
+like($o, qr/^3\|\Q@{[ $source->safe_psql('app', 'SELECT count(*) FROM sales.orders') ]}\E\|/,
+	'tables => {sales.orders}: the partitioned table and its two partitions, their rows');
+like($o, qr/^partitions restored with their tables: sales\.orders_2025, sales\.orders_2026$/m,
+	'tables => {sales.orders}: notes name the partitions');
+like($o, qr/^foreign key \S+ of table sales\.orders left out: it references table sales\.customers, which is not restored$/m,
+	'tables => {sales.orders}: and the foreign key left out');
+is($fresh->safe_psql('app_part', q{SELECT string_agg(inhrelid::regclass::text, ',' ORDER BY inhrelid::regclass::text) FROM pg_inherits WHERE inhparent = 'sales.orders'::regclass}),
+	'sales.orders_2025,sales.orders_2026', 'tables => {sales.orders}: the partitions attached');
+
 done_testing();
