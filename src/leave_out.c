@@ -553,17 +553,17 @@ list_entry_left_out(const char *line, List *extensions, List *schemas)
 
 /*
  * Whether a line of pg_restore --list is an entry that a selective
- * restore does not take: its dump id (the "ID;" it starts with, all that
- * pg_restore reads of it) is not one of wanted.  Every entry is taken
- * when wanted is NULL (no selection).
+ * restore (when selective) does not take: its dump id (the "ID;" it
+ * starts with, all that pg_restore reads of it) is not one of wanted
+ * (NULL when the selection took nothing).
  */
 static bool
-list_entry_unwanted(const char *line, const Bitmapset *wanted)
+list_entry_unwanted(const char *line, bool selective, const Bitmapset *wanted)
 {
 	char	   *end;
 	long		id;
 
-	if (wanted == NULL || line[0] == ';' || line[0] == '\0')
+	if (!selective || line[0] == ';' || line[0] == '\0')
 		return false;
 	id = strtol(line, &end, 10);
 	return *end == ';' && id > 0 && id <= PG_INT32_MAX &&
@@ -574,8 +574,8 @@ list_entry_unwanted(const char *line, const Bitmapset *wanted)
  * The list a custom or directory archive is restored with: pg_restore
  * --list of it, run as argv says with its standard input from source
  * (when not NULL), the entries of the extensions a restore into target
- * leaves out commented out, and those a selective restore does not take
- * (not in wanted, when not NULL: see selection.c), written to a new
+ * leaves out commented out, and, when selective, those a selective
+ * restore does not take (not in wanted: see selection.c), written to a new
  * temporary file, which the caller closes (FileClose removes it; so does
  * the end of the process).  One list for both, as pg_restore takes one.
  * Returns its path, *file the temporary file; false with *problem when
@@ -583,7 +583,7 @@ list_entry_unwanted(const char *line, const Bitmapset *wanted)
  */
 bool
 protech_backup_restore_list(const ProtechBackupInfo *info, const char *target,
-							const Bitmapset *wanted,
+							bool selective, const Bitmapset *wanted,
 							const char *const *argv, const char *const *envp,
 							ProtechBackupSource source, void *source_arg,
 							char **path, File *file, char **problem)
@@ -618,7 +618,7 @@ protech_backup_restore_list(const ProtechBackupInfo *info, const char *target,
 			*end = '\0';
 		appendStringInfo(&filtered, "%s%s\n",
 						 list_entry_left_out(line, extensions, schemas) ||
-						 list_entry_unwanted(line, wanted) ? ";" : "",
+						 list_entry_unwanted(line, selective, wanted) ? ";" : "",
 						 line);
 		if (!end)
 			break;

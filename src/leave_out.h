@@ -34,6 +34,7 @@ extern void *protech_backup_dump_filter(const ProtechBackupInfo *info,
 extern bool protech_backup_dump_filter_read(StringInfo buf, void *arg);
 extern bool protech_backup_restore_list(const ProtechBackupInfo *info,
 										const char *target,
+										bool selective,
 										const Bitmapset *wanted,
 										const char *const *argv,
 										const char *const *envp,

@@ -425,8 +425,8 @@ open_backup_stream(const char *path, const ProtechBackupStorage *storage,
  * Add to argv (from *argc on) pg_restore's options that leave out of a
  * custom or directory archive at path what a restore of the backup info
  * describes into target leaves out (see leave_out.c), and what a
- * selective restore does not take (entries not in wanted, when not NULL:
- * see selection.c): -L with the archive's list, those entries commented
+ * selective restore does not take (when selection is not NULL: see
+ * selection.c): -L with the archive's list, those entries commented
  * out, and -N for each of the left-out schemas.  *list_file is the
  * temporary file of the list.  False with *problem when the archive could
  * not be listed.
@@ -434,7 +434,8 @@ open_backup_stream(const char *path, const ProtechBackupStorage *storage,
 static bool
 restrict_archive(const char *path, const ProtechBackupStorage *storage,
 				 const ProtechBackupInfo *info, const char *target,
-				 const Bitmapset *wanted, const char *const *envp,
+				 const ProtechBackupSelection *selection,
+				 const char *const *envp,
 				 const char **argv, int *argc, File *list_file,
 				 char **problem)
 {
@@ -444,7 +445,9 @@ restrict_archive(const char *path, const ProtechBackupStorage *storage,
 	bool		listed;
 	ListCell   *lc;
 
-	listed = protech_backup_restore_list(info, target, wanted, list_argv, envp,
+	listed = protech_backup_restore_list(info, target, selection != NULL,
+										 selection ? selection->wanted : NULL,
+										 list_argv, envp,
 										 reader ? protech_backup_stream_read : NULL,
 										 reader, &list_path, list_file, problem);
 	if (reader)
@@ -500,17 +503,18 @@ copy_to_temporary_file(const char *path, ProtechBackupMethod method,
  * Restore the backup info describes, at path, stored as storage says, into
  * the existing, empty database target with psql or pg_restore, leaving
  * out what a restore into target leaves out (see leave_out.c) and, when
- * wanted is not NULL, the archive's entries not in it (a selective
- * restore: see selection.c), pg_restore with jobs parallel jobs (a custom-format archive this extension
- * compressed or encrypted is decompressed and decrypted to a temporary
- * file first, removed on return or error).  Returns true, or false with
+ * selection is not NULL, the archive's entries it does not take (a
+ * selective restore: see selection.c), pg_restore with jobs parallel jobs
+ * (a custom-format archive this extension compressed or encrypted is
+ * decompressed and decrypted to a temporary file first, removed on return
+ * or error).  Returns true, or false with
  * *problem saying which program failed and which statement.
  */
 static bool
 restore_dump(const char *path, const ProtechBackupStorage *storage,
 			 const ProtechBackupInfo *info, const char *target,
-			 const char *role, int jobs, const Bitmapset *wanted,
-			 char **problem)
+			 const char *role, int jobs,
+			 const ProtechBackupSelection *selection, char **problem)
 {
 	bool		plain = storage->format == PROTECH_BACKUP_FORMAT_PLAIN;
 	bool		leave_out = protech_backup_leaves_out(info, target);
@@ -549,8 +553,8 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 		argv[argc++] = psprintf("--dbname=%s", dbname_conninfo(target));
 		if (jobs > 1)
 			argv[argc++] = psprintf("--jobs=%d", jobs);
-		if ((leave_out || wanted != NULL) &&
-			!restrict_archive(path, storage, info, target, wanted, envp,
+		if ((leave_out || selection != NULL) &&
+			!restrict_archive(path, storage, info, target, selection, envp,
 							  argv, &argc, &list_file, problem))
 			return false;
 	}
@@ -812,8 +816,7 @@ protech_backup_restore_into(const char *directory,
 		prepare_database(&db, info, role, selection);
 		ok = restore_dump(path, &storage, info, target, restore_role,
 						  jobs <= 1 && storage.format == PROTECH_BACKUP_FORMAT_DIRECTORY ?
-						  protech_backup_jobs : jobs,
-						  selection ? selection->wanted : NULL, problem) &&
+						  protech_backup_jobs : jobs, selection, problem) &&
 			count_tables(target, restore_role, tables, rows, problem) &&
 			(!keep || info->properties_file[0] == '\0' ||
 			 apply_properties(directory, info, target, db.maintenance_envp,
