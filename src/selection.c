@@ -38,9 +38,8 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
-#include "nodes/value.h"
 #include "utils/builtins.h"
-#include "utils/regproc.h"
+#include "utils/varlena.h"
 
 #include "selection.h"
 
@@ -301,15 +300,21 @@ left_out_note(Selection *s, int i)
 
 /*
  * The name of a requested table or schema (what), given, parsed as SQL
- * identifiers (stringToQualifiedNameList: quoted or folded to lower case):
- * a List of one (a schema, a bare table) or two (schema and table)
- * strings; more than most is refused.
+ * identifiers separated by dots (SplitIdentifierString, as
+ * stringToQualifiedNameList does: quoted, or folded to lower case): a
+ * List of one (a schema, a bare table) or two (schema and table) strings;
+ * invalid syntax, or more than most, is refused naming it.
  */
 static List *
 parse_name(const char *given, const char *what, int most)
 {
-	List	   *name = stringToQualifiedNameList(given);
+	List	   *name = NIL;
 
+	if (!SplitIdentifierString(pstrdup(given), '.', &name) || name == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("%s name \"%s\" is not a valid SQL name", what, given),
+				 errhint("Quote a name holding spaces, dots, quotes or capitals with double quotes, doubling its quotes: ARRAY['\"odd schema\".\"my \"\"t\"\" able\"'].")));
 	if (list_length(name) > most)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -331,8 +336,8 @@ choose_table(Selection *s, const char *given, const char *file_name,
 			 StringInfo chosen)
 {
 	List	   *name = parse_name(given, "table", 2);
-	const char *schema = list_length(name) == 2 ? strVal(linitial(name)) : NULL;
-	const char *table = strVal(llast(name));
+	const char *schema = list_length(name) == 2 ? linitial(name) : NULL;
+	const char *table = llast(name);
 	StringInfoData matches;
 	int			count = 0;
 	int			match = -1;
@@ -432,7 +437,7 @@ static void
 choose_schema(Selection *s, const char *given, const char *file_name,
 			  StringInfo chosen)
 {
-	const char *schema = strVal(linitial(parse_name(given, "schema", 1)));
+	const char *schema = linitial(parse_name(given, "schema", 1));
 	bool		found = false;
 
 	for (int i = 0; i < s->toc->count; i++)

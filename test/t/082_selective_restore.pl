@@ -248,7 +248,7 @@ restore_fails($custom_zstd, q{tables => '{}'}, '22023',
 restore_fails($custom_zstd, q{schemas => '{shop.orders}'}, '22023',
 	qr/schema name "shop\.orders" has too many dotted names/, 'a dotted schema name');
 restore_fails($custom_zstd, q{schemas => ARRAY['odd schema']}, '42602',
-	qr/invalid name syntax/, 'a name with a space, unquoted');
+	qr/schema name "odd schema" is not a valid SQL name/, 'a name with a space, unquoted');
 restore_fails($custom_zstd, q{tables => ARRAY['"Shop"."Orders"']}, '42P01',
 	qr/table ""Shop"\."Orders"" is not in backup/, 'a quoted name keeps its case');
 ($tables, $rows) = split /\||\n/, restore($custom_zstd, 'folded_sel', q{tables => '{SHOP.ORDERS}'});
