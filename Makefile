@@ -7,6 +7,7 @@
 
 MODULE_big = protech_backup
 OBJS = \
+	src/archive_toc.o \
 	src/backup.o \
 	src/child.o \
 	src/codec.o \
@@ -32,6 +33,7 @@ OBJS = \
 	src/retention.o \
 	src/run.o \
 	src/schedule.o \
+	src/selection.o \
 	src/scheduler.o \
 	src/settings.o \
 	src/slot.o \

@@ -10,7 +10,9 @@
  *		that take them out of a dump: the pull stage a plain dump flows
  *		through on its way to psql, and the list a custom or directory
  *		archive is restored with by pg_restore (-L, and -N for the
- *		schemas).  Built on child.c and settings.c.
+ *		schemas), which also comments out the entries a selective restore
+ *		does not take (selection.c), so that both act on one list.  Built
+ *		on child.c and settings.c.
  *
  * Such an extension lives in the backed-up database only, so every dump of
  * that database holds its CREATE EXTENSION, and a restore into any other
@@ -46,6 +48,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "nodes/bitmapset.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
@@ -549,16 +552,38 @@ list_entry_left_out(const char *line, List *extensions, List *schemas)
 }
 
 /*
+ * Whether a line of pg_restore --list is an entry that a selective
+ * restore (when selective) does not take: its dump id (the "ID;" it
+ * starts with, all that pg_restore reads of it) is not one of wanted
+ * (NULL when the selection took nothing).
+ */
+static bool
+list_entry_unwanted(const char *line, bool selective, const Bitmapset *wanted)
+{
+	char	   *end;
+	long		id;
+
+	if (!selective || line[0] == ';' || line[0] == '\0')
+		return false;
+	id = strtol(line, &end, 10);
+	return *end == ';' && id > 0 && id <= PG_INT32_MAX &&
+		!bms_is_member((int) id, wanted);
+}
+
+/*
  * The list a custom or directory archive is restored with: pg_restore
  * --list of it, run as argv says with its standard input from source
  * (when not NULL), the entries of the extensions a restore into target
- * leaves out commented out, written to a new temporary file, which the
- * caller closes (FileClose removes it; so does the end of the process).
+ * leaves out commented out, and, when selective, those a selective
+ * restore does not take (not in wanted: see selection.c), written to a new
+ * temporary file, which the caller closes (FileClose removes it; so does
+ * the end of the process).  One list for both, as pg_restore takes one.
  * Returns its path, *file the temporary file; false with *problem when
  * pg_restore --list failed.
  */
 bool
 protech_backup_restore_list(const ProtechBackupInfo *info, const char *target,
+							bool selective, const Bitmapset *wanted,
 							const char *const *argv, const char *const *envp,
 							ProtechBackupSource source, void *source_arg,
 							char **path, File *file, char **problem)
@@ -592,7 +617,8 @@ protech_backup_restore_list(const ProtechBackupInfo *info, const char *target,
 		if (end)
 			*end = '\0';
 		appendStringInfo(&filtered, "%s%s\n",
-						 list_entry_left_out(line, extensions, schemas) ? ";" : "",
+						 list_entry_left_out(line, extensions, schemas) ||
+						 list_entry_unwanted(line, selective, wanted) ? ";" : "",
 						 line);
 		if (!end)
 			break;

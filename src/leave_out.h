@@ -10,6 +10,7 @@
 #ifndef PROTECH_BACKUP_LEAVE_OUT_H
 #define PROTECH_BACKUP_LEAVE_OUT_H
 
+#include "nodes/bitmapset.h"
 #include "nodes/pg_list.h"
 #include "storage/fd.h"
 
@@ -33,6 +34,8 @@ extern void *protech_backup_dump_filter(const ProtechBackupInfo *info,
 extern bool protech_backup_dump_filter_read(StringInfo buf, void *arg);
 extern bool protech_backup_restore_list(const ProtechBackupInfo *info,
 										const char *target,
+										bool selective,
+										const Bitmapset *wanted,
 										const char *const *argv,
 										const char *const *envp,
 										ProtechBackupSource source,

@@ -7,8 +7,9 @@
  *		protech_backup_restore() and a verification run, and the removal of
  *		scratch databases a crash left behind.  Built on programs.c,
  *		child.c, repository.c, stream.c, encrypt.c (every file of a
- *		backup is read through protech_backup_stored_reader), globals.c
- *		and database_properties.c.
+ *		backup is read through protech_backup_stored_reader), globals.c,
+ *		database_properties.c, and archive_toc.c and selection.c for a
+ *		selective restore (only some tables or schemas).
  *
  * CREATE DATABASE and DROP DATABASE cannot run inside a function's
  * transaction, so everything goes through client programs run by the child
@@ -73,6 +74,7 @@
 #include "utils/guc.h"
 #include "utils/wait_event.h"
 
+#include "archive_toc.h"
 #include "child.h"
 #include "database_properties.h"
 #include "encrypt.h"
@@ -82,6 +84,7 @@
 #include "programs.h"
 #include "repository.h"
 #include "restore.h"
+#include "selection.h"
 #include "settings.h"
 #include "stream.h"
 
@@ -310,7 +313,8 @@ restored_database_owner(const ProtechBackupInfo *info)
  * create them); only those whose schema every new database has (public,
  * pg_catalog), since the dump creates the other schemas, and so the
  * extensions in them; not those a restore into db->name leaves out
- * (leave_out.c).  Then, for a restore through
+ * (leave_out.c), nor, in a selective restore (selection not NULL), those
+ * it does not take.  Then, for a restore through
  * protech_backup.restore_role, give the database its owner (see
  * restored_database_owner), only now, so that no other role may create
  * anything in it while the extensions' scripts run.  Raises an error
@@ -318,7 +322,7 @@ restored_database_owner(const ProtechBackupInfo *info)
  */
 static void
 prepare_database(const TargetDatabase *db, const ProtechBackupInfo *info,
-				 const char *role)
+				 const char *role, const ProtechBackupSelection *selection)
 {
 	StringInfoData command;
 	StringInfoData output;
@@ -331,7 +335,8 @@ prepare_database(const TargetDatabase *db, const ProtechBackupInfo *info,
 
 		if ((strcmp(extension->schema, "public") == 0 ||
 			 strcmp(extension->schema, "pg_catalog") == 0) &&
-			!protech_backup_extension_left_out(info, db->name, extension->name))
+			!protech_backup_extension_left_out(info, db->name, extension->name) &&
+			protech_backup_selection_has_extension(selection, extension->name))
 			appendStringInfo(&command,
 							 "CREATE EXTENSION IF NOT EXISTS %s WITH SCHEMA %s; ",
 							 quote_identifier(extension->name),
@@ -420,16 +425,20 @@ open_backup_stream(const char *path, const ProtechBackupStorage *storage,
 /*
  * Add to argv (from *argc on) pg_restore's options that leave out of a
  * custom or directory archive at path what a restore of the backup info
- * describes into target leaves out (see leave_out.c): -L with the
- * archive's list, those entries commented out, and -N for each of the
- * schemas.  *list_file is the temporary file of the list.  False with
- * *problem when the archive could not be listed.
+ * describes into target leaves out (see leave_out.c), and what a
+ * selective restore does not take (when selection is not NULL: see
+ * selection.c): -L with the archive's list, those entries commented
+ * out, and -N for each of the left-out schemas.  *list_file is the
+ * temporary file of the list.  False with *problem when the archive could
+ * not be listed.
  */
 static bool
-leave_out_of_archive(const char *path, const ProtechBackupStorage *storage,
-					 const ProtechBackupInfo *info, const char *target,
-					 const char *const *envp, const char **argv, int *argc,
-					 File *list_file, char **problem)
+restrict_archive(const char *path, const ProtechBackupStorage *storage,
+				 const ProtechBackupInfo *info, const char *target,
+				 const ProtechBackupSelection *selection,
+				 const char *const *envp,
+				 const char **argv, int *argc, File *list_file,
+				 char **problem)
 {
 	ProtechBackupStreamReader *reader = open_backup_stream(path, storage, false);
 	const char *list_argv[] = {argv[0], "--list", reader ? NULL : path, NULL};
@@ -437,7 +446,9 @@ leave_out_of_archive(const char *path, const ProtechBackupStorage *storage,
 	bool		listed;
 	ListCell   *lc;
 
-	listed = protech_backup_restore_list(info, target, list_argv, envp,
+	listed = protech_backup_restore_list(info, target, selection != NULL,
+										 selection ? selection->wanted : NULL,
+										 list_argv, envp,
 										 reader ? protech_backup_stream_read : NULL,
 										 reader, &list_path, list_file, problem);
 	if (reader)
@@ -492,16 +503,19 @@ copy_to_temporary_file(const char *path, ProtechBackupMethod method,
 /*
  * Restore the backup info describes, at path, stored as storage says, into
  * the existing, empty database target with psql or pg_restore, leaving
- * out what a restore into target leaves out (see leave_out.c), pg_restore
- * with jobs parallel jobs (a custom-format archive this extension
- * compressed or encrypted is decompressed and decrypted to a temporary
- * file first, removed on return or error).  Returns true, or false with
+ * out what a restore into target leaves out (see leave_out.c) and, when
+ * selection is not NULL, the archive's entries it does not take (a
+ * selective restore: see selection.c), pg_restore with jobs parallel jobs
+ * (a custom-format archive this extension compressed or encrypted is
+ * decompressed and decrypted to a temporary file first, removed on return
+ * or error).  Returns true, or false with
  * *problem saying which program failed and which statement.
  */
 static bool
 restore_dump(const char *path, const ProtechBackupStorage *storage,
 			 const ProtechBackupInfo *info, const char *target,
-			 const char *role, int jobs, char **problem)
+			 const char *role, int jobs,
+			 const ProtechBackupSelection *selection, char **problem)
 {
 	bool		plain = storage->format == PROTECH_BACKUP_FORMAT_PLAIN;
 	bool		leave_out = protech_backup_leaves_out(info, target);
@@ -536,9 +550,9 @@ restore_dump(const char *path, const ProtechBackupStorage *storage,
 		argv[argc++] = psprintf("--dbname=%s", dbname_conninfo(target));
 		if (jobs > 1)
 			argv[argc++] = psprintf("--jobs=%d", jobs);
-		if (leave_out &&
-			!leave_out_of_archive(path, storage, info, target, envp,
-								  argv, &argc, &list_file, problem))
+		if ((leave_out || selection != NULL) &&
+			!restrict_archive(path, storage, info, target, selection, envp,
+							  argv, &argc, &list_file, problem))
 			return false;
 	}
 	if (streamed && !plain && jobs > 1)
@@ -766,13 +780,16 @@ apply_properties(const char *directory, const ProtechBackupInfo *info,
  * interrupted; before anything is done, when the backup may not be restored
  * with the rights in force (protech_backup_check_restore_rights).
  * pg_restore runs with jobs parallel jobs (a directory-format backup with
- * protech_backup.jobs when jobs is 1).
+ * protech_backup.jobs when jobs is 1).  When selection is not NULL, only
+ * the archive's entries it holds are restored, and only its extensions
+ * created first (a selective restore).
  */
 bool
 protech_backup_restore_into(const char *directory,
 							const ProtechBackupInfo *info, const char *target,
-							bool keep, int jobs, int32 *tables, int64 *rows,
-							char **problem)
+							bool keep, int jobs,
+							const ProtechBackupSelection *selection,
+							int32 *tables, int64 *rows, char **problem)
 {
 	ProtechBackupStorage storage;
 	TargetDatabase db = {0};
@@ -797,10 +814,10 @@ protech_backup_restore_into(const char *directory,
 	PG_ENSURE_ERROR_CLEANUP(drop_database_on_error, PointerGetDatum(&db));
 	{
 		create_database(&db, info, !keep);
-		prepare_database(&db, info, role);
+		prepare_database(&db, info, role, selection);
 		ok = restore_dump(path, &storage, info, target, restore_role,
 						  jobs <= 1 && storage.format == PROTECH_BACKUP_FORMAT_DIRECTORY ?
-						  protech_backup_jobs : jobs, problem) &&
+						  protech_backup_jobs : jobs, selection, problem) &&
 			count_tables(target, restore_role, tables, rows, problem) &&
 			(!keep || info->properties_file[0] == '\0' ||
 			 apply_properties(directory, info, target, db.maintenance_envp,
@@ -870,6 +887,48 @@ protech_backup_drop_leftover_scratch_databases(void)
 }
 
 /*
+ * The entries of the custom or directory archive of the backup info
+ * describes, in directory, stored as storage says, that a selective
+ * restore of options->tables and options->schemas takes (selection.c),
+ * its notes appended to *notes.  Reads the archive's table
+ * of contents only (archive_toc.c): a directory archive's toc.dat, the
+ * start of a custom one (decrypted and decompressed as a restore reads it,
+ * the reader closed, and so its age child killed, when the table of
+ * contents ends).  Raises data_corrupted when the archive cannot be read
+ * so, and the selection's error for a name the backup does not have.
+ */
+static ProtechBackupSelection *
+select_from_archive(const char *directory, const ProtechBackupInfo *info,
+					const ProtechBackupStorage *storage,
+					const ProtechBackupRestoreOptions *options, List **notes)
+{
+	char	   *path = psprintf("%s/%s", directory, info->file_name);
+	ProtechBackupStreamReader *reader;
+	ProtechBackupToc toc;
+	char	   *problem;
+	bool		read;
+
+	if (storage->format == PROTECH_BACKUP_FORMAT_DIRECTORY)
+		reader = protech_backup_stream_reader(psprintf("%s/toc.dat", path),
+											  PROTECH_BACKUP_METHOD_NONE);
+	else
+		reader = protech_backup_stored_reader(path, stream_method(storage));
+	read = protech_backup_read_toc(protech_backup_stream_read, reader, &toc,
+								   &problem);
+	protech_backup_stream_reader_close(reader);
+	if (!read)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("could not read the table of contents of backup \"%s\"",
+						info->file_name),
+				 errdetail("%s.", problem),
+				 errhint("Restore it whole, or restore by hand with pg_restore --list and --use-list.")));
+	return protech_backup_select_entries(&toc, info->file_name,
+										 options->tables, options->schemas,
+										 notes);
+}
+
+/*
  * Restore the backup info describes, in directory, into the new database
  * target, which must not exist yet: the live database is never dropped or
  * overwritten.  The rights in force are checked first
@@ -879,9 +938,13 @@ protech_backup_drop_leftover_scratch_databases(void)
  * half-restored database is dropped and the error quotes the statement
  * that failed.  With options->restore_globals, the backup's roles and
  * tablespaces this server lacks are created first (globals.c); pg_restore
- * runs with options->jobs jobs (refused for a plain dump).  Sets *tables
- * and *rows of the restored database, and appends to *notes what was left
- * as it was.
+ * runs with options->jobs jobs (refused for a plain dump).  With
+ * options->tables or options->schemas, only those are restored (a
+ * selective restore: select_from_archive), refused for a plain dump, and a
+ * name that is not in the backup is an error, both before anything is
+ * created.  Sets *tables and *rows of the restored database, and appends
+ * to *notes what was left as it was, and what a selection took and left
+ * out.
  */
 void
 protech_backup_restore_backup(const char *directory,
@@ -892,7 +955,19 @@ protech_backup_restore_backup(const char *directory,
 {
 	char	   *problem;
 	ProtechBackupStorage storage;
+	bool		plain = protech_backup_storage_of(info->format, info->compression,
+												  &storage) &&
+		storage.format == PROTECH_BACKUP_FORMAT_PLAIN;
+	bool		selective = options->tables != NIL || options->schemas != NIL;
+	ProtechBackupSelection *selection = NULL;
 
+	if (selective && plain)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("backup \"%s\" is a plain-format dump, which restores whole",
+						info->file_name),
+				 errdetail("tables and schemas choose entries of a custom or directory archive; a plain dump is one SQL script."),
+				 errhint("Restore it whole into a new database and copy what you need from there (pg_dump -t ... | psql), or set protech_backup.format to custom or directory for the next backups.")));
 	if (strncmp(target, SCRATCH_PREFIX, strlen(SCRATCH_PREFIX)) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -917,15 +992,17 @@ protech_backup_restore_backup(const char *directory,
 						info->file_name),
 				 errdetail("Reading it back: %s.", problem),
 				 errhint("Restore another backup from protech_backup_list().")));
-	if (options->jobs > 1 &&
-		protech_backup_storage_of(info->format, info->compression, &storage) &&
-		storage.format == PROTECH_BACKUP_FORMAT_PLAIN)
+	if (options->jobs > 1 && plain)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("backup \"%s\" is a plain-format dump, which restores with one job",
 						info->file_name),
 				 errdetail("jobs runs pg_restore in parallel, for the custom and directory formats; psql restores a plain dump alone."),
 				 errhint("Call protech_backup_restore() with jobs => 1.")));
+
+	if (selective)
+		selection = select_from_archive(directory, info, &storage, options,
+										notes);
 
 	if (options->restore_globals)
 	{
@@ -954,7 +1031,8 @@ protech_backup_restore_backup(const char *directory,
 						 pstrdup("database-level properties: not recorded by this backup (taken before version 1.2), left as CREATE DATABASE made them"));
 
 	if (!protech_backup_restore_into(directory, info, target, true,
-									 options->jobs, tables, rows, &problem))
+									 options->jobs, selection, tables, rows,
+									 &problem))
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 				 errmsg("could not restore backup \"%s\" into database \"%s\"",

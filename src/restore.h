@@ -2,8 +2,8 @@
  *
  * restore.h
  *		Restoring a backup into a new database (restore.c).  Built on
- *		programs.h, child.h, repository.h, stream.h, encrypt.h, globals.h
- *		and database_properties.h.
+ *		programs.h, child.h, repository.h, stream.h, encrypt.h, globals.h,
+ *		database_properties.h, archive_toc.h and selection.h.
  *
  *-------------------------------------------------------------------------
  */
@@ -13,6 +13,7 @@
 #include "nodes/pg_list.h"
 
 #include "protech_backup.h"
+#include "selection.h"
 
 /* what protech_backup_restore() was asked for beyond the whole backup */
 typedef struct ProtechBackupRestoreOptions
@@ -20,6 +21,9 @@ typedef struct ProtechBackupRestoreOptions
 	bool		restore_globals;	/* create the missing roles and
 									 * tablespaces first */
 	int			jobs;			/* pg_restore --jobs */
+	List	   *tables;			/* a selective restore's tables (strings), or
+								 * NIL */
+	List	   *schemas;		/* its schemas, or NIL */
 } ProtechBackupRestoreOptions;
 
 extern void protech_backup_install_restore_hook(void);
@@ -27,7 +31,9 @@ extern void protech_backup_check_restore_rights(const ProtechBackupInfo *info);
 extern bool protech_backup_restore_into(const char *directory,
 										const ProtechBackupInfo *info,
 										const char *target, bool keep,
-										int jobs, int32 *tables, int64 *rows,
+										int jobs,
+										const ProtechBackupSelection *selection,
+										int32 *tables, int64 *rows,
 										char **problem);
 extern void protech_backup_restore_backup(const char *directory,
 										  const ProtechBackupInfo *info,

@@ -494,6 +494,29 @@ protech_backup_verify(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/*
+ * The names of the text array argument argno (a selective restore's
+ * tables or schemas) as a List of strings, NIL when it is NULL; an empty
+ * array or a NULL element is refused.
+ */
+static List *
+name_list_argument(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	List	   *names = NIL;
+	Datum	   *elements;
+	int			count;
+
+	if (PG_ARGISNULL(argno))
+		return NIL;
+	elements = array_argument(fcinfo, argno, name, TEXTOID, &count);
+	if (count == 0)
+		reject_argument(name, "must not be empty",
+						"Pass NULL to restore the whole backup.");
+	for (int i = 0; i < count; i++)
+		names = lappend(names, TextDatumGetCString(elements[i]));
+	return names;
+}
+
 /* the arguments and columns of protech_backup_restore before 1.2, and since */
 #define RESTORE_ARGS_1_1 2
 #define RESTORE_COLUMNS_1_1 4
@@ -515,8 +538,7 @@ protech_backup_verify(PG_FUNCTION_ARGS)
  * properties an old backup lacks), NULL when nothing.  Also serves the
  * two-argument, four-column form of 1.0 and 1.1 until ALTER EXTENSION
  * UPDATE (from the caller's argument count and tuple descriptor).  tables
- * and schemas (a selective restore) are not implemented yet: anything but
- * NULL is refused.
+ * and schemas, when not NULL, restore only those (selection.c).
  */
 Datum
 protech_backup_restore(PG_FUNCTION_ARGS)
@@ -545,11 +567,8 @@ protech_backup_restore(PG_FUNCTION_ARGS)
 		if (PG_ARGISNULL(2))
 			reject_argument("restore_globals", "must not be null", NULL);
 		options.restore_globals = PG_GETARG_BOOL(2);
-		if (!PG_ARGISNULL(3) || !PG_ARGISNULL(4))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("a selective restore (tables, schemas) is not implemented yet"),
-					 errhint("Restore the whole backup into a new database and copy what you need from it.")));
+		options.tables = name_list_argument(fcinfo, 3, "tables");
+		options.schemas = name_list_argument(fcinfo, 4, "schemas");
 		if (PG_ARGISNULL(5) || PG_GETARG_INT32(5) < 1 || PG_GETARG_INT32(5) > 64)
 			reject_argument("jobs", "must be between 1 and 64", NULL);
 		options.jobs = PG_GETARG_INT32(5);

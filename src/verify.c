@@ -116,7 +116,7 @@ protech_backup_verify_backup(const char *directory, ProtechBackupInfo *info,
 	else if (restore)
 	{
 		v->counted = protech_backup_restore_into(directory, info, scratch,
-												 false, 1, &v->tables, &v->rows,
+												 false, 1, NULL, &v->tables, &v->rows,
 												 &problem);
 		v->left_out = left_out_text(info, scratch);
 		if (!v->counted)

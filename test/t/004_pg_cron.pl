@@ -116,6 +116,24 @@ for my $c (@combinations)
 		'0|0',
 		"$what: no pg_cron, no schema cron in the restored database");
 	$node->safe_psql('app', "DROP DATABASE $target");
+	next if $format eq 'plain';
+
+	# a selective restore (082) into another name: the selection and the
+	# leave-out act on one -L list, so pg_cron stays out even when its
+	# schema is asked for
+	is( $node->safe_psql('app',
+			"SELECT tables, array_to_string(notes, E'\\n') FROM protech_backup_restore('$file', '${target}_sel', tables => '{orders}', schemas => '{cron}')"
+		),
+		"1|extension pg_cron left out: it can live only in database app\n"
+		  . "schema cron left out with its objects and their data: a left-out extension created it\n"
+		  . "selective restore: tables public.orders; schemas cron",
+		"$what: a selective restore into another name, pg_cron left out, with the notes");
+	is( $node->safe_psql("${target}_sel",
+			"SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM pg_namespace WHERE nspname = 'cron'), (SELECT count(*) FROM pg_extension WHERE extname = 'pg_cron')"
+		),
+		$node->safe_psql('app', 'SELECT count(*) FROM orders') . '|0|0',
+		"$what: the selected table restored, no pg_cron, no schema cron");
+	$node->safe_psql('app', "DROP DATABASE ${target}_sel");
 }
 
 # a verification by restore after every backup passes too

@@ -159,9 +159,35 @@ like($fresh->safe_psql('postgres', "SELECT file_name FROM protech_backup_list()"
 ($ret, $o, $err) = $fresh->psql('postgres',
 	"\\set VERBOSITY verbose\nSELECT * FROM protech_backup_restore('$file', 'app_jobs', jobs => 0)");
 like($err, qr/ERROR:  22023: argument "jobs" must be between 1 and 64/, 'jobs => 0: 22023');
+
+# a selective restore (082) of the fixture's schema on the new server, in
+# parallel: its tables, partitions, views, materialized view, domain, enum,
+# functions and sequence, nothing of public
+my $sales_relations = q{SELECT string_agg(c.relname || ':' || c.relkind::text, ',' ORDER BY c.relname COLLATE "C")
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'sales'};
 ($ret, $o, $err) = $fresh->psql('postgres',
-	"\\set VERBOSITY verbose\nSELECT * FROM protech_backup_restore('$file', 'app_some', tables => '{owned}')");
-like($err, qr/ERROR:  0A000: a selective restore \(tables, schemas\) is not implemented yet/,
-	'tables: refused as not implemented (0A000)');
+	"SELECT tables FROM protech_backup_restore('$file', 'app_some', schemas => '{sales}', jobs => 2)");
+is($ret, 0, 'schemas => {sales}, jobs => 2: restored') or diag($err);
+is($fresh->safe_psql('app_some', $sales_relations), $source->safe_psql('app', $sales_relations),
+	'schemas => {sales}: every relation of the schema, as in the source');
+is($fresh->safe_psql('app_some', 'SELECT count(*) FROM sales.orders'),
+	$source->safe_psql('app', 'SELECT count(*) FROM sales.orders'), 'schemas => {sales}: with the rows');
+is($fresh->safe_psql('app_some',
+	q{SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'}),
+	'0', 'schemas => {sales}: nothing of public');
+
+# a partitioned table comes with its partitions, its foreign key to a
+# table not restored left out and named
+($ret, $o, $err) = $fresh->psql('postgres',
+	"SELECT tables, rows, array_to_string(notes, E'\\n') FROM protech_backup_restore('$file', 'app_part', tables => '{sales.orders}')");
+is($ret, 0, 'tables => {sales.orders}: restored') or diag($err);
+like($o, qr/^3\|\Q@{[ $source->safe_psql('app', 'SELECT count(*) FROM sales.orders') ]}\E\|/,
+	'tables => {sales.orders}: the partitioned table and its two partitions, their rows');
+like($o, qr/^partitions restored with their tables: sales\.orders_2025, sales\.orders_2026$/m,
+	'tables => {sales.orders}: notes name the partitions');
+like($o, qr/^foreign key \S+ of table sales\.orders left out: it references table sales\.customers, which is not restored$/m,
+	'tables => {sales.orders}: and the foreign key left out');
+is($fresh->safe_psql('app_part', q{SELECT string_agg(inhrelid::regclass::text, ',' ORDER BY inhrelid::regclass::text) FROM pg_inherits WHERE inhparent = 'sales.orders'::regclass}),
+	'sales.orders_2025,sales.orders_2026', 'tables => {sales.orders}: the partitions attached');
 
 done_testing();
