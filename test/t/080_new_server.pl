@@ -19,12 +19,12 @@ use PostgreSQL::Test::Utils;
 use ProtechBackupTest;
 use Test::More;
 
-# The text of the README recipe NAME, its indentation removed, for node
-# $node (host and port) and backup $file (F).
+# The text of the recipe NAME of README.md or doc/*.md, its indentation
+# removed, for node $node (host and port) and backup $file (F).
 sub recipe
 {
 	my ($name, $node, $file) = @_;
-	my @lines = split /\n/, slurp_file('README.md');
+	my @lines = map { split /\n/, slurp_file($_) } 'README.md', glob('doc/*.md');
 	for my $i (0 .. $#lines)
 	{
 		next unless $lines[$i] =~ /^\s*<!-- recipe: \Q$name\E -->\s*$/;
@@ -41,7 +41,7 @@ sub recipe
 		$text =~ s/\bF\b/$file/g if defined $file;
 		return $text;
 	}
-	die "no recipe $name in README.md";
+	die "no recipe $name in README.md or doc/*.md";
 }
 
 # run shell text; returns (exit status, output)
@@ -189,5 +189,17 @@ like($o, qr/^foreign key \S+ of table sales\.orders left out: it references tabl
 	'tables => {sales.orders}: and the foreign key left out');
 is($fresh->safe_psql('app_part', q{SELECT string_agg(inhrelid::regclass::text, ',' ORDER BY inhrelid::regclass::text) FROM pg_inherits WHERE inhparent = 'sales.orders'::regclass}),
 	'sales.orders_2025,sales.orders_2026', 'tables => {sales.orders}: the partitions attached');
+
+# the selective-restore recipe: a table dropped from the live database is
+# restored alone into a new one and copied back, as it was in the source
+$fresh->safe_psql('app', 'DROP TABLE sales.audit_log');
+($status, $out) = run_sh(recipe('restore-one-table', $fresh, $file));
+is($status, 0, 'the one-table recipe runs') or diag($out);
+like($out, qr/selective restore: tables sales\.audit_log/, 'its restore says what it restored');
+is_deeply(contents($fresh, 'app'), $src_contents,
+	'the dropped table is back with its rows and its sequence, the rest untouched');
+is(schema_of($fresh, 'app'), $src_schema, 'and with its indexes, constraints, defaults and grants');
+is($fresh->safe_psql('postgres', q{SELECT count(*) FROM pg_database WHERE datname = 'app_one_table'}),
+	'0', 'and the database it was restored into is gone');
 
 done_testing();
