@@ -15,6 +15,7 @@
 #   and protech_backup_restore(): refused with 42501 without
 #   protech_backup.restore_role, restored in full (rows, owners) through it,
 #   and the restored database's row count calls none of app's operators;
+#   a selective restore (schema public, custom format) through it too;
 #   a database whose functions all belong to superusers restores without
 #   a restore role, and a manifest that does not say so counts as untrusted;
 # - symlinks planted under a backup's names (dump, folder, globals,
@@ -271,6 +272,26 @@ is($node->safe_psql('app_copy', q{
 		WHERE e.extname = 'protech_backup'}),
 	$superuser, 'the extension was created by the superuser');
 still_no_superuser('a CHECK function during protech_backup_restore as restore role');
+
+# A selective restore (custom format) goes through the restore role too:
+# schema public (its functions with it: the CHECK's function calls another
+# one, which no dependency of the archive names, so a restore of the table
+# alone fails on it), the CHECK function run with the restore role's rights
+# only, everything owned by app.
+reload_and_wait($node, 'protech_backup.format' => 'custom');
+$file = qualified_backup_now();
+($ret, $out, $err) = $node->psql('app',
+	"SELECT * FROM protech_backup_restore('$file', 'app_public', schemas => '{public}')");
+is($ret, 0, 'a selective restore through the restore role runs') or diag($err);
+# (queries free of the planted operators: public.= (oid, regclass) would
+# take a superuser's session over)
+is($node->safe_psql('app_public', 'SELECT count(*) FROM public.guarded'),
+	'3', 'a selective restore through the restore role: the guarded table with its rows');
+is($node->safe_psql('app_public', q{
+		SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'}),
+	'app', 'owned by app, as every restored table');
+still_no_superuser('a CHECK function during a selective restore as restore role');
+reload_and_wait($node, 'protech_backup.format' => 'plain');
 remove_operators('public');
 
 # The utility hook of restore sessions (a COMMENT ON EXTENSION the restore
