@@ -27,7 +27,7 @@ our @EXPORT = qw(new_backup_node backup_now backup_fails listed_backups
   fake_pg_dump fake_pg_dump_pid reload_and_wait wait_until
   process_alive track_process child_pids server_processes_left
   schema_of contents database_properties_of check_stored flip_byte lock_table prepend_hba extension_functions
-  harmless_value set_io_faults fired_io_faults join_pipeline
+  harmless_value set_io_faults fired_io_faults shim_events join_pipeline
   new_fault_node fault io_fault backup_error finish_background listed_sha256
   leftover_files faults_summary use_io_directory
   status_of metric_value backup_cluster extension_version psql_restore);
@@ -433,6 +433,24 @@ sub set_io_faults
 	close($fh);
 	rename("$control.tmp", $control) or die "could not rename $control.tmp: $!";
 	return;
+}
+
+# The fsync (fdatasync counted as fsync), rename and unlink calls of an I/O
+# fault shim's trace file (its "trace" rule), in the order they happened,
+# failed ones too: each [pid, call, path, new path (rename only)].
+sub shim_events
+{
+	my ($log) = @_;
+	my @events;
+	for (split /\n/, slurp_file($log))
+	{
+		my ($pid, $program, $call, @rest) = split / /;
+		next unless $call =~ /^(fsync|fdatasync|rename|unlink)$/;
+		$call = 'fsync' if $call eq 'fdatasync';
+		pop @rest;
+		push @events, [ $pid, $call, @rest ];
+	}
+	return @events;
 }
 
 # The faults the shim injected since set_io_faults, one line each: "pid

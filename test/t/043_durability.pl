@@ -98,22 +98,6 @@ sub strace_events
 	return @events;
 }
 
-# The shim's lines: "pid program call path [new path] result"
-sub shim_events
-{
-	my ($log) = @_;
-	my @events;
-	for (split /\n/, slurp_file($log))
-	{
-		my ($pid, $program, $call, @rest) = split / /;
-		next unless $call =~ /^(fsync|fdatasync|rename|unlink)$/;
-		$call = 'fsync' if $call eq 'fdatasync';
-		pop @rest;
-		push @events, [ $pid, $call, @rest ];
-	}
-	return @events;
-}
-
 # The index of the first event from $from on that $match (a sub) accepts,
 # or -1.
 sub find_event

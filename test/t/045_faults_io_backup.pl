@@ -33,15 +33,14 @@ sub directory_fsync_after_rename
 	backup_now($node);
 	set_io_faults($node);
 	my (%after, %count, %renamed);
-	for (split /\n/, slurp_file($trace))
+	for (shim_events($trace))
 	{
-		my ($pid, $program, $call, $path, @rest) = split / /;
-		next unless $program eq 'postgres';
+		my ($pid, $call, $path, $new_path) = @$_;
 		if ($call eq 'rename' && $path =~ /\.partial$/)
 		{
-			$renamed{$pid} = $rest[0];
+			$renamed{$pid} = $new_path;
 		}
-		elsif ($call =~ /^f(data)?sync$/ && $path eq $io_dir)
+		elsif ($call eq 'fsync' && $path eq $io_dir)
 		{
 			$count{$pid}++;
 			my $file = delete $renamed{$pid} // next;
